@@ -1,0 +1,108 @@
+"""Where the plugin's YAML properties and embedded datasets live, and how a RecBole Config is built.
+
+Layers, lowest first (RecBole's own rule: later wins):
+RecBole's internal defaults < ``properties/overall.yaml`` < ``properties/model/<Model>.yaml``
+< ``properties/dataset/<dataset>.yaml`` < the user's ``config_file_list`` < ``config_dict``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Type, Union
+
+from recbole.config import Config
+
+from recbole_llmrec.registry import get_model
+
+logger = logging.getLogger(__name__)
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource_dir(installed_name: str, source_name: str) -> Path:
+    """The packaged copy of a resource folder, else the one at the repository root."""
+    for candidate in (_PACKAGE_DIR / installed_name, _PACKAGE_DIR.parent / source_name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"recbole_llmrec resource folder '{source_name}' not found next to {_PACKAGE_DIR}; "
+        "reinstall the package"
+    )
+
+
+def properties_dir() -> Path:
+    """Folder holding ``overall.yaml``, ``model/*.yaml``, ``dataset/*.yaml`` and ``hyper/``."""
+    return _resource_dir("properties", "properties")
+
+
+def embedded_data_path() -> Path:
+    """Folder holding the embedded datasets (``amazon_mixed``), used as the default ``data_path``."""
+    return _resource_dir("embedded_dataset", "dataset")
+
+
+def default_config_files(model_name: str, dataset: str) -> List[str]:
+    """The plugin's YAML layers that exist for this model and dataset, lowest first."""
+    props = properties_dir()
+    candidates = [
+        props / "overall.yaml",
+        props / "model" / f"{model_name}.yaml",
+        props / "dataset" / f"{dataset}.yaml",
+    ]
+    return [str(p) for p in candidates if p.is_file()]
+
+
+class PluginConfig(Config):
+    """RecBole's Config with two changes made through its own hooks.
+
+    * It never reads ``sys.argv``: our CLI parses the command line and passes ``config_dict``,
+      so library calls (tests, notebooks, tuning) are not steered by the host's arguments.
+    * It pickles to plain data (see :mod:`recbole_llmrec.checkpoint`) so that checkpoints load
+      with ``torch.load(weights_only=True)``.
+    """
+
+    def _load_cmd_line(self) -> Dict[str, Any]:
+        return {}
+
+    def __getstate__(self) -> Dict[str, Any]:
+        from recbole_llmrec.checkpoint import config_to_state
+
+        return config_to_state(self)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        from recbole_llmrec.checkpoint import config_from_state
+
+        config_from_state(self, state)
+
+
+def build_config(
+    model: Union[str, Type],
+    dataset: str,
+    config_file_list: Optional[Iterable[str]] = None,
+    config_dict: Optional[Dict[str, Any]] = None,
+) -> PluginConfig:
+    """Build the RecBole config for ``model`` (plugin or RecBole name, or a class) on ``dataset``.
+
+    ``data_path`` defaults to the embedded dataset folder when ``dataset`` is embedded there.
+    """
+    model_class = get_model(model) if isinstance(model, str) else model
+    files = default_config_files(model_class.__name__, dataset) + list(config_file_list or [])
+    for path in files:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"config file not found: {path}")
+    config_dict = dict(config_dict or {})
+    if "data_path" not in config_dict and (embedded_data_path() / dataset).is_dir():
+        user_sets_path = any("data_path" in _yaml_keys(p) for p in config_file_list or [])
+        if not user_sets_path:
+            config_dict["data_path"] = str(embedded_data_path())
+    return PluginConfig(
+        model=model_class, dataset=dataset, config_file_list=files, config_dict=config_dict
+    )
+
+
+def _yaml_keys(path: str) -> Iterable[str]:
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        loaded = yaml.safe_load(handle) or {}
+    return loaded.keys() if isinstance(loaded, dict) else ()

@@ -1,0 +1,148 @@
+"""Train and evaluate any model (plugin or RecBole) under RecBole's evaluator; the CLI behind
+``run_recbole_llmrec.py``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_logger, init_seed
+
+from recbole_llmrec.config import build_config
+from recbole_llmrec.registry import get_model, get_trainer
+
+logger = logging.getLogger(__name__)
+
+
+def run(
+    model: str,
+    dataset: str,
+    config_file_list: Optional[Sequence[str]] = None,
+    config_dict: Optional[Dict[str, Any]] = None,
+    saved: bool = True,
+    result_file: Optional[str] = None,
+    overwrite: bool = False,
+) -> Dict[str, Any]:
+    """Train ``model`` on ``dataset``, evaluate the best checkpoint on the test split.
+
+    Returns ``{"model", "dataset", "best_valid_score", "best_valid_result", "test_result",
+    "wall_time_s"}``; with ``result_file`` the same is written there as JSON.
+    """
+    if result_file and os.path.exists(result_file) and not overwrite:
+        raise FileExistsError(f"result file {result_file} exists; pass --overwrite to replace it")
+    start = time.perf_counter()
+    config = build_config(model, dataset, config_file_list, config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger.info("config:%s", config)
+
+    data = create_dataset(config)
+    logger.info("%s", data)
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model_obj = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    logger.info("%s", model_obj)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model_obj)
+
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(
+        test_data, load_best_model=saved, show_progress=config["show_progress"]
+    )
+    result = {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "best_valid_score": _plain(best_valid_score),
+        "best_valid_result": _plain(best_valid_result),
+        "test_result": _plain(test_result),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
+    if saved:
+        result["checkpoint"] = trainer.saved_model_file
+    logger.info("best valid: %s", result["best_valid_result"])
+    logger.info("test result: %s", result["test_result"])
+    if result_file:
+        write_json_atomic(result, result_file)
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """Metric containers (OrderedDict, numpy scalars) as plain JSON values."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def write_json_atomic(obj: Any, path: str) -> None:
+    """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(obj, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Dict[str, Any]]:
+    """Our options, plus every other ``--key=value`` as a RecBole config entry (YAML-typed)."""
+    parser = argparse.ArgumentParser(
+        description="Run LLMRec or any RecBole model under RecBole's evaluator. Any other "
+        "--key=value is passed to RecBole's config (e.g. --epochs=5 --learning_rate=1e-4)."
+    )
+    parser.add_argument("--model", "-m", default="LLMRec", help="model name (plugin or RecBole)")
+    parser.add_argument("--dataset", "-d", default="amazon_mixed", help="dataset name")
+    parser.add_argument(
+        "--config_files", default=None,
+        help="space-separated YAML files layered over the plugin's properties",
+    )
+    parser.add_argument("--result_file", default=None, help="write the result JSON here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    args, rest = parser.parse_known_args(argv)
+    return args, parse_config_overrides(rest)
+
+
+def parse_config_overrides(items: Sequence[str]) -> Dict[str, Any]:
+    """``['--epochs=5', '--eval_args={...}']`` -> ``{'epochs': 5, 'eval_args': {...}}``."""
+    overrides: Dict[str, Any] = {}
+    for item in items:
+        if not item.startswith("--") or "=" not in item:
+            raise SystemExit(f"unrecognised argument {item!r}: config overrides take the form --key=value")
+        key, raw = item[2:].split("=", 1)
+        try:
+            overrides[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as err:
+            raise SystemExit(f"--{key}: cannot parse value {raw!r}: {err}") from None
+    return overrides
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    args, overrides = parse_args(argv)
+    config_files = args.config_files.split() if args.config_files else None
+    run(
+        args.model,
+        args.dataset,
+        config_file_list=config_files,
+        config_dict=overrides,
+        result_file=args.result_file,
+        overwrite=args.overwrite,
+    )
+    return 0

@@ -1,0 +1,72 @@
+"""Model and trainer lookup: this plugin's classes first, RecBole's built-ins next.
+
+RecBole's own utilities (``load_data_and_model``, ``case_study``) find models by importing
+``recbole.model.<type>_recommender.<name>``; :func:`register_with_recbole` makes our models
+resolvable there too, so checkpoints written by this plugin work with RecBole's tools.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Dict, Type
+
+from recbole.utils import ModelType
+from recbole.utils import get_model as recbole_get_model
+from recbole.utils import get_trainer as recbole_get_trainer
+
+logger = logging.getLogger(__name__)
+
+#: Plugin models: name -> (module, RecBole submodule that RecBole's own lookup searches).
+PLUGIN_MODELS: Dict[str, tuple] = {
+    "LLMRec": ("recbole_llmrec.model.llmrec", "sequential_recommender"),
+}
+
+#: Plugin trainers for plugin models: name -> "module:Class".
+PLUGIN_TRAINERS: Dict[str, str] = {
+    "LLMRec": "recbole_llmrec.trainer:LLMRecTrainer",
+}
+
+
+def get_model(model_name: str) -> Type:
+    """Return the model class named ``model_name``: a plugin model, else a RecBole model."""
+    if model_name in PLUGIN_MODELS:
+        module = importlib.import_module(PLUGIN_MODELS[model_name][0])
+        return getattr(module, model_name)
+    try:
+        return recbole_get_model(model_name)
+    except ValueError:
+        known = ", ".join(sorted(PLUGIN_MODELS))
+        raise ValueError(
+            f"unknown model '{model_name}': not a recbole_llmrec model ({known}) "
+            "and not a RecBole model"
+        ) from None
+
+
+def _import(spec: str) -> Type:
+    module_name, class_name = spec.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def get_trainer(model_type: ModelType, model_name: str) -> Type:
+    """Return the trainer class: the plugin's for plugin models, else RecBole's trainer made
+    checkpoint-safe (see :class:`recbole_llmrec.trainer.SafeCheckpointMixin`)."""
+    from recbole_llmrec.trainer import safe_trainer_class
+
+    if model_name in PLUGIN_TRAINERS:
+        return _import(PLUGIN_TRAINERS[model_name])
+    return safe_trainer_class(recbole_get_trainer(model_type, model_name))
+
+
+def register_with_recbole() -> None:
+    """Make plugin models importable under RecBole's model namespace.
+
+    After this, ``recbole.utils.get_model('LLMRec')`` (and so RecBole's
+    ``load_data_and_model``) resolves our classes. Existing RecBole modules are never replaced.
+    """
+    for name, (module_name, submodule) in PLUGIN_MODELS.items():
+        alias = f"recbole.model.{submodule}.{name.lower()}"
+        if alias in sys.modules:
+            continue
+        sys.modules[alias] = importlib.import_module(module_name)
+        logger.debug("registered %s as %s", module_name, alias)
