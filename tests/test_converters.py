@@ -1,0 +1,295 @@
+"""Tests of dataset_converters on small real extracts (tests/data/raw), no /work/shared needed."""
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # dataset_converters is a top-level folder, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from dataset_converters import ConversionError  # noqa: E402
+from dataset_converters import amazon  # noqa: E402
+from dataset_converters.cleaning import clean_title, title_problem  # noqa: E402
+from dataset_converters.filtering import kcore, select_max_users  # noqa: E402
+from dataset_converters.merging import Interaction  # noqa: E402
+from dataset_converters.pipeline import Options, build, convert  # noqa: E402
+from dataset_converters.readers import locate, read_meta, read_reviews  # noqa: E402
+
+RAW = ROOT / "tests" / "data" / "raw"
+R2014 = RAW / "amazon2014"
+DOMAINS = ["Beauty", "Toys_and_Games"]
+NOW = 2_000_000_000.0
+ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+
+
+def opts(tmp: Path, **kw) -> Options:
+    base = dict(input=R2014, domains=list(DOMAINS), output=tmp / "out", name="ds", kcore=1, now=NOW)
+    base.update(kw)
+    return Options(**base)
+
+
+def read_tsv(path: Path) -> List[List[str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh, delimiter="\t", quotechar='"'))
+
+
+def digest(folder: Path) -> Dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+# --- readers -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "folder, domain, release, reviews, users_field_example",
+    [
+        (R2014, "Beauty", "2014", "reviews_Beauty_5.json.gz", "A"),
+        (RAW / "amazon2018", "Video_Games", "2018", "Video_Games_5.json.gz", "U"),
+        (RAW / "amazon2018_csv", "Video_Games", "2018", "Video_Games.csv", "U"),
+        (RAW / "amazon2023", "All_Beauty", "2023", "All_Beauty.jsonl.gz", "A"),
+    ],
+)
+def test_reader_each_release(folder, domain, release, reviews, users_field_example):
+    files = locate(folder, domain)
+    assert (files.release, files.reviews.name) == (release, reviews)
+    counts = __import__("collections").Counter()
+    titles = read_meta(files, counts)
+    rows = read_reviews(files, counts, NOW)
+    assert rows and titles and counts["reviews_read"] == len(rows)
+    assert [r.line for r in rows] == sorted(r.line for r in rows)
+    assert all(r.user.startswith(users_field_example) for r in rows)
+    assert all(0 < r.timestamp < 2_000_000_000 for r in rows)  # seconds, also for 2023 (ms)
+    if release == "2023":
+        assert all(r.rating is not None for r in rows)
+        first = json.loads(gzip.open(files.reviews, "rt").readline())
+        assert rows[0].timestamp == first["timestamp"] // 1000
+        assert rows[0].item == first["parent_asin"]
+
+
+def test_release_given_restricts_detection():
+    assert locate(R2014, "Beauty", "2014").release == "2014"
+    with pytest.raises(ConversionError, match="no reviews file for domain 'Beauty'"):
+        locate(R2014, "Beauty", "2018")
+
+
+def test_2014_meta_titles_are_python_literals():
+    line = gzip.open(R2014 / "meta_Beauty.json.gz", "rt").readline()
+    assert line.startswith("{'")
+    counts = __import__("collections").Counter()
+    assert len(read_meta(locate(R2014, "Beauty"), counts)) == counts["meta_records"] > 0
+
+
+# --- cleaning ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("Tom &amp; Jerry", "Tom & Jerry"),
+        ("Tom &amp;amp; Jerry", "Tom & Jerry"),  # repeated until stable
+        ("  a\tb\nc\r\n d  ", "a b c d"),
+        ("x&nbsp;&nbsp;y", "x y"),
+        ('12&quot; doll', '12" doll'),
+        ("&#39;quoted&#39;", "'quoted'"),
+        ("back\\slash, comma", "back\\slash, comma"),
+    ],
+)
+def test_clean_title(raw, clean):
+    assert clean_title(raw) == (clean, False)
+
+
+def test_clean_title_problems():
+    assert title_problem(clean_title("&nbsp; \t")[0]) == "empty"
+    assert title_problem(clean_title("N/A")[0]) == "na_like"
+    text, truncated = clean_title("word " * 3000)
+    assert truncated and len(text) <= 1000 and not text.endswith(" ")
+
+
+# --- filtering / merging -------------------------------------------------------------------
+
+def test_kcore_reaches_fixed_point_in_several_rounds(tmp_path):
+    rows, _, stats = build(opts(tmp_path, kcore=2))
+    assert len(stats["kcore_rounds"]) > 1
+    users: Dict[str, int] = {}
+    items: Dict[str, int] = {}
+    for r in rows:
+        users[r.user] = users.get(r.user, 0) + 1
+        items[r.item] = items.get(r.item, 0) + 1
+    assert min(users.values()) >= 2 and min(items.values()) >= 2
+    assert kcore(rows, 2) == (rows, [])
+
+
+def test_kcore_cascade_synthetic():
+    def row(u, i):
+        return Interaction(u, i, 1, 0, 0, None, "D")
+    # item c has 1 interaction -> user v drops to 1 -> item b drops to 1 -> ...
+    rows = [row("u", "a"), row("u", "b"), row("v", "b"), row("v", "c"), row("w", "a"), row("w", "b")]
+    kept, rounds = kcore(rows, 2)
+    assert len(rounds) == 2
+    assert {(r.user, r.item) for r in kept} == {("u", "a"), ("u", "b"), ("w", "a"), ("w", "b")}
+
+
+def test_merge_order_with_cross_domain_ties(tmp_path):
+    rows, _, _ = build(opts(tmp_path))
+    rev, _, _ = build(opts(tmp_path, domains=DOMAINS[::-1]))
+    tie = None
+    for a, b in zip(rows, rows[1:]):
+        if a.user == b.user and a.timestamp == b.timestamp and a.domain != b.domain:
+            tie = (a.user, a.timestamp)
+            break
+    assert tie is not None
+    group = [r for r in rows if (r.user, r.timestamp) == tie]
+    assert [r.domain for r in group] == sorted((r.domain for r in group), key=DOMAINS.index)
+    for d in DOMAINS:  # within a domain, raw line order
+        lines = [r.line for r in group if r.domain == d]
+        assert lines == sorted(lines)
+    group_rev = [r for r in rev if (r.user, r.timestamp) == tie]
+    assert group_rev[0].domain == DOMAINS[1]
+    # grouped by user, users sorted; per user time-ordered
+    keys = [(r.user, r.timestamp) for r in rows]
+    assert keys == sorted(keys)
+
+
+def test_max_users_deterministic(tmp_path):
+    a, _, sa = build(opts(tmp_path, max_users=10, seed=7))
+    b, _, _ = build(opts(tmp_path, max_users=10, seed=7))
+    c, _, _ = build(opts(tmp_path, max_users=10, seed=8))
+    users = lambda rs: sorted({r.user for r in rs})  # noqa: E731
+    assert users(a) == users(b) and len(users(a)) == 10 and users(a) != users(c)
+    assert a == b and sa["users_removed_by_max_users"] == 48 - 10
+    rows = [Interaction(f"u{i}", "x", 0, 0, 0, None, "D") for i in range(5)]
+    assert select_max_users(rows, 10, 1) == (rows, 0)
+
+
+def test_min_domains_and_item_sparsity_after_selection(tmp_path):
+    rows, _, stats = build(opts(tmp_path, min_domains=2))
+    assert stats["users_removed_by_min_domains"] == 12
+    per_user = {}
+    for r in rows:
+        per_user.setdefault(r.user, set()).add(r.domain)
+    assert len(per_user) == 36 and all(len(d) == 2 for d in per_user.values())
+
+
+# --- writing -------------------------------------------------------------------------------
+
+def test_output_files_and_per_domain_stats(tmp_path):
+    o = opts(tmp_path, per_domain=True)
+    stats = convert(o)
+    out = o.output
+    assert sorted(p.name for p in out.iterdir()) == ["ds", "ds_Beauty", "ds_Toys_and_Games"]
+    inter = read_tsv(out / "ds" / "ds.inter")
+    assert inter[0] == ["user_id:token", "item_id:token", "timestamp:float", "domain:token"]
+    assert all(row[2].isdigit() for row in inter[1:])
+    item = read_tsv(out / "ds" / "ds.item")
+    assert item[0] == ["item_id:token", "title:token", "domain:token"]
+    assert [r[0] for r in item[1:]] == sorted(r[0] for r in item[1:])
+    assert {r[1] for r in inter[1:]} == {r[0] for r in item[1:]}
+    total = 0
+    for d in DOMAINS:
+        sub = json.loads((out / f"ds_{d}" / f"ds_{d}.stats.json").read_text())
+        assert sub["output"]["per_domain"][d] == stats["output"]["per_domain"][d]
+        assert sub["output"]["interactions"] == stats["output"]["per_domain"][d]["interactions"]
+        sub_inter = read_tsv(out / f"ds_{d}" / f"ds_{d}.inter")
+        assert {r[3] for r in sub_inter[1:]} == {d}
+        assert sub_inter[1:] == [r for r in inter[1:] if r[3] == d]
+        total += len(sub_inter) - 1
+    assert total == len(inter) - 1 == stats["output"]["interactions"]
+    saved = json.loads((out / "ds" / "ds.stats.json").read_text())
+    assert "filter_order" in saved and saved["options"]["kcore"] == 1
+
+
+def test_rebuild_is_byte_identical_and_overwrite_refused(tmp_path):
+    o = opts(tmp_path)
+    convert(o)
+    before = digest(o.output / "ds")
+    with pytest.raises(ConversionError, match="output folder exists.*--overwrite"):
+        convert(o)
+    assert digest(o.output / "ds") == before
+    o.overwrite = True
+    convert(o)
+    assert digest(o.output / "ds") == before
+    assert sorted(p.name for p in o.output.iterdir()) == ["ds"]  # no temp leftovers
+
+
+def test_no_partial_output_on_error(tmp_path):
+    bad = tmp_path / "raw"
+    shutil.copytree(R2014, bad)
+    with gzip.open(bad / "reviews_Toys_and_Games_5.json.gz", "ab") as fh:
+        fh.write(b'{"reviewerID": "X", "unixReviewTime": 1}\n')
+    o = opts(tmp_path, input=bad, per_domain=True)
+    with pytest.raises(ConversionError, match=r"reviews_Toys_and_Games_5.json.gz:\d+: field 'asin' missing"):
+        convert(o)
+    assert not o.output.exists()
+
+
+def test_title_quoting_round_trip_through_recbole(tmp_path):
+    from recbole.config import Config
+    from recbole.data import create_dataset
+
+    raw = tmp_path / "raw"
+    shutil.copytree(R2014, raw)
+    meta = raw / "meta_Beauty.json.gz"
+    lines = gzip.open(meta, "rt", encoding="utf-8").read().splitlines()
+    tricky = ['"Quoted" start', 'He said "hi", then left', "It's a \\ backslash, too",
+              'tab\there &amp;amp; "more"', "trailing quote\"", "N/A"]
+    import ast
+    for k, title in enumerate(tricky):
+        rec = ast.literal_eval(lines[k])
+        rec["title"] = title
+        lines[k] = repr(rec)
+    with gzip.open(meta, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    o = opts(tmp_path, input=raw)
+    stats = convert(o)
+    assert stats["input"]["Beauty"]["items_dropped_title_na_like"] == 1
+    item = read_tsv(o.output / "ds" / "ds.item")
+    mine = {r[0]: r[1] for r in item[1:]}
+    assert 'He said "hi", then left' in mine.values()
+    assert 'tab here & "more"' in mine.values()
+    cfg = Config(model="SASRec", dataset="ds", config_dict={
+        "data_path": str(o.output), "train_neg_sample_args": None, "show_progress": False,
+        "load_col": {"inter": ["user_id", "item_id", "timestamp", "domain"],
+                     "item": ["item_id", "title", "domain"]},
+        "checkpoint_dir": str(tmp_path / "saved"),
+    })
+    ds = create_dataset(cfg)
+    assert ds.inter_num == stats["output"]["interactions"]
+    tokens = ds.field2id_token["title"]
+    ids = ds.field2id_token["item_id"]
+    loaded = {ids[int(i)]: tokens[int(t)]
+              for i, t in zip(ds.item_feat["item_id"].values, ds.item_feat["title"].values) if int(i)}
+    assert loaded == mine
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+CLI_ARGS = ["--input", str(R2014), "--domains", *DOMAINS, "--kcore", "1", "--min-domains", "2"]
+
+
+@pytest.mark.parametrize("form", [["-m", "dataset_converters.amazon"], ["dataset_converters/amazon.py"]])
+def test_cli_forms(tmp_path, form):
+    out = tmp_path / "out"
+    cmd = [sys.executable, *form, *CLI_ARGS, "--output", str(out), "--name", "tiny_mixed"]
+    res = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    # the committed tiny_mixed was produced by this very command
+    assert digest(out / "tiny_mixed") == digest(ROOT / "tests" / "data" / "atomic" / "tiny_mixed")
+    res = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "error: output folder exists" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_main_in_process(tmp_path, capsys):
+    assert amazon.main(CLI_ARGS + ["--output", str(tmp_path), "--name", "x"]) == 0
+    assert "36 users" in capsys.readouterr().out
+    assert amazon.main(CLI_ARGS + ["--output", str(tmp_path), "--name", "x"]) == 2
+    help_text = amazon.parser().format_help()
+    assert "k-core" in help_text and "WITHOUT filtering items again" in help_text
