@@ -1,4 +1,6 @@
 """recbole-llmrec: LLM-Rec (language models as domain-agnostic recommenders) as a RecBole plugin."""
+from typing import Any
+
 __version__ = "0.1.0"
 
 from recbole_llmrec.checkpoint import register_safe_globals
@@ -9,7 +11,17 @@ from recbole_llmrec.registry import get_model, get_trainer, register_with_recbol
 register_safe_globals()
 register_with_recbole()
 
-from recbole_llmrec.model.llmrec import LLMRec  # noqa: E402
-from recbole_llmrec.quick_start import run  # noqa: E402
-
 __all__ = ["LLMRec", "run", "get_model", "get_trainer", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # LLMRec pulls in transformers (seconds); import it only when asked for.
+    if name == "LLMRec":
+        from recbole_llmrec.model.llmrec import LLMRec
+
+        return LLMRec
+    if name == "run":
+        from recbole_llmrec.quick_start import run
+
+        return run
+    raise AttributeError(f"module 'recbole_llmrec' has no attribute {name!r}")

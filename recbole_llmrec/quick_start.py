@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -119,6 +120,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     return args, parse_config_overrides(rest)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_config_overrides(items: Sequence[str]) -> Dict[str, Any]:
     """``['--epochs=5', '--eval_args={...}']`` -> ``{'epochs': 5, 'eval_args': {...}}``."""
     overrides: Dict[str, Any] = {}
@@ -127,9 +131,12 @@ def parse_config_overrides(items: Sequence[str]) -> Dict[str, Any]:
             raise SystemExit(f"unrecognised argument {item!r}: config overrides take the form --key=value")
         key, raw = item[2:].split("=", 1)
         try:
-            overrides[key] = yaml.safe_load(raw) if raw else ""
+            value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError as err:
             raise SystemExit(f"--{key}: cannot parse value {raw!r}: {err}") from None
+        if isinstance(value, str) and _FLOAT.fullmatch(value):
+            value = float(value)  # YAML 1.1 reads "1e-4" as a string
+        overrides[key] = value
     return overrides
 
 

@@ -7,6 +7,8 @@ resolvable there too, so checkpoints written by this plugin work with RecBole's 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import logging
 import sys
 from typing import Dict, Type
@@ -58,15 +60,36 @@ def get_trainer(model_type: ModelType, model_name: str) -> Type:
     return safe_trainer_class(recbole_get_trainer(model_type, model_name))
 
 
+class _AliasLoader(importlib.abc.Loader):
+    """Loads an alias name as the already-importable plugin module ``target``."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def create_module(self, spec):  # noqa: D102 - importlib protocol
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module) -> None:  # noqa: D102 - importlib protocol
+        return None
+
+
+class _PluginModelFinder(importlib.abc.MetaPathFinder):
+    """Resolves ``recbole.model.<submodule>.<name>`` to our model modules, on first use."""
+
+    def find_spec(self, fullname, path, target=None):  # noqa: D102 - importlib protocol
+        for name, (module_name, submodule) in PLUGIN_MODELS.items():
+            if fullname == f"recbole.model.{submodule}.{name.lower()}":
+                return importlib.util.spec_from_loader(fullname, _AliasLoader(module_name))
+        return None
+
+
 def register_with_recbole() -> None:
     """Make plugin models importable under RecBole's model namespace.
 
-    After this, ``recbole.utils.get_model('LLMRec')`` (and so RecBole's
-    ``load_data_and_model``) resolves our classes. Existing RecBole modules are never replaced.
+    After this, ``recbole.utils.get_model('LLMRec')`` (and so RecBole's ``load_data_and_model``
+    and ``case_study``) resolves our classes. The plugin module is imported only when RecBole
+    asks for it; RecBole's own modules are never shadowed (our finder runs after the standard
+    ones). Calling it twice is harmless.
     """
-    for name, (module_name, submodule) in PLUGIN_MODELS.items():
-        alias = f"recbole.model.{submodule}.{name.lower()}"
-        if alias in sys.modules:
-            continue
-        sys.modules[alias] = importlib.import_module(module_name)
-        logger.debug("registered %s as %s", module_name, alias)
+    if not any(isinstance(finder, _PluginModelFinder) for finder in sys.meta_path):
+        sys.meta_path.append(_PluginModelFinder())
