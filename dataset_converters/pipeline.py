@@ -202,6 +202,15 @@ def convert(opts: Options) -> Dict[str, Any]:
             f"output folder exists: {', '.join(existing)} (pass --overwrite to replace it)"
         )
     rows, titles, stats = build(opts)
+    try:
+        _write_all(opts, dests, rows, titles, stats)
+    except OSError as exc:
+        raise ConversionError(f"{opts.output}: cannot write output ({exc})") from None
+    return stats
+
+
+def _write_all(opts: Options, dests: Dict[str, Path], rows: List[Interaction],
+               titles: Dict[str, str], stats: Dict[str, Any]) -> None:
     created_output = not opts.output.exists()
     opts.output.mkdir(parents=True, exist_ok=True)
     temps: Dict[str, Path] = {}
@@ -222,9 +231,10 @@ def convert(opts: Options) -> Dict[str, Any]:
         for name, target in dests.items():
             if name not in skipped:
                 _install(temps.pop(name), target)
+            elif target.exists():  # --overwrite: do not leave a stale dataset of an empty domain
+                shutil.rmtree(target)
     finally:
         for tmp in temps.values():
             shutil.rmtree(tmp, ignore_errors=True)
-        if created_output and not any(opts.output.iterdir()):
+        if created_output and opts.output.exists() and not any(opts.output.iterdir()):
             opts.output.rmdir()
-    return stats

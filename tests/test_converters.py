@@ -293,3 +293,23 @@ def test_main_in_process(tmp_path, capsys):
     assert amazon.main(CLI_ARGS + ["--output", str(tmp_path), "--name", "x"]) == 2
     help_text = amazon.parser().format_help()
     assert "k-core" in help_text and "WITHOUT filtering items again" in help_text
+
+
+def test_output_path_is_a_file(tmp_path):
+    target = tmp_path / "not_a_dir"
+    target.write_text("x")
+    with pytest.raises(ConversionError, match="cannot write output"):
+        convert(opts(tmp_path, output=target))
+    assert target.read_text() == "x"
+
+
+def test_overwrite_removes_stale_dataset_of_empty_domain(tmp_path):
+    o = opts(tmp_path, per_domain=True)
+    convert(o)
+    src = tmp_path / "raw"
+    shutil.copytree(R2014, src)
+    with gzip.open(src / "reviews_Toys_and_Games_5.json.gz", "wb") as fh:  # one lone review
+        fh.write(gzip.open(R2014 / "reviews_Toys_and_Games_5.json.gz").readline())
+    stats = convert(opts(tmp_path, input=src, per_domain=True, overwrite=True, kcore=2))
+    assert stats["domains_empty_after_filtering"] == ["Toys_and_Games"]
+    assert sorted(p.name for p in o.output.iterdir()) == ["ds", "ds_Beauty"]
