@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-users", type=int, default=None, metavar="N",
                    help="after --min-domains, keep a seeded random sample of N users")
     p.add_argument("--seed", type=int, default=2020, help="seed for --max-users (default 2020)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output folders")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output folders (files not named NAME.*, e.g. README.md, are kept)")
     p.add_argument("--per-domain", action="store_true",
                    help="also write NAME_<domain> single-domain datasets from the same filtered data")
     return p

@@ -179,9 +179,21 @@ def build(opts: Options) -> Tuple[List[Interaction], Dict[str, str], Dict[str, A
 
 
 def _install(tmp: Path, target: Path) -> None:
-    """Move a finished temp folder to ``target``, replacing an old one."""
+    """Move a finished temp folder to ``target``, replacing an old one.
+
+    Files of the old folder that the converter does not write (names not starting with
+    ``NAME.``, e.g. a ``README.md`` data card) are copied into the new folder first.
+    """
     old = None
     if target.exists():
+        for child in sorted(target.iterdir()):
+            if child.name.startswith(f"{target.name}."):
+                continue
+            logger.info("--overwrite keeps %s", child)
+            if child.is_dir():
+                shutil.copytree(child, tmp / child.name)
+            else:
+                shutil.copy2(child, tmp / child.name)
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         os.replace(target, old / target.name)
     os.replace(tmp, target)

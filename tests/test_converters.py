@@ -214,7 +214,12 @@ def test_rebuild_is_byte_identical_and_overwrite_refused(tmp_path):
         convert(o)
     assert digest(o.output / "ds") == before
     o.overwrite = True
+    (o.output / "ds" / "README.md").write_text("data card")
+    (o.output / "ds" / "ds.old.inter").write_text("stale")
     convert(o)
+    assert (o.output / "ds" / "README.md").read_text() == "data card"
+    assert not (o.output / "ds" / "ds.old.inter").exists()
+    (o.output / "ds" / "README.md").unlink()
     assert digest(o.output / "ds") == before
     assert sorted(p.name for p in o.output.iterdir()) == ["ds"]  # no temp leftovers
 
