@@ -318,3 +318,20 @@ def test_overwrite_removes_stale_dataset_of_empty_domain(tmp_path):
     stats = convert(opts(tmp_path, input=src, per_domain=True, overwrite=True, kcore=2))
     assert stats["domains_empty_after_filtering"] == ["Toys_and_Games"]
     assert sorted(p.name for p in o.output.iterdir()) == ["ds", "ds_Beauty"]
+
+
+@pytest.mark.parametrize("folder, domains", [(RAW / "amazon2018_csv", ["Video_Games"]),
+                                             (RAW / "amazon2023", ["All_Beauty", "Video_Games"])])
+def test_rating_column_written_when_input_has_ratings(tmp_path, folder, domains):
+    o = opts(tmp_path, input=folder, domains=domains, per_domain=True)
+    stats = convert(o)
+    assert stats["rating_column"] is True
+    inter = read_tsv(o.output / "ds" / "ds.inter")
+    assert inter[0][-1] == "rating:float" and all(float(r[4]) > 0 for r in inter[1:])
+    for d in domains:
+        assert (o.output / f"ds_{d}" / f"ds_{d}.inter").exists()
+
+
+def test_2018_json_has_no_rating_column(tmp_path):
+    stats = convert(opts(tmp_path, input=RAW / "amazon2018", domains=["Video_Games"]))
+    assert stats["rating_column"] is False and stats["source"]["Video_Games"]["release"] == "2018"
