@@ -141,3 +141,35 @@ def make_model(config: Any, dataset: Any, seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     return LLMRec(config, dataset)
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny random BERT / OPT / T5 models with tokenizers, saved once per session."""
+    root = tmp_path_factory.mktemp("tiny_lms")
+    return {arch: build_tiny_lm(arch, root / arch) for arch in ARCHITECTURES}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tiny_lms: dict[str, Path]) -> tuple[Any, Any, Any, Any]:
+    """``(dataset, train, valid, test)`` of the committed tiny_mixed dataset (built once)."""
+    return make_data(make_config(tiny_lms["bert"]))
+
+
+def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2) -> list[float]:
+    """Run ``steps`` AdamW steps of ``model`` on one batch; returns the losses."""
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = model.calculate_loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return losses
