@@ -33,7 +33,9 @@ def run(
     """Train ``model`` on ``dataset``, evaluate the best checkpoint on the test split.
 
     Returns ``{"model", "dataset", "best_valid_score", "best_valid_result", "test_result",
-    "wall_time_s"}``; with ``result_file`` the same is written there as JSON.
+    "wall_time_s"}`` plus ``"per_domain": {"valid": {domain: metrics}, "test": {...}}`` when
+    the dataset names item domains and ``"checkpoint"`` when saved; with ``result_file`` the
+    same is written there as JSON.
     """
     if result_file and os.path.exists(result_file) and not overwrite:
         raise FileExistsError(f"result file {result_file} exists; pass --overwrite to replace it")
@@ -66,6 +68,11 @@ def run(
         "test_result": _plain(test_result),
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
+    if trainer.last_per_domain is not None:
+        result["per_domain"] = {
+            "valid": _plain(trainer.best_valid_per_domain()),
+            "test": _plain(trainer.last_per_domain),
+        }
     if saved:
         result["checkpoint"] = trainer.saved_model_file
     logger.info("best valid: %s", result["best_valid_result"])

@@ -1,13 +1,14 @@
-"""Small subclasses of RecBole's trainers: safe checkpoints, and LLMRec's per-epoch example budget.
+"""Small subclasses of RecBole's trainers: safe checkpoints, per-domain metrics, and LLMRec's
+per-epoch example budget.
 
 RecBole's ``fit`` and ``evaluate`` drive everything; we only override the hooks they call
-(``_save_checkpoint``, ``_train_epoch``, ``_build_optimizer``).
+(``_save_checkpoint``, ``_train_epoch``, ``evaluate``, ``_valid_epoch``, the batch-eval hooks).
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import numpy as np
 import torch
@@ -15,6 +16,13 @@ from recbole.data.dataloader import TrainDataLoader
 from recbole.trainer import Trainer
 
 from recbole_llmrec.checkpoint import atomic_save
+from recbole_llmrec.evaluation.per_domain import (
+    PerDomainEvaluator,
+    domain_names,
+    format_per_domain,
+    item_domains,
+    row_domains,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +68,69 @@ def _plain_config(config: Any) -> Any:
     return plain
 
 
+class PerDomainEvalMixin:
+    """After every evaluation, :attr:`last_per_domain` holds each metric per target domain.
+
+    The domain of an item is read from the item column named by the ``domain_field`` config
+    key; datasets without it get no per-domain metrics (``last_per_domain`` stays None).
+    Validation results are kept in :attr:`valid_per_domain` next to their valid score, so the
+    best epoch's per-domain numbers can be reported.
+    """
+
+    def __init__(self, config: Any, model: torch.nn.Module) -> None:
+        super().__init__(config, model)
+        self.evaluator = PerDomainEvaluator(config)
+        self.last_per_domain: Optional[Dict[str, Dict[str, float]]] = None
+        self.valid_per_domain: List[Tuple[float, Optional[Dict[str, Dict[str, float]]]]] = []
+        self._domain_table: Optional[torch.Tensor] = None
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        self._domain_table = item_domains(eval_data._dataset, self.config["domain_field"])
+        self.evaluator.per_domain = None
+        if self._domain_table is not None:
+            self.evaluator.row_domains = []
+            self.evaluator.names = domain_names(eval_data._dataset, self.config["domain_field"])
+        result = super().evaluate(eval_data, load_best_model=load_best_model,
+                                  model_file=model_file, show_progress=show_progress)
+        self.last_per_domain = self.evaluator.per_domain
+        if self.last_per_domain:
+            logger.info("per-domain result:\n%s", format_per_domain(self.last_per_domain))
+        return result
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        valid_score, valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        self.valid_per_domain.append((valid_score, self.last_per_domain))
+        return valid_score, valid_result
+
+    def best_valid_per_domain(self) -> Optional[Dict[str, Dict[str, float]]]:
+        """Per-domain validation metrics of the epoch RecBole kept as best (first best score)."""
+        for score, per_domain in self.valid_per_domain:
+            if score == self.best_valid_score:
+                return per_domain
+        return None
+
+    def _record_rows(self, batch_result):
+        if self.evaluator.row_domains is not None:
+            _, scores, positive_u, positive_i = batch_result
+            self.evaluator.row_domains.append(
+                row_domains(positive_u, positive_i, self._domain_table, scores.shape[0]))
+        return batch_result
+
+    def _full_sort_batch_eval(self, batched_data):
+        return self._record_rows(super()._full_sort_batch_eval(batched_data))
+
+    def _neg_sample_batch_eval(self, batched_data):
+        return self._record_rows(super()._neg_sample_batch_eval(batched_data))
+
+
 @functools.lru_cache(maxsize=None)
 def safe_trainer_class(base: Type) -> Type:
     """RecBole trainer ``base`` with :class:`SafeCheckpointMixin` in front of it."""
-    return type(f"Safe{base.__name__}", (SafeCheckpointMixin, base), {"__module__": __name__})
+    return type(f"Safe{base.__name__}", (SafeCheckpointMixin, PerDomainEvalMixin, base),
+                {"__module__": __name__})
 
 
-class LLMRecTrainer(SafeCheckpointMixin, Trainer):
+class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, Trainer):
     """Trainer for LLMRec.
 
     * ``train_prefixes_per_user`` (int or None): each epoch trains on this many history prefixes
