@@ -16,6 +16,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
 
 from recbole_llmrec.config import build_config
+from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
 from recbole_llmrec.registry import get_model, get_trainer
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def run(
     data = create_dataset(config)
     logger.info("%s", data)
     train_data, valid_data, test_data = data_preparation(config, data)
+    apply_eval_neg_scope(config, valid_data, test_data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model_obj = get_model(config["model"])(config, train_data._dataset).to(config["device"])
