@@ -1,0 +1,132 @@
+"""The benchmark loop: every (model, seed) run once, each result in its own file, resumable."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from recbole_llmrec.benchmark.manifest import build_manifest, prepare_output_dir
+from recbole_llmrec.config import build_config
+from recbole_llmrec.quick_start import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+RunFn = Callable[..., Dict[str, Any]]
+
+
+class MissingPerDomainError(RuntimeError):
+    """run() returned no ``per_domain`` block although the config names a domain field."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What to run: ``models`` (in report order) x ``seeds`` on ``dataset`` with one config.
+
+    ``seeds`` empty: one run per model with the configured ``seed``.
+    """
+
+    dataset: str
+    models: Sequence[str]
+    seeds: Sequence[int] = ()
+    config_files: Sequence[str] = ()
+    overrides: Dict[str, Any] = field(default_factory=dict)
+
+
+def run_file_name(model: str, seed: int) -> str:
+    """File name of one run's result under ``DIR/runs/``."""
+    return f"{model}__seed{seed}.json"
+
+
+def resolve_seeds(spec: BenchmarkSpec) -> List[int]:
+    """The seeds to run: ``spec.seeds``, else the one the config sets (``--seed`` or YAML)."""
+    if spec.seeds:
+        if "seed" in spec.overrides:
+            raise ValueError("give either --seeds or --seed, not both")
+        return [int(s) for s in spec.seeds]
+    config = build_config(spec.models[0], spec.dataset, list(spec.config_files), spec.overrides)
+    return [int(config["seed"])]
+
+
+def run_benchmark(
+    spec: BenchmarkSpec,
+    output_dir: str,
+    overwrite: bool = False,
+    run_fn: Optional[RunFn] = None,
+) -> Dict[str, Any]:
+    """Run every missing (model, seed) of ``spec`` into ``output_dir/runs/`` and rebuild the
+    aggregate files (md, csv, json, png). Returns the aggregated summary.
+
+    ``run_fn`` defaults to :func:`recbole_llmrec.quick_start.run` (tests pass a wrapper).
+    """
+    from recbole_llmrec.benchmark.aggregate import aggregate
+    from recbole_llmrec.benchmark.plot import write_plot
+    from recbole_llmrec.benchmark.report import write_reports
+
+    if not spec.models:
+        raise ValueError("no models given")
+    if len(set(spec.models)) != len(spec.models):
+        raise ValueError(f"models listed twice: {list(spec.models)}")
+    if run_fn is None:
+        from recbole_llmrec.quick_start import run as run_fn
+    seeds = resolve_seeds(spec)
+    overrides = {k: v for k, v in spec.overrides.items() if k != "seed"}
+    manifest = build_manifest(spec.dataset, spec.config_files, overrides)
+    prepare_output_dir(output_dir, manifest, overwrite)
+
+    records = []
+    total = len(spec.models) * len(seeds)
+    for index, (model, seed) in enumerate(
+        ((m, s) for m in spec.models for s in seeds), start=1
+    ):
+        path = os.path.join(output_dir, "runs", run_file_name(model, seed))
+        if os.path.exists(path):
+            logger.info("[%d/%d] %s seed=%d: skip, already done (%s)", index, total, model, seed, path)
+            records.append(load_run(path, model, seed))
+            continue
+        logger.info("[%d/%d] %s seed=%d: running", index, total, model, seed)
+        record = _run_one(spec, model, seed, overrides, run_fn)
+        write_json_atomic(record, path)
+        logger.info("[%d/%d] %s seed=%d: done in %.1f s", index, total, model, seed,
+                    record["result"].get("wall_time_s", float("nan")))
+        records.append(record)
+
+    summary = aggregate(records, list(spec.models), seeds, dataset=spec.dataset)
+    summary["manifest"] = manifest
+    write_reports(summary, output_dir)
+    write_plot(summary, os.path.join(output_dir, "results.png"))
+    logger.info("benchmark written to %s", output_dir)
+    return summary
+
+
+def _run_one(
+    spec: BenchmarkSpec, model: str, seed: int, overrides: Dict[str, Any], run_fn: RunFn
+) -> Dict[str, Any]:
+    config_dict = dict(overrides, seed=seed)
+    domain_field = build_config(model, spec.dataset, list(spec.config_files), config_dict)[
+        "domain_field"
+    ]
+    result = run_fn(model, spec.dataset, list(spec.config_files) or None, config_dict)
+    if "per_domain" not in result and domain_field:
+        raise MissingPerDomainError(
+            f"{model} seed={seed}: run() returned no 'per_domain' metrics although "
+            f"domain_field={domain_field!r} is configured; update recbole_llmrec.quick_start.run "
+            "or set --domain_field=~ for a dataset without domains"
+        )
+    return {
+        "model": model,
+        "seed": seed,
+        "dataset": spec.dataset,
+        "domain_field": domain_field,
+        "result": result,
+    }
+
+
+def load_run(path: str, model: str, seed: int) -> Dict[str, Any]:
+    """A stored run record, checked to be the (model, seed) its name says."""
+    with open(path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    if record.get("model") != model or record.get("seed") != seed or "result" not in record:
+        raise ValueError(f"{path} is not the result of {model} seed={seed}; remove it to re-run")
+    return record
