@@ -228,16 +228,16 @@ def _search_hyperopt(job: TuningJob, params: List[Param], algo: str, max_evals: 
     return trials
 
 
-def _ray_trainable(config: Dict[str, Any], job: TuningJob, checkpoint_dir: str) -> None:
+def _ray_trainable(config: Dict[str, Any], job: TuningJob, checkpoint_root: str) -> None:
     """One Ray Tune trial: one call of our run() with the sampled params. Each trial saves
-    under its own ``checkpoint_dir/<trial id>`` (RecBole names checkpoints by the second)."""
+    under its own ``checkpoint_root/<trial id>`` (RecBole names checkpoints by the second)."""
     from ray.air import session
 
     from recbole_llmrec.quick_start import run
 
     params = config.get(_GRID_KEY, config)
     config_dict = job.config_dict(params)
-    config_dict["checkpoint_dir"] = os.path.join(checkpoint_dir, session.get_trial_id())
+    config_dict["checkpoint_dir"] = os.path.join(checkpoint_root, session.get_trial_id())
     result = run(job.model, job.dataset, list(job.config_files) or None, config_dict)
     session.report({
         "score": float(result["best_valid_score"]),
@@ -291,7 +291,7 @@ def _search_ray(job: TuningJob, params: List[Param], algo: str, max_evals: int, 
     try:
         trainable = tune.with_resources(
             tune.with_parameters(_ray_trainable, job=job,
-                                 checkpoint_dir=os.path.abspath(checkpoint_dir)),
+                                 checkpoint_root=os.path.abspath(checkpoint_dir)),
             {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
         )
         tuner = tune.Tuner(
