@@ -1,0 +1,175 @@
+"""run_hyper.py: params files, RecBole's HyperTuning through our run(), Ray Tune."""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recbole_llmrec.config import build_config, properties_dir
+from recbole_llmrec.tuning import (
+    TuningError, TuningJob, main, parse_params_file, trials_table, tune_model,
+)
+from conftest import TINY_YAML
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _space(tmp_path, text):
+    path = tmp_path / "space.hyper"
+    path.write_text(text)
+    return str(path)
+
+
+def _job(model, tiny_config_dict):
+    return TuningJob(model, "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict))
+
+
+def test_params_file_with_comments(tmp_path):
+    params = parse_params_file(_space(tmp_path, (
+        "# a comment line\n\n"
+        "learning_rate choice [5e-5, 1e-4]   # trailing comment\n"
+        "dropout uniform 0.1,0.5\n"
+        "lr loguniform -9 -6\n"
+        "hidden quniform 32,128,32\n"
+    )))
+    assert [(p.name, p.kind, p.args) for p in params] == [
+        ("learning_rate", "choice", (5e-5, 1e-4)),
+        ("dropout", "uniform", (0.1, 0.5)),
+        ("lr", "loguniform", (-9.0, -6.0)),
+        ("hidden", "quniform", (32.0, 128.0, 32.0)),
+    ]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr choice", "expected 'name kind values'"),
+    ("lr normal 0,1", "unknown kind"),
+    ("lr choice [1,", "literal list"),
+    ("lr uniform 1", "takes 2 numbers"),
+    ("lr uniform 2,1", "low < high"),
+    ("lr choice [1]\nlr choice [2]", "given twice"),
+    ("# only comments\n", "no parameters"),
+])
+def test_bad_params_file_is_a_clear_error(tmp_path, text, message):
+    with pytest.raises(TuningError, match=message):
+        parse_params_file(_space(tmp_path, text))
+
+
+def test_shipped_search_spaces_use_real_keys():
+    hyper = properties_dir() / "hyper"
+    sasrec = {p.name for p in parse_params_file(str(hyper / "SASRec.hyper"))}
+    assert sasrec == {"learning_rate", "hidden_dropout_prob", "attn_dropout_prob",
+                      "MAX_ITEM_LIST_LENGTH", "hidden_size"}
+    config = build_config("SASRec", "tiny_mixed", [str(TINY_YAML)], {"data_path": "unused"})
+    assert all(config[name] is not None for name in sasrec)
+
+    llmrec = [p for p in parse_params_file(str(hyper / "LLMRec.hyper"))]
+    assert {p.name for p in llmrec} == {"learning_rate", "max_history", "max_title_tokens",
+                                       "num_negatives", "train_prefixes_per_user"}
+    known = set(yaml.safe_load((properties_dir() / "model" / "LLMRec.yaml").read_text()))
+    trainer_src = (REPO / "recbole_llmrec" / "trainer.py").read_text()
+    for p in llmrec:
+        assert p.name in known or f'"{p.name}"' in trainer_src, p.name
+    max_history = next(p for p in llmrec if p.name == "max_history")
+    assert max(max_history.args) <= 10  # LLMRec.yaml's MAX_ITEM_LIST_LENGTH
+
+
+def test_hyperopt_exhaustive_two_trials_sasrec(tmp_path, tiny_config_dict):
+    out = tmp_path / "hyper.json"
+    space = _space(tmp_path, "learning_rate choice [0.001,0.01]  # two points\n")
+    summary = tune_model(_job("SASRec", tiny_config_dict), space, max_evals=10,
+                         algo="exhaustive", output=str(out))
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(summary))
+    assert written["model"] == "SASRec" and written["tool"] == "hyperopt"
+    assert written["valid_metric"] == "NDCG@10" and written["valid_score_bigger"] is True
+    trials = written["trials"]
+    assert sorted(t["params"]["learning_rate"] for t in trials) == [0.001, 0.01]
+    assert all(t["error"] is None and 0.0 <= t["best_valid_score"] <= 1.0 for t in trials)
+    assert all(set(t["test_result"]) >= {"ndcg@10", "recall@10"} for t in trials)
+    best = max(trials, key=lambda t: (t["best_valid_score"], -t["index"]))
+    assert written["best_params"] == best["params"]
+    assert written["best_valid_score"] == best["best_valid_score"]
+
+
+class FakeRun:
+    """Scores trials without training: valid score = learning_rate; lr 0.5 fails."""
+
+    def __init__(self):
+        self.configs = []
+
+    def __call__(self, model, dataset, config_file_list=None, config_dict=None, **kwargs):
+        self.configs.append(dict(config_dict))
+        lr = config_dict["learning_rate"]
+        if lr == 0.5:
+            raise RuntimeError("diverged")
+        return {"model": model, "best_valid_score": lr, "best_valid_result": {"ndcg@10": lr},
+                "test_result": {"ndcg@10": lr / 2}, "wall_time_s": 0.1}
+
+
+def test_failed_trial_is_recorded_and_search_goes_on(tmp_path, tiny_config_dict):
+    fake = FakeRun()
+    space = _space(tmp_path, "learning_rate choice [0.1,0.5,0.3]\n")
+    summary = tune_model(_job("Pop", tiny_config_dict), space, max_evals=3, run_fn=fake)
+    assert len(summary["trials"]) == 3
+    failed = [t for t in summary["trials"] if t["error"]]
+    assert len(failed) == 1 and "diverged" in failed[0]["error"]
+    assert summary["best_params"] == {"learning_rate": 0.3}
+    assert summary["best_test_result"] == {"ndcg@10": 0.15}
+    assert all(c["epochs"] == 1 for c in fake.configs)  # fixed overrides reach every trial
+    assert "<- best" in trials_table(summary["trials"], 2) and "failed" in trials_table(
+        summary["trials"], None)
+
+
+def test_max_evals_caps_exhaustive_and_search_is_seeded(tmp_path, tiny_config_dict):
+    space = _space(tmp_path, "learning_rate choice [0.1,0.2,0.3,0.4]\n")
+    orders = []
+    for _ in range(2):
+        fake = FakeRun()
+        summary = tune_model(_job("Pop", tiny_config_dict), space, max_evals=2, run_fn=fake)
+        assert len(summary["trials"]) == 2
+        orders.append([t["params"]["learning_rate"] for t in summary["trials"]])
+    assert orders[0] == orders[1]
+
+
+def test_random_and_bayes_sample_continuous_spaces(tmp_path, tiny_config_dict):
+    space = _space(tmp_path, "learning_rate loguniform -9.2,-2.3\n")
+    for algo in ("random", "bayes"):
+        summary = tune_model(_job("Pop", tiny_config_dict), space, max_evals=3, algo=algo,
+                             run_fn=FakeRun())
+        lrs = [t["params"]["learning_rate"] for t in summary["trials"]]
+        assert len(lrs) == 3 and all(1e-4 < lr < 0.11 for lr in lrs)
+
+
+def test_exhaustive_refuses_continuous_space(tmp_path, tiny_config_dict):
+    space = _space(tmp_path, "learning_rate uniform 0.001,0.01\n")
+    with pytest.raises(TuningError, match="choice parameters only"):
+        tune_model(_job("Pop", tiny_config_dict), space, max_evals=2, run_fn=FakeRun())
+
+
+def test_cli_writes_result_and_keeps_existing_file(tmp_path, tiny_config_dict, capsys):
+    out = tmp_path / "pop.json"
+    space = _space(tmp_path, "learning_rate choice [0.001,0.01]\n")
+    argv = ["--model=Pop", "--dataset=tiny_mixed", f"--params_file={space}", "--max_evals=2",
+            f"--config_files={TINY_YAML}", f"--output={out}"]
+    argv += [f"--{k}={v}" for k, v in tiny_config_dict.items()]
+    assert main(argv) == 0
+    assert len(json.loads(out.read_text())["trials"]) == 2
+    out.write_text("mine")
+    assert main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().out and out.read_text() == "mine"
+
+
+def test_ray_tune_two_trials(tmp_path, tiny_config_dict):
+    pytest.importorskip("ray.tune", reason="ray[tune] is not installed (pip install -e '.[ray]')")
+    pytest.importorskip("pyarrow", reason="Ray Tune 2.6 needs pyarrow to store results")
+    out = tmp_path / "ray.json"
+    space = _space(tmp_path, "learning_rate choice [0.001,0.01]\n")
+    summary = tune_model(_job("Pop", tiny_config_dict), space, max_evals=2, tool="ray",
+                         output=str(out), ray_dir=str(tmp_path / "ray_results"))
+    written = json.loads(out.read_text())
+    assert written["tool"] == "ray" and written == json.loads(json.dumps(summary))
+    trials = written["trials"]
+    assert [t["params"]["learning_rate"] for t in trials] == [0.001, 0.01]
+    assert all(t["error"] is None and 0.0 <= t["best_valid_score"] <= 1.0 for t in trials)
+    assert all("ndcg@10" in t["test_result"] for t in trials)
+    assert written["best_params"] in [t["params"] for t in trials]
