@@ -426,6 +426,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     from recbole_llmrec.quick_start import parse_config_overrides
 
     parser = argparse.ArgumentParser(
+        # No prefix matching: --seed (a config key) must not be read as --seeds.
+        allow_abbrev=False,
         description="Hyper-parameter search through recbole_llmrec's run(). Any other "
         "--key=value is a fixed config entry of every trial (e.g. --epochs=5)."
     )

@@ -172,3 +172,14 @@ def test_missing_per_domain_with_domain_field_is_an_error(tmp_path, tiny_config_
                             str(tmp_path / "c"), run_fn=no_domains)
     assert summary["per_domain"] is None
     assert "no per-domain metrics" in (tmp_path / "c" / "results.md").read_text()
+
+
+def test_cli_passes_config_keys_and_does_not_abbreviate():
+    from recbole_llmrec.benchmark.cli import parse_args
+
+    args, spec = parse_args(["--output=o", "--models=Pop, SASRec", "--seed=7", "--epochs=2",
+                             "--learning_rate=1e-4"])
+    assert spec.seeds == [] and spec.models == ["Pop", "SASRec"]
+    assert spec.overrides == {"seed": 7, "epochs": 2, "learning_rate": 1e-4}
+    _, spec = parse_args(["--output=o", "--seeds=1,2"])
+    assert spec.seeds == [1, 2]

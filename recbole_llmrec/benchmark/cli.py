@@ -19,6 +19,8 @@ def _csv(text: str) -> List[str]:
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, BenchmarkSpec]:
     """Our options, plus every other ``--key=value`` as a config entry for every model."""
     parser = argparse.ArgumentParser(
+        # No prefix matching: --seed (a config key) must not be read as --seeds.
+        allow_abbrev=False,
         description="Benchmark several models with the same split and evaluator. Any other "
         "--key=value is passed to every model's RecBole config (e.g. --epochs=5)."
     )
