@@ -61,10 +61,17 @@ def load_titles(dataset: Any, title_field: str = "title") -> list[str]:
     return titles
 
 
-def tokenize_titles(titles: Sequence[str], tokenizer: Any, max_title_tokens: int) -> TitleTable:
-    """Tokenize every title once (no special tokens, cut at ``max_title_tokens``) into a flat table."""
+def tokenize_titles(
+    titles: Sequence[str], tokenizer: Any, max_title_tokens: int, leading_space: bool = False
+) -> TitleTable:
+    """Tokenize every title once (no special tokens, cut at ``max_title_tokens``) into a flat table.
+
+    ``leading_space`` prefixes each title with a space, so byte-level BPE tokenizers (GPT-2, Llama 3,
+    SmolLM) see each title's first word as they would mid-sentence.
+    """
+    prefix = " " if leading_space else ""
     encoded = tokenizer(
-        list(titles),
+        [prefix + t if t else "" for t in titles],
         add_special_tokens=False,
         truncation=True,
         max_length=max_title_tokens,

@@ -42,7 +42,9 @@ class LLMRec(SequentialRecommender):
         """Bind titles, domains and ``n_items`` to ``dataset`` (e.g. an unseen domain for zero-shot)."""
         s = self.settings
         titles = load_titles(dataset, s.title_field)
-        table = tokenize_titles(titles, self.encoder.tokenizer, s.max_title_tokens)
+        table = tokenize_titles(
+            titles, self.encoder.tokenizer, s.max_title_tokens, leading_space=self.encoder.title_leading_space
+        )
         device = self._device()
         self.register_buffer("title_ids", table.ids.to(device), persistent=False)
         self.register_buffer("title_offsets", table.offsets.to(device), persistent=False)

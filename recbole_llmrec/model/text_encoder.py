@@ -98,6 +98,7 @@ class TextEncoder(nn.Module):
         self.hidden_size = int(_hidden_size(backbone.config))
         self._pass_positions = self._wants_position_ids(backbone)
         self._pass_use_cache = "use_cache" in inspect.signature(backbone.forward).parameters
+        self.title_leading_space = self._space_is_a_token()
         self.special = self._special_tokens(hf_config)
         self.autocast_dtype: Optional[torch.dtype] = None  # resolved per device at first forward
         self._autocast_device = ""
@@ -143,6 +144,12 @@ class TextEncoder(nn.Module):
             return False
         return "position_ids" in inspect.signature(backbone.forward).parameters
 
+    def _space_is_a_token(self) -> bool:
+        # Byte-level BPE encodes " word" and "word" differently; WordPiece/SentencePiece do not.
+        plain = self.tokenizer("hello world", add_special_tokens=False)["input_ids"]
+        spaced = self.tokenizer(" hello world", add_special_tokens=False)["input_ids"]
+        return plain != spaced
+
     def _special_tokens(self, hf_config: Any) -> SpecialTokens:
         tok = self.tokenizer
         probe = tok("hello world", add_special_tokens=False)["input_ids"]
@@ -155,7 +162,10 @@ class TextEncoder(nn.Module):
         eos = tok.eos_token_id
         if self.family in (DECODER, ENCODER_DECODER) and eos is not None and (not suffix or suffix[-1] != eos):
             suffix = list(suffix) + [eos]  # last-token pooling reads EOS
-        separator = tok(self.settings.title_separator, add_special_tokens=False)["input_ids"]
+        separator_text = self.settings.title_separator
+        if self.title_leading_space:  # the space before a title belongs to the title's first token
+            separator_text = separator_text.rstrip() or separator_text
+        separator = tok(separator_text, add_special_tokens=False)["input_ids"]
         max_length = None
         if self.family != ENCODER_DECODER:
             limits = [
