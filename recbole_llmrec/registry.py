@@ -37,11 +37,13 @@ def get_model(model_name: str) -> Type:
         return getattr(module, model_name)
     try:
         return recbole_get_model(model_name)
-    except ValueError:
+    except (ValueError, ModuleNotFoundError) as err:
+        # RecBole's lookup ends in its exlib package, which imports lightgbm/xgboost: for an
+        # unknown name without them installed it fails with ModuleNotFoundError instead.
         known = ", ".join(sorted(PLUGIN_MODELS))
         raise ValueError(
             f"unknown model '{model_name}': not a recbole_llmrec model ({known}) "
-            "and not a RecBole model"
+            f"and not a RecBole model ({err})"
         ) from None
 
 
