@@ -2,7 +2,8 @@
 
 Layers, lowest first (RecBole's own rule: later wins):
 RecBole's internal defaults < ``properties/overall.yaml`` < ``properties/model/<Model>.yaml``
-< ``properties/dataset/<dataset>.yaml`` < the user's ``config_file_list`` < ``config_dict``.
+< ``properties/dataset/<dataset>.yaml`` (for ``amazon_*`` datasets without one: the converter's
+layout, ``properties/dataset/amazon.yaml``) < the user's ``config_file_list`` < ``config_dict``.
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from recbole_llmrec.registry import get_model
 logger = logging.getLogger(__name__)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: Datasets whose name starts with this get the converter's column layout (dataset/amazon.yaml).
+CONVERTED_PREFIX = "amazon_"
 
 
 def _resource_dir(installed_name: str, source_name: str) -> Path:
@@ -44,11 +48,10 @@ def embedded_data_path() -> Path:
 def default_config_files(model_name: str, dataset: str) -> List[str]:
     """The plugin's YAML layers that exist for this model and dataset, lowest first."""
     props = properties_dir()
-    candidates = [
-        props / "overall.yaml",
-        props / "model" / f"{model_name}.yaml",
-        props / "dataset" / f"{dataset}.yaml",
-    ]
+    dataset_layer = props / "dataset" / f"{dataset}.yaml"
+    if not dataset_layer.is_file() and dataset.startswith(CONVERTED_PREFIX):
+        dataset_layer = props / "dataset" / "amazon.yaml"
+    candidates = [props / "overall.yaml", props / "model" / f"{model_name}.yaml", dataset_layer]
     return [str(p) for p in candidates if p.is_file()]
 
 

@@ -38,8 +38,7 @@ def run(
     the dataset names item domains and ``"checkpoint"`` when saved; with ``result_file`` the
     same is written there as JSON.
     """
-    if result_file and os.path.exists(result_file) and not overwrite:
-        raise FileExistsError(f"result file {result_file} exists; pass --overwrite to replace it")
+    check_result_file(result_file, overwrite)
     start = time.perf_counter()
     config = build_config(model, dataset, config_file_list, config_dict)
     init_seed(config["seed"], config["reproducibility"])
@@ -65,15 +64,15 @@ def run(
     result = {
         "model": config["model"],
         "dataset": config["dataset"],
-        "best_valid_score": _plain(best_valid_score),
-        "best_valid_result": _plain(best_valid_result),
-        "test_result": _plain(test_result),
+        "best_valid_score": plain_result(best_valid_score),
+        "best_valid_result": plain_result(best_valid_result),
+        "test_result": plain_result(test_result),
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
     if trainer.last_per_domain is not None:
         result["per_domain"] = {
-            "valid": _plain(trainer.best_valid_per_domain()),
-            "test": _plain(trainer.last_per_domain),
+            "valid": plain_result(trainer.best_valid_per_domain()),
+            "test": plain_result(trainer.last_per_domain),
         }
     if saved:
         result["checkpoint"] = trainer.saved_model_file
@@ -84,12 +83,18 @@ def run(
     return result
 
 
-def _plain(value: Any) -> Any:
+def check_result_file(path: Optional[str], overwrite: bool) -> None:
+    """Refuse, before any work, to replace an existing result file without ``overwrite``."""
+    if path and os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"result file {path} exists; pass --overwrite to replace it")
+
+
+def plain_result(value: Any) -> Any:
     """Metric containers (OrderedDict, numpy scalars) as plain JSON values."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_result(v) for k, v in value.items()}
     if hasattr(value, "item"):
         return value.item()
     return value
@@ -125,6 +130,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     )
     parser.add_argument("--result_file", default=None, help="write the result JSON here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    parser.add_argument(
+        "--evaluate_checkpoint", default=None, metavar="PATH",
+        help="no training: evaluate this checkpoint on --dataset (zero-shot transfer for LLMRec); "
+        "the model and its settings come from the checkpoint",
+    )
     args, rest = parser.parse_known_args(argv)
     return args, parse_config_overrides(rest)
 
@@ -153,6 +163,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code."""
     args, overrides = parse_args(argv)
     config_files = args.config_files.split() if args.config_files else None
+    if args.evaluate_checkpoint:
+        from recbole_llmrec.transfer import evaluate_checkpoint
+
+        check_result_file(args.result_file, args.overwrite)
+        result = evaluate_checkpoint(args.evaluate_checkpoint, args.dataset, config_files, overrides)
+        if args.result_file:
+            write_json_atomic(result, args.result_file)
+        return 0
     run(
         args.model,
         args.dataset,

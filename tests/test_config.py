@@ -18,6 +18,8 @@ def test_layers_order_model_then_dataset_then_user(tmp_path, tiny_config_dict):
     files = default_config_files("SASRec", "amazon_mixed")
     assert [f.split("properties")[-1] for f in files] == [
         "/overall.yaml", "/model/SASRec.yaml", "/dataset/amazon_mixed.yaml"]
+    assert [f.split("properties")[-1] for f in default_config_files("Pop", "amazon_clothing")] == [
+        "/overall.yaml", "/dataset/amazon.yaml"]
     user = tmp_path / "user.yaml"
     user.write_text("MAX_ITEM_LIST_LENGTH: 7\n")
     config = build_config("SASRec", "tiny_mixed", [str(TINY_YAML), str(user)],

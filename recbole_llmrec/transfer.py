@@ -1,0 +1,110 @@
+"""Evaluate a trained checkpoint on another dataset (zero-shot transfer to an unseen domain).
+
+The model's own settings (every key of its ``properties/model/<Model>.yaml`` layer, as the
+checkpoint recorded them) are carried over; everything about the data (fields, split, metrics)
+comes from the target dataset's layers, so the result is comparable with a normal run there.
+Only models whose parameters do not depend on item ids can transfer: LLMRec scores items by
+their titles, so it ranks the new dataset's items; id-embedding models (SASRec, ...) cannot.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import yaml
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_logger, init_seed
+
+from recbole_llmrec.checkpoint import load_checkpoint
+from recbole_llmrec.config import build_config, properties_dir
+from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
+from recbole_llmrec.registry import get_model, get_trainer
+
+logger = logging.getLogger(__name__)
+
+
+#: Keys RecBole rewrites after reading them (a saved value is not valid input again) and that
+#: only matter for training.
+_TRAINING_ONLY = {"train_neg_sample_args"}
+
+
+def model_settings(saved_config: Any, model_name: str) -> Dict[str, Any]:
+    """The saved values of the keys in the model's YAML layer (training-only keys left out)."""
+    path = properties_dir() / "model" / f"{model_name}.yaml"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        keys = (yaml.safe_load(handle) or {}).keys()
+    return {key: saved_config[key] for key in keys
+            if key in saved_config and key not in _TRAINING_ONLY}
+
+
+def load_for_evaluation(
+    model_file: str,
+    dataset: str,
+    config_file_list: Optional[Sequence[str]] = None,
+    config_dict: Optional[Dict[str, Any]] = None,
+) -> Tuple[Any, Any, Any, Any, Any]:
+    """``(config, model, valid_data, test_data, saved_config)``: the checkpoint's model bound to
+    ``dataset`` (its items, titles and domains), weights loaded, ready to evaluate."""
+    if not os.path.isfile(model_file):
+        raise FileNotFoundError(f"checkpoint not found: {model_file}")
+    checkpoint = load_checkpoint(model_file)
+    saved = checkpoint["config"]
+    model_name = saved["model"]
+    overrides = model_settings(saved, model_name)
+    overrides.update(config_dict or {})
+    config = build_config(model_name, dataset, config_file_list, overrides)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    data = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, data)
+    apply_eval_neg_scope(config, valid_data, test_data)
+
+    model = get_model(model_name)(config, train_data._dataset).to(config["device"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(
+            f"{model_name} from {model_file} cannot be evaluated on {dataset!r}: its parameters "
+            f"depend on the training dataset's items ({str(err).splitlines()[0]}). Only "
+            "text-based models such as LLMRec transfer to unseen items."
+        ) from None
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    return config, model, valid_data, test_data, saved
+
+
+def evaluate_checkpoint(
+    model_file: str,
+    dataset: str,
+    config_file_list: Optional[Sequence[str]] = None,
+    config_dict: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Evaluate ``model_file`` on ``dataset`` without training; same keys as ``run()``'s result
+    (``best_valid_result`` is the validation split's result) plus ``"trained_on"``."""
+    from recbole_llmrec.quick_start import plain_result
+
+    start = time.perf_counter()
+    config, model, valid_data, test_data, saved = load_for_evaluation(
+        model_file, dataset, config_file_list, config_dict)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    valid_result = trainer.evaluate(valid_data, load_best_model=False)
+    valid_per_domain = trainer.last_per_domain
+    test_result = trainer.evaluate(test_data, load_best_model=False)
+    result = {
+        "model": config["model"],
+        "dataset": dataset,
+        "trained_on": saved["dataset"],
+        "checkpoint": model_file,
+        "best_valid_result": plain_result(valid_result),
+        "test_result": plain_result(test_result),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
+    if trainer.last_per_domain is not None:
+        result["per_domain"] = {"valid": plain_result(valid_per_domain),
+                                "test": plain_result(trainer.last_per_domain)}
+    logger.info("zero-shot %s (trained on %s) on %s: %s", config["model"], saved["dataset"],
+                dataset, result["test_result"])
+    return result
