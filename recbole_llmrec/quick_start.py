@@ -18,6 +18,7 @@ from recbole.utils import init_logger, init_seed
 from recbole_llmrec.config import build_config
 from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
 from recbole_llmrec.registry import get_model, get_trainer
+from recbole_llmrec.resume import find_resume_file
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ def run(
     saved: bool = True,
     result_file: Optional[str] = None,
     overwrite: bool = False,
+    resume: bool = False,
+    resume_from: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Train ``model`` on ``dataset``, evaluate the best checkpoint on the test split.
 
@@ -37,10 +40,16 @@ def run(
     "wall_time_s"}`` plus ``"per_domain": {"valid": {domain: metrics}, "test": {...}}`` when
     the dataset names item domains and ``"checkpoint"`` when saved; with ``result_file`` the
     same is written there as JSON.
+
+    ``resume`` continues from the run's last checkpoint when it exists (see
+    :mod:`recbole_llmrec.resume`); ``resume_from`` continues from that checkpoint file. Config
+    and model errors (``ValueError``) are raised before the dataset is loaded where possible and
+    always before training starts.
     """
     check_result_file(result_file, overwrite)
     start = time.perf_counter()
     config = build_config(model, dataset, config_file_list, config_dict)
+    check_config(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger.info("config:%s", config)
@@ -54,6 +63,9 @@ def run(
     model_obj = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info("%s", model_obj)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model_obj)
+    resume_file = find_resume_file(config, resume, resume_from)
+    if resume_file:
+        trainer.resume_checkpoint(resume_file)
 
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
@@ -81,6 +93,13 @@ def run(
     if result_file:
         write_json_atomic(result, result_file)
     return result
+
+
+def check_config(config: Any) -> None:
+    """Run the model class's own cheap config check (``check_config``), if it has one."""
+    checker = getattr(config.model_class, "check_config", None)
+    if callable(checker):
+        checker(config)
 
 
 def check_result_file(path: Optional[str], overwrite: bool) -> None:
@@ -119,6 +138,7 @@ def write_json_atomic(obj: Any, path: str) -> None:
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Dict[str, Any]]:
     """Our options, plus every other ``--key=value`` as a RecBole config entry (YAML-typed)."""
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,  # --res=... must not silently become --result_file / --resume
         description="Run LLMRec or any RecBole model under RecBole's evaluator. Any other "
         "--key=value is passed to RecBole's config (e.g. --epochs=5 --learning_rate=1e-4)."
     )
@@ -135,6 +155,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
         help="no training: evaluate this checkpoint on --dataset (zero-shot transfer for LLMRec); "
         "the model and its settings come from the checkpoint",
     )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue from this run's last checkpoint (<checkpoint_dir>/<run_name>-last.pth; "
+        "run_name defaults to <model>-<dataset>) when it exists, else start afresh",
+    )
+    parser.add_argument("--resume_from", default=None, help="continue from this checkpoint file")
     args, rest = parser.parse_known_args(argv)
     return args, parse_config_overrides(rest)
 
@@ -178,5 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         config_dict=overrides,
         result_file=args.result_file,
         overwrite=args.overwrite,
+        resume=args.resume,
+        resume_from=args.resume_from,
     )
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from recbole.data.dataloader import TrainDataLoader
 from recbole.trainer import Trainer
 
-from recbole_llmrec.checkpoint import atomic_save
+from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
 from recbole_llmrec.evaluation.per_domain import (
     PerDomainEvaluator,
     domain_names,
@@ -23,23 +24,42 @@ from recbole_llmrec.evaluation.per_domain import (
     item_domains,
     row_domains,
 )
+from recbole_llmrec.resume import capture_rng_state, last_checkpoint_path, restore_rng_state
 
 logger = logging.getLogger(__name__)
 
 
 class SafeCheckpointMixin:
-    """Write checkpoints atomically, with the config as plain data (``weights_only`` loadable).
+    """Atomic, ``weights_only``-loadable checkpoints, and resumable runs.
 
-    Only rank 0 writes; the layout is RecBole's (``config``, ``epoch``, ``cur_step``,
+    The best checkpoint keeps RecBole's layout (``config``, ``epoch``, ``cur_step``,
     ``best_valid_score``, ``state_dict``, ``other_parameter``, ``optimizer``), so RecBole's
     ``resume_checkpoint``, ``evaluate(load_best_model=True)`` and ``load_data_and_model`` read it.
+
+    With ``saved=True`` (and ``save_last_checkpoint`` not false) ``fit`` also writes the run's
+    *last* checkpoint (:func:`recbole_llmrec.resume.last_checkpoint_path`) after every epoch:
+    the best checkpoint's keys plus ``best_valid_result``, ``best_checkpoint``, ``finished``,
+    ``rng`` (torch/numpy/python), ``train_generator`` (the train loader's shuffling state),
+    ``valid_per_domain`` and ``train_loss``. :meth:`resume_checkpoint` restores all of it, so a
+    resumed run continues exactly as the interrupted one would have. Only rank 0 writes.
     """
 
-    def _save_checkpoint(self, epoch: int, verbose: bool = True, **kwargs: Any) -> None:
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
-        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {
+    def __init__(self, config: Any, model: torch.nn.Module) -> None:
+        super().__init__(config, model)
+        self.last_checkpoint_file = last_checkpoint_path(config)
+        self._write_last = False
+        self._train_loader: Any = None
+        self._last_epoch_trained: Optional[int] = None
+        self._resumed_finished = False
+        self._pending_rng: Optional[Dict[str, Any]] = None
+        self._pending_generator: Optional[torch.Tensor] = None
+
+    # ------------------------------------------------------------------ writing
+    def _is_writer(self) -> bool:
+        return self.config["single_spec"] or self.config["local_rank"] == 0
+
+    def _checkpoint_state(self, epoch: int) -> Dict[str, Any]:
+        return {
             "config": _plain_config(self.config),
             "epoch": epoch,
             "cur_step": self.cur_step,
@@ -48,12 +68,144 @@ class SafeCheckpointMixin:
             "other_parameter": self._unwrapped_model().other_parameter(),
             "optimizer": self.optimizer.state_dict(),
         }
-        atomic_save(state, saved_model_file)
+
+    def _save_checkpoint(self, epoch: int, verbose: bool = True, **kwargs: Any) -> None:
+        if not self._is_writer():
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        atomic_save(self._checkpoint_state(epoch), saved_model_file)
         if verbose:
             logger.info("Saving current: %s", saved_model_file)
 
+    def _save_last_checkpoint(self, epoch: int, finished: bool) -> None:
+        """Write the resumable state after ``epoch`` (called before anything of the next epoch)."""
+        if not self._is_writer():
+            return
+        generator = getattr(self._train_loader, "generator", None)
+        state = self._checkpoint_state(epoch)
+        state.update({
+            "best_valid_result": _plain(self.best_valid_result),
+            "best_checkpoint": self.saved_model_file,
+            "finished": finished,
+            "rng": capture_rng_state(),
+            "train_generator": generator.get_state() if generator is not None else None,
+            "valid_per_domain": [[float(score), _plain(per_domain)]
+                                 for score, per_domain in getattr(self, "valid_per_domain", [])],
+            "train_loss": {int(k): _plain(v) for k, v in self.train_loss_dict.items()},
+        })
+        atomic_save(state, self.last_checkpoint_file)
+        logger.info("last checkpoint (epoch %d%s): %s", epoch, ", finished" if finished else "",
+                    self.last_checkpoint_file)
+
     def _unwrapped_model(self) -> torch.nn.Module:
         return getattr(self.model, "module", self.model)
+
+    # ------------------------------------------------------------------ the training loop
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None):
+        """RecBole's ``fit``, writing the last checkpoint; a finished resumed run trains no more."""
+        if self._resumed_finished or self.start_epoch >= self.epochs:
+            logger.info("resumed run has nothing left to train (epoch %d of %d%s)", self.start_epoch,
+                        self.epochs, ", finished" if self._resumed_finished else "")
+            return self.best_valid_score, self.best_valid_result
+        self._write_last = bool(saved) and self.config["save_last_checkpoint"] is not False
+        self._train_loader = train_data
+        self._last_epoch_trained = None
+        result = super().fit(train_data, valid_data, verbose=verbose, saved=saved,
+                             show_progress=show_progress, callback_fn=callback_fn)
+        if self._write_last and self._last_epoch_trained is not None:
+            self._save_last_checkpoint(self._last_epoch_trained, finished=True)
+        return result
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        # The previous epoch (training, validation, early stopping) is complete here and nothing
+        # of this one has run yet: the point where the last checkpoint is written and restored.
+        if self._write_last and self._last_epoch_trained is not None:
+            self._save_last_checkpoint(self._last_epoch_trained, finished=False)
+        self._apply_pending_state(train_data)
+        train_data = self._epoch_train_data(train_data, epoch_idx)
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func,
+                                    show_progress=show_progress)
+        self._last_epoch_trained = epoch_idx
+        return loss
+
+    def _epoch_train_data(self, train_data: Any, epoch_idx: int) -> Any:
+        """The loader that epoch ``epoch_idx`` trains on (hook; default: ``train_data``)."""
+        return train_data
+
+    # ------------------------------------------------------------------ resuming
+    def resume_checkpoint(self, resume_file: str) -> None:
+        """Continue from a checkpoint of this plugin (``weights_only``), restoring all run state.
+
+        A last checkpoint restores early stopping, the best result and its checkpoint path, the
+        random states and the loader's shuffling; a best checkpoint restores what RecBole's does.
+        """
+        resume_file = str(resume_file)
+        checkpoint = load_checkpoint(resume_file, map_location=self.device)
+        saved_config = checkpoint["config"]
+        for key in ("model", "dataset"):
+            if str(saved_config[key]) != str(self.config[key]):
+                raise ValueError(
+                    f"cannot resume from {resume_file}: it was written for {key} "
+                    f"{saved_config[key]!r}, this run is {self.config[key]!r}"
+                )
+        changed = _changed_keys(saved_config, self.config)
+        if changed:
+            logger.warning("resuming %s with different settings: %s", resume_file, ", ".join(changed))
+        self._unwrapped_model().load_state_dict(checkpoint["state_dict"])
+        self._unwrapped_model().load_other_parameter(checkpoint.get("other_parameter"))
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.start_epoch = int(checkpoint["epoch"]) + 1
+        self.cur_step = int(checkpoint["cur_step"])
+        self.best_valid_score = checkpoint["best_valid_score"]
+        best = checkpoint.get("best_checkpoint")
+        if best is None:  # a best checkpoint: RecBole's behaviour
+            self.saved_model_file = resume_file
+        else:
+            if not os.path.isfile(best):
+                raise FileNotFoundError(
+                    f"cannot resume from {resume_file}: its best checkpoint {best} is missing"
+                )
+            self.saved_model_file = best
+            self.best_valid_result = checkpoint["best_valid_result"]
+            self._resumed_finished = bool(checkpoint["finished"])
+            self._pending_rng = checkpoint["rng"]
+            self._pending_generator = checkpoint["train_generator"]
+            if hasattr(self, "valid_per_domain"):
+                self.valid_per_domain = [(s, d) for s, d in checkpoint["valid_per_domain"]]
+            self.train_loss_dict = dict(checkpoint["train_loss"])
+        logger.info("resumed from %s: training continues at epoch %d", resume_file, self.start_epoch)
+
+    def _apply_pending_state(self, train_data: Any) -> None:
+        if self._pending_rng is not None:
+            restore_rng_state(self._pending_rng)
+            self._pending_rng = None
+        if self._pending_generator is not None:
+            generator = getattr(train_data, "generator", None)
+            if generator is not None:
+                generator.set_state(self._pending_generator.cpu())
+            self._pending_generator = None
+
+
+def _changed_keys(saved: Any, current: Any) -> List[str]:
+    """Config keys whose values differ between a checkpoint and this run (for a warning)."""
+    ignore = {"checkpoint_dir", "data_path", "device", "gpu_id", "state", "show_progress"}
+    old, new = saved.final_config_dict, current.final_config_dict
+    return sorted(str(k) for k in set(old) | set(new)
+                  if k not in ignore and _plain(old.get(k)) != _plain(new.get(k)))
+
+
+def _plain(value: Any) -> Any:
+    """Metric containers (OrderedDict, numpy scalars) as plain dicts and numbers."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, (int, str)) else k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, torch.Tensor):
+        return value.item()
+    return value
 
 
 def _plain_config(config: Any) -> Any:
@@ -139,13 +291,11 @@ class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, Trainer):
       by validation, so early stopping sees progress.
     """
 
-    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+    def _epoch_train_data(self, train_data: Any, epoch_idx: int) -> Any:
         per_user = self.config["train_prefixes_per_user"]
-        if per_user is not None:
-            train_data = self._epoch_subset(train_data, int(per_user), epoch_idx)
-        return super()._train_epoch(
-            train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress
-        )
+        if per_user is None:
+            return train_data
+        return self._epoch_subset(train_data, int(per_user), epoch_idx)
 
     def _epoch_subset(self, train_data: TrainDataLoader, per_user: int, epoch_idx: int):
         dataset = train_data._dataset

@@ -56,6 +56,10 @@ def load_titles(dataset: Any, title_field: str = "title") -> list[str]:
             token = id2token[int(value)] if int(value) > 0 else ""
             titles[iid] = "" if token == _PAD_TOKEN else str(token)
     missing = sum(1 for t in titles[1:] if not t)
+    if n_items > 1 and missing == n_items - 1:
+        raise ValueError(
+            f"dataset {name!r}: every item's {title_field!r} is empty: LLM-Rec needs item titles"
+        )
     if missing:
         logger.warning("dataset %r: %d of %d items have no title", name, missing, n_items - 1)
     return titles

@@ -17,6 +17,7 @@ from torch import nn
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import load_domains, load_titles, tokenize_titles
 from recbole_llmrec.model.negatives import DomainSampler
+from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.settings import LLMRecSettings
 from recbole_llmrec.model.text_encoder import TextEncoder
 
@@ -36,6 +37,16 @@ class LLMRec(SequentialRecommender):
         self._item_cache: Optional[torch.Tensor] = None
         self.attach_dataset(dataset)
         self.to(config["device"])
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Cheap checks run before the dataset and the LM are loaded: the settings and ``llm_path``.
+
+        Raises ``ValueError`` for a bad setting, an ``llm_path`` that is no folder, package or hub
+        name, or a hub name that is not cached while offline (``HF_HUB_OFFLINE=1``).
+        """
+        settings = LLMRecSettings.from_config(config)
+        resolve_llm_path(settings.llm_path)
 
     # ------------------------------------------------------------------ dataset binding
     def attach_dataset(self, dataset: Any) -> None:

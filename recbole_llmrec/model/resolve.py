@@ -47,7 +47,40 @@ def resolve_llm_path(name: str) -> ResolvedModel:
         logger.debug("package %r is installed but ships no weights; trying the hub", name)
     if str(name).startswith(("/", ".", "~")) or str(name).count("/") > 1:  # a path, not a hub id
         raise ValueError(not_found_message(name))
+    if hub_offline() and not _in_hub_cache(name):
+        raise ValueError(
+            f"llm_path {name!r} is not a local folder or an installed package, and as a Hugging Face hub "
+            f"name it is not in the local cache ({_hub_cache_dir()}) while offline mode is on "
+            "(HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE): download it first, or point llm_path at a folder"
+        )
     return ResolvedModel(name=name, path=name, source="hub")
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``)."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(var, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return True
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - installed with transformers
+        return False
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False))
+
+
+def _hub_cache_dir() -> str:
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+    except ImportError:  # pragma: no cover - installed with transformers
+        return os.path.expanduser("~/.cache/huggingface/hub")
+
+
+def _in_hub_cache(name: str) -> bool:
+    """Whether ``name`` has a downloaded snapshot in the hub cache (what offline loading reads)."""
+    snapshots = Path(_hub_cache_dir()) / ("models--" + str(name).replace("/", "--")) / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
 
 
 def _from_folder(name: str, folder: Path, source: str) -> ResolvedModel:

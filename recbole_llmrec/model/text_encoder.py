@@ -129,14 +129,22 @@ class TextEncoder(nn.Module):
 
     # ------------------------------------------------------------------ setup helpers
     def _ensure_pad_token(self) -> None:
+        """Decoder-only LMs often lack a pad token: reuse EOS (logged); with neither, ValueError.
+
+        Attention masks come from title lengths, so the pad id never reaches pooling; EOS is a
+        token the model knows, so no embedding has to be added or resized.
+        """
         tok = self.tokenizer
-        if tok.pad_token_id is None:
-            if tok.eos_token is not None:
-                # Decoder-only LMs often lack a pad token: reuse EOS (masks come from lengths, so this is safe).
-                tok.pad_token = tok.eos_token
-                logger.info("tokenizer has no pad token: using EOS %r as pad", tok.eos_token)
-            else:
-                logger.warning("tokenizer has neither pad nor EOS token: padding with id 0 (masked out)")
+        if tok.pad_token_id is not None:
+            return
+        if tok.eos_token is None:
+            raise ValueError(
+                f"the tokenizer of llm_path {self.settings.llm_path!r} has neither a pad token nor an "
+                "EOS token: set pad_token (or eos_token) in its tokenizer_config.json / "
+                "special_tokens_map.json"
+            )
+        tok.pad_token = tok.eos_token
+        logger.info("tokenizer has no pad token: using EOS %r (id %s) as pad", tok.eos_token, tok.pad_token_id)
 
     def _wants_position_ids(self, backbone: nn.Module) -> bool:
         # With left padding, absolute-position models need positions counted from the first real token.
@@ -174,7 +182,7 @@ class TextEncoder(nn.Module):
             limits = [int(x) for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
             max_length = min(limits) if limits else None
         padding_side = getattr(tok, "padding_side", "right") or "right"
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        pad_id = tok.pad_token_id  # set by _ensure_pad_token
         return SpecialTokens(
             prefix=tuple(prefix), suffix=tuple(suffix), separator=tuple(separator),
             pad_id=int(pad_id), padding_side=padding_side, max_length=max_length,
