@@ -195,12 +195,19 @@ def _changed_keys(saved: Any, current: Any) -> List[str]:
                   if k not in ignore and _plain(old.get(k)) != _plain(new.get(k)))
 
 
+def _plain_key(key: Any) -> Any:
+    """A dict key as a plain ``int`` or ``str`` (numpy's ``str_``/``int64`` are not weights_only-safe)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return int(key)
+    return str(key)
+
+
 def _plain(value: Any) -> Any:
     """Metric containers (OrderedDict, numpy scalars) as plain dicts and numbers."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {str(k) if not isinstance(k, (int, str)) else k: _plain(v) for k, v in value.items()}
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, torch.Tensor):
