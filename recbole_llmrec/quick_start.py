@@ -189,6 +189,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code."""
     args, overrides = parse_args(argv)
     config_files = args.config_files.split() if args.config_files else None
+    if args.evaluate_checkpoint and (args.resume or args.resume_from):
+        raise SystemExit("--evaluate_checkpoint does not train: it cannot be combined with "
+                         "--resume / --resume_from")
     if args.evaluate_checkpoint:
         from recbole_llmrec.transfer import evaluate_checkpoint
 

@@ -184,3 +184,12 @@ def test_resume_from_pickled_code_is_refused(tmp_path, tiny_config_dict):
     with pytest.raises(pickle.UnpicklingError):
         run("Pop", "tiny_mixed", [str(TINY_YAML)], tiny_config_dict, resume_from=str(evil))
     assert not marker.exists()
+
+
+def test_cli_resume_options(tmp_path):
+    from recbole_llmrec.quick_start import main, parse_args
+
+    args, overrides = parse_args(["--resume", "--resume_from=x.pth", "--run_name=a"])
+    assert args.resume and args.resume_from == "x.pth" and overrides == {"run_name": "a"}
+    with pytest.raises(SystemExit, match="cannot be combined"):
+        main(["--evaluate_checkpoint=x.pth", "--resume"])
