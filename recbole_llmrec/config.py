@@ -56,16 +56,27 @@ def default_config_files(model_name: str, dataset: str) -> List[str]:
 
 
 class PluginConfig(Config):
-    """RecBole's Config with two changes made through its own hooks.
+    """RecBole's Config with three changes made through its own hooks.
 
     * It never reads ``sys.argv``: our CLI parses the command line and passes ``config_dict``,
       so library calls (tests, notebooks, tuning) are not steered by the host's arguments.
     * It pickles to plain data (see :mod:`recbole_llmrec.checkpoint`) so that checkpoints load
       with ``torch.load(weights_only=True)``.
+    * A DDP rank (``local_rank`` in the config) joins its process group with gloo on CPU and
+      nccl on CUDA (RecBole always uses nccl and CUDA); see
+      :func:`recbole_llmrec.distributed.init_distributed_device`.
     """
 
     def _load_cmd_line(self) -> Dict[str, Any]:
         return {}
+
+    def _init_device(self) -> None:
+        if "local_rank" not in self.final_config_dict:
+            super()._init_device()  # a single process: RecBole's behaviour, unchanged
+            return
+        from recbole_llmrec.distributed import init_distributed_device
+
+        init_distributed_device(self.final_config_dict)
 
     def __getstate__(self) -> Dict[str, Any]:
         from recbole_llmrec.checkpoint import config_to_state

@@ -9,8 +9,9 @@ import os
 import re
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 import yaml
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
@@ -33,7 +34,12 @@ def run(
     overwrite: bool = False,
     resume: bool = False,
     resume_from: Optional[str] = None,
-) -> Dict[str, Any]:
+    nproc: int = 1,
+    world_size: int = -1,
+    ip: str = "localhost",
+    port: Union[int, str] = 5678,
+    group_offset: int = 0,
+) -> Optional[Dict[str, Any]]:
     """Train ``model`` on ``dataset``, evaluate the best checkpoint on the test split.
 
     Returns ``{"model", "dataset", "best_valid_score", "best_valid_result", "test_result",
@@ -45,8 +51,62 @@ def run(
     :mod:`recbole_llmrec.resume`); ``resume_from`` continues from that checkpoint file. Config
     and model errors (``ValueError``) are raised before the dataset is loaded where possible and
     always before training starts.
+
+    ``nproc > 1`` or ``world_size > 0`` trains with DDP (gloo on CPU, nccl on CUDA): ``nproc``
+    processes here, ranks ``group_offset ..`` of ``world_size`` (default ``nproc``), meeting at
+    ``ip:port``. The result (with ``"distributed"``: world size, backend and each rank's weight
+    digest) comes from global rank 0; on a node without it, ``run`` returns None.
     """
     check_result_file(result_file, overwrite)
+    if nproc == 1 and (world_size is None or world_size <= 0):
+        result = _run_single(model, dataset, config_file_list, config_dict, saved, resume,
+                             resume_from)
+    else:
+        result = _run_distributed(model, dataset, config_file_list, config_dict, saved, nproc,
+                                  world_size, ip, port, group_offset, resume, resume_from)
+    if result_file and result is not None:
+        write_json_atomic(result, result_file)
+    return result
+
+
+def _run_distributed(model: str, dataset: str, config_file_list: Optional[Sequence[str]],
+                     config_dict: Optional[Dict[str, Any]], saved: bool, nproc: int,
+                     world_size: int, ip: str, port: Union[int, str], group_offset: int,
+                     resume: bool = False,
+                     resume_from: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """Spawn this node's DDP ranks, each running :func:`_run_single`; global rank 0's result."""
+    from recbole_llmrec import distributed
+
+    config = build_config(model, dataset, config_file_list, config_dict)  # fail before spawning
+    world = distributed.check_launch(nproc, world_size, group_offset, config["gpu_id"])
+    # RecBole's ensure_dir (check, then makedirs) races between ranks: create the folders first.
+    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
+    os.makedirs(config["checkpoint_dir"], exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="recbole-llmrec-ddp-") as tmp:
+        result_path = os.path.join(tmp, "result.json")
+        distributed.launch(
+            _run_single, (model, dataset, list(config_file_list or []) or None),
+            {"saved": saved, "config_dict": dict(config_dict or {}), "resume": resume,
+             "resume_from": resume_from},
+            nproc=nproc, world_size=world, ip=ip, port=port, group_offset=group_offset,
+            result_path=result_path,
+        )
+        if not os.path.exists(result_path):
+            return None  # global rank 0 runs on another node
+        with open(result_path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+
+def _run_single(
+    model: str,
+    dataset: str,
+    config_file_list: Optional[Sequence[str]] = None,
+    config_dict: Optional[Dict[str, Any]] = None,
+    saved: bool = True,
+    resume: bool = False,
+    resume_from: Optional[str] = None,
+) -> Dict[str, Any]:
+    """One process's train + test run (a whole single-process run, or one DDP rank)."""
     start = time.perf_counter()
     config = build_config(model, dataset, config_file_list, config_dict)
     check_config(config)
@@ -70,6 +130,11 @@ def run(
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
+    digests = None
+    if not config["single_spec"]:  # each rank's trained weights, before the best is reloaded
+        from recbole_llmrec import distributed
+
+        digests = distributed.gather_objects(distributed.state_digest(trainer.model))
     test_result = trainer.evaluate(
         test_data, load_best_model=saved, show_progress=config["show_progress"]
     )
@@ -88,10 +153,14 @@ def run(
         }
     if saved:
         result["checkpoint"] = trainer.saved_model_file
+    if digests is not None:
+        result["distributed"] = {
+            "world_size": config["world_size"],
+            "backend": torch.distributed.get_backend(),
+            "weight_digests": digests,
+        }
     logger.info("best valid: %s", result["best_valid_result"])
     logger.info("test result: %s", result["test_result"])
-    if result_file:
-        write_json_atomic(result, result_file)
     return result
 
 
@@ -161,8 +230,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
         "run_name defaults to <model>-<dataset>) when it exists, else start afresh",
     )
     parser.add_argument("--resume_from", default=None, help="continue from this checkpoint file")
+    add_distributed_args(parser)
     args, rest = parser.parse_known_args(argv)
     return args, parse_config_overrides(rest)
+
+
+def add_distributed_args(parser: argparse.ArgumentParser) -> None:
+    """RecBole's DDP launch options (``--nproc``, ``--world_size``, ``--ip``, ``--port``,
+    ``--group_offset``)."""
+    group = parser.add_argument_group("distributed training (DDP; gloo on CPU, nccl on CUDA)")
+    group.add_argument("--nproc", type=int, default=1, help="processes on this node (1: no DDP)")
+    group.add_argument("--world_size", type=int, default=-1,
+                       help="processes on all nodes (default: --nproc)")
+    group.add_argument("--ip", default="localhost", help="address of the node with rank 0")
+    group.add_argument("--port", default="5678", help="free TCP port on the node with rank 0")
+    group.add_argument("--group_offset", type=int, default=0,
+                       help="global rank of this node's first process (0, 8, ... for 8 per node)")
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -209,5 +292,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         overwrite=args.overwrite,
         resume=args.resume,
         resume_from=args.resume_from,
+        nproc=args.nproc,
+        world_size=args.world_size,
+        ip=args.ip,
+        port=args.port,
+        group_offset=args.group_offset,
     )
     return 0

@@ -17,6 +17,7 @@ from recbole.data.dataloader import TrainDataLoader
 from recbole.trainer import Trainer
 
 from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
+from recbole_llmrec.distributed import DDPConstruction, DistributedTrainerMixin
 from recbole_llmrec.evaluation.per_domain import (
     PerDomainEvaluator,
     domain_names,
@@ -41,7 +42,11 @@ class SafeCheckpointMixin:
     the best checkpoint's keys plus ``best_valid_result``, ``best_checkpoint``, ``finished``,
     ``rng`` (torch/numpy/python), ``train_generator`` (the train loader's shuffling state),
     ``valid_per_domain`` and ``train_loss``. :meth:`resume_checkpoint` restores all of it, so a
-    resumed run continues exactly as the interrupted one would have. Only rank 0 writes.
+    resumed run continues exactly as the interrupted one would have.
+
+    Only local rank 0 writes (one writer per node: under DDP every rank holds the same weights,
+    and each node reloads the file it wrote, so nodes need no shared filesystem); the config is
+    stored as a single-process one (rank 0's view without the DDP entries).
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
@@ -60,7 +65,7 @@ class SafeCheckpointMixin:
 
     def _checkpoint_state(self, epoch: int) -> Dict[str, Any]:
         return {
-            "config": _plain_config(self.config),
+            "config": _plain_config(self.config, single_process=True),
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": float(self.best_valid_score),
@@ -215,15 +220,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _plain_config(config: Any) -> Any:
-    """The config as a :class:`PluginConfig` (plain-data pickling), converting if needed."""
+#: Config entries of a DDP rank; a checkpoint stores the config without them.
+_DDP_KEYS = ("nproc", "world_size", "ip", "port", "offset")
+
+
+def _plain_config(config: Any, single_process: bool = False) -> Any:
+    """The config as a :class:`PluginConfig` (plain-data pickling), converting if needed.
+
+    With ``single_process``, a DDP rank's config becomes a single-process one (rank 0's view),
+    so that checkpoints written under DDP load with RecBole's tools in one process.
+    """
     from recbole_llmrec.checkpoint import config_from_state, config_to_state
     from recbole_llmrec.config import PluginConfig
 
-    if isinstance(config, PluginConfig):
+    distributed = single_process and not config["single_spec"]
+    if isinstance(config, PluginConfig) and not distributed:
         return config
     plain = PluginConfig.__new__(PluginConfig)
-    config_from_state(plain, config_to_state(config))
+    state = config_to_state(config)
+    if distributed:
+        final = state["final_config_dict"]
+        for key in _DDP_KEYS:
+            final.pop(key, None)
+        final.update(single_spec=True, local_rank=0)
+    config_from_state(plain, state)
     return plain
 
 
@@ -285,18 +305,27 @@ class PerDomainEvalMixin:
 @functools.lru_cache(maxsize=None)
 def safe_trainer_class(base: Type) -> Type:
     """RecBole trainer ``base`` with :class:`SafeCheckpointMixin` in front of it."""
-    return type(f"Safe{base.__name__}", (SafeCheckpointMixin, PerDomainEvalMixin, base),
+    return type(f"Safe{base.__name__}",
+                (SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerMixin, base,
+                 DDPConstruction),
                 {"__module__": __name__})
 
 
-class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, Trainer):
+class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerMixin, Trainer,
+                    DDPConstruction):
     """Trainer for LLMRec.
 
     * ``train_prefixes_per_user`` (int or None): each epoch trains on this many history prefixes
       per user, drawn afresh every epoch with ``seed + epoch`` (None: every prefix, RecBole's
       default). On a CPU this turns one hour-long pass into several short epochs, each followed
       by validation, so early stopping sees progress.
+    * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
     """
+
+    def __init__(self, config: Any, model: torch.nn.Module) -> None:
+        super().__init__(config, model)
+        if not config["single_spec"] and hasattr(self.model, "shard_item_table"):
+            self.model.shard_item_table = True
 
     def _epoch_train_data(self, train_data: Any, epoch_idx: int) -> Any:
         per_user = self.config["train_prefixes_per_user"]

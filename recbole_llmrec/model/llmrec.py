@@ -14,6 +14,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from recbole_llmrec import distributed
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import load_domains, load_titles, tokenize_titles
 from recbole_llmrec.model.negatives import DomainSampler
@@ -35,6 +36,8 @@ class LLMRec(SequentialRecommender):
         self.encoder = TextEncoder(self.settings)
         self.sampler = DomainSampler(1, None)
         self._item_cache: Optional[torch.Tensor] = None
+        #: Encode the item table in shards across DDP ranks (every rank must call item_table).
+        self.shard_item_table = False
         self.attach_dataset(dataset)
         self.to(config["device"])
 
@@ -89,22 +92,30 @@ class LLMRec(SequentialRecommender):
         return self.encode_users(item_seq, item_len)
 
     def item_table(self) -> torch.Tensor:
-        """All item vectors [n_items, D], encoded once in chunks (shortest titles together) and cached."""
+        """All item vectors [n_items, D], encoded once in chunks (shortest titles together) and cached.
+
+        With :attr:`shard_item_table` (set by the trainer under DDP), each rank encodes every
+        ``world``-th item of that order and the shards are all-gathered: every rank must call this.
+        """
         if self._item_cache is not None:
             return self._item_cache
         device = self._device()
         lengths = (self.title_offsets[1:] - self.title_offsets[:-1]).to(device)
         order = torch.argsort(lengths, stable=True)
-        table: Optional[torch.Tensor] = None
+        rank, world = distributed.rank_and_world() if self.shard_item_table else (0, 1)
+        mine = order[rank::world]
         step = self.settings.item_encode_batch_size
         with torch.no_grad():
-            for begin in range(0, self.n_items, step):
-                ids = order[begin : begin + step]
-                vecs = self.encode_items(ids)
-                if table is None:
-                    table = torch.empty(self.n_items, vecs.shape[1], dtype=vecs.dtype, device=device)
-                table[ids] = vecs
-        assert table is not None  # n_items >= 1 always (padding item)
+            if len(mine) == 0:  # more ranks than items: an empty shard of the right width
+                chunks = [self.encode_items(order[:1])[:0]]
+            else:
+                chunks = [self.encode_items(mine[b : b + step]) for b in range(0, len(mine), step)]
+            vecs = torch.cat(chunks)
+            if world > 1:
+                table = distributed.gather_sharded_items(vecs, order, world)
+            else:
+                table = torch.empty(self.n_items, vecs.shape[1], dtype=vecs.dtype, device=device)
+                table[mine] = vecs
         self._item_cache = table
         return table
 
