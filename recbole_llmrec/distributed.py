@@ -15,6 +15,7 @@ is fixed here, from the outside:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import socket
@@ -207,8 +208,16 @@ class DDPConstruction(AbstractTrainer):
             device = config["device"]
             device_ids = [device.index] if device.type == "cuda" else None
             self.distributed_model = DistributedDataParallel(
-                self.model, device_ids=device_ids, broadcast_buffers=False
+                self.model, device_ids=device_ids, **_no_buffer_sync()
             )
+
+
+def _no_buffer_sync() -> Dict[str, bool]:
+    """DDP's keyword that turns off buffer broadcasts on forward (renamed in recent torch)."""
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    if "forward_sync_buffers" in params:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
 
 
 class RowGatheringCollector(Collector):
