@@ -5,7 +5,12 @@ Two back ends:
 * ``hyperopt`` (default): RecBole's :class:`recbole.trainer.HyperTuning`, in process, with
   ``exhaustive`` / ``random`` / ``bayes`` (TPE) search. RecBole's own ``objective_function``
   finds models by name inside RecBole only; ours calls :func:`recbole_llmrec.quick_start.run`.
-* ``ray``: Ray Tune on a local Ray instance (CPU-only allowed); one trial = one ``run()``.
+* ``ray``: Ray Tune on a local Ray instance (CPU-only allowed); one trial = one ``run()``,
+  with the trial's Ray resources (``--cpus_per_trial``, ``--gpus_per_trial``): the trial sees
+  only the GPUs Ray gave it (none: CPU).
+
+With ``--nproc=N`` (``TuningJob.nproc``) every trial is a DDP job of N processes on a free local
+port (gloo on CPU, nccl on the trial's GPUs; see :mod:`recbole_llmrec.distributed`).
 
 Search spaces use RecBole's params-file format, one parameter a line, plus ``#`` comments::
 
@@ -26,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from recbole_llmrec.distributed import find_free_port
 from recbole_llmrec.quick_start import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -147,10 +153,21 @@ class TuningJob:
     dataset: str
     config_files: Sequence[str] = ()
     overrides: Optional[Dict[str, Any]] = None
+    nproc: int = 1  # processes per trial (> 1: a DDP job)
 
     def config_dict(self, params: Dict[str, Any]) -> Dict[str, Any]:
         """The config entries of one trial."""
         return {**(self.overrides or {}), **params}
+
+
+def trial_launch(nproc: int, port: Callable[[], int]) -> Dict[str, Any]:
+    """:func:`run` keyword arguments of one trial: a single process, or a DDP job of ``nproc``
+    processes meeting on a free local port (trials running at once must not share one)."""
+    if nproc < 1:
+        raise TuningError(f"--nproc must be >= 1, got {nproc}")
+    if nproc == 1:
+        return {}
+    return {"nproc": nproc, "ip": "127.0.0.1", "port": port()}
 
 
 def _plain_params(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -187,7 +204,9 @@ def make_objective(job: TuningJob, bigger: bool, trials: List[Dict[str, Any]],
         files = list(job.config_files) + list(fixed_config_file_list or [])
         index = len(trials)
         try:
-            result = run_fn(job.model, job.dataset, files or None, job.config_dict(params))
+            launch = trial_launch(job.nproc, find_free_port)
+            result = run_fn(job.model, job.dataset, files or None, job.config_dict(params),
+                            **launch)
         except Exception as err:  # noqa: BLE001 - recorded, the search goes on
             logger.exception("trial %d %s failed", index, params)
             trials.append(_trial_record(index, params, None, f"{type(err).__name__}: {err}"))
@@ -228,22 +247,35 @@ def _search_hyperopt(job: TuningJob, params: List[Param], algo: str, max_evals: 
     return trials
 
 
-def _ray_trainable(config: Dict[str, Any], job: TuningJob, checkpoint_root: str) -> None:
-    """One Ray Tune trial: one call of our run() with the sampled params. Each trial saves
-    under its own ``checkpoint_root/<trial id>`` (RecBole names checkpoints by the second)."""
-    from ray.air import session
-
-    from recbole_llmrec.quick_start import run
+def ray_trial(config: Dict[str, Any], job: TuningJob, checkpoint_root: str, trial_id: str,
+              gpu_ids: Sequence[Any], run_fn: Optional[RunFn] = None) -> Dict[str, Any]:
+    """One Ray Tune trial without Ray: ``run()`` with the sampled params, on the GPUs Ray
+    assigned (``gpu_id`` = their ids, so RecBole's ``CUDA_VISIBLE_DEVICES`` keeps Ray's choice;
+    none: CPU), as ``job.nproc`` processes. Returns what the trial reports. Each trial saves
+    under its own ``checkpoint_root/<trial id>``."""
+    if run_fn is None:
+        from recbole_llmrec.quick_start import run as run_fn
 
     params = config.get(_GRID_KEY, config)
     config_dict = job.config_dict(params)
-    config_dict["checkpoint_dir"] = os.path.join(checkpoint_root, session.get_trial_id())
-    result = run(job.model, job.dataset, list(job.config_files) or None, config_dict)
-    session.report({
+    config_dict["checkpoint_dir"] = os.path.join(checkpoint_root, trial_id)
+    config_dict["gpu_id"] = ",".join(str(g) for g in gpu_ids)
+    result = run_fn(job.model, job.dataset, list(job.config_files) or None, config_dict,
+                    **trial_launch(job.nproc, find_free_port))
+    return {
         "score": float(result["best_valid_score"]),
         "run_result": {k: result.get(k) for k in
                        ("best_valid_result", "test_result", "wall_time_s")},
-    })
+    }
+
+
+def _ray_trainable(config: Dict[str, Any], job: TuningJob, checkpoint_root: str) -> None:
+    """The Ray Tune trainable: :func:`ray_trial` with the trial's id and GPUs."""
+    import ray
+    from ray.air import session
+
+    session.report(ray_trial(config, job, checkpoint_root, session.get_trial_id(),
+                             ray.get_gpu_ids()))
 
 
 def _search_ray(job: TuningJob, params: List[Param], algo: str, max_evals: int, bigger: bool,
@@ -377,9 +409,13 @@ def tune_model(
         raise TuningError(f"unknown --tool {tool!r} (one of {', '.join(TOOLS)})")
     if max_evals < 1:
         raise TuningError(f"--max_evals must be >= 1, got {max_evals}")
+    trial_launch(job.nproc, lambda: 0)  # validates nproc
+    if tool == "ray" and gpus_per_trial > 0 and job.nproc > gpus_per_trial:
+        raise TuningError(f"--nproc={job.nproc} processes per trial need --gpus_per_trial >= "
+                          f"{job.nproc} on GPUs (one GPU per process), got {gpus_per_trial}")
     params = parse_params_file(params_file)
     job = TuningJob(job.model, job.dataset, [os.path.abspath(f) for f in job.config_files],
-                    dict(job.overrides or {}))
+                    dict(job.overrides or {}), job.nproc)
     config = build_config(job.model, job.dataset, list(job.config_files), job.overrides)
     bigger = bool(config["valid_metric_bigger"])
     logger.info("tuning %s on %s: %s search with %s, at most %d trials, %s (%s is better)",
@@ -400,6 +436,7 @@ def tune_model(
         "params_file": os.path.abspath(params_file),
         "config_files": list(job.config_files),
         "overrides": job.overrides,
+        "nproc": job.nproc,
         "valid_metric": config["valid_metric"],
         "valid_score_bigger": bigger,
         "best_params": best["params"] if best else None,
@@ -446,7 +483,11 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--early_stop", type=int, default=10,
                         help="hyperopt: stop after this many trials without improvement")
     parser.add_argument("--cpus_per_trial", type=float, default=1, help="ray: CPUs per trial")
-    parser.add_argument("--gpus_per_trial", type=float, default=0, help="ray: GPUs per trial")
+    parser.add_argument("--gpus_per_trial", type=float, default=0,
+                        help="ray: GPUs per trial (0: trials run on CPU)")
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="processes per trial (> 1: each trial is a DDP job; on GPUs give "
+                        "--gpus_per_trial >= --nproc)")
     parser.add_argument("--max_concurrent", type=int, default=1, help="ray: trials at once")
     parser.add_argument("--ray_dir", default="ray_results", help="ray: experiment folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
@@ -464,7 +505,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: {args.output} exists; pass --overwrite to replace it")
         return 2
     job = TuningJob(args.model, args.dataset,
-                    args.config_files.split() if args.config_files else [], overrides)
+                    args.config_files.split() if args.config_files else [], overrides,
+                    args.nproc)
     try:
         summary = tune_model(
             job, args.params_file, args.max_evals, algo=args.algo, tool=args.tool,

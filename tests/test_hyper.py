@@ -173,3 +173,61 @@ def test_ray_tune_two_trials(tmp_path, tiny_config_dict):
     assert all(t["error"] is None and 0.0 <= t["best_valid_score"] <= 1.0 for t in trials)
     assert all("ndcg@10" in t["test_result"] for t in trials)
     assert written["best_params"] in [t["params"] for t in trials]
+
+
+class RecordingRun(FakeRun):
+    """FakeRun that also keeps run()'s keyword arguments (the launch options)."""
+
+    def __init__(self):
+        super().__init__()
+        self.kwargs = []
+
+    def __call__(self, model, dataset, config_file_list=None, config_dict=None, **kwargs):
+        self.kwargs.append(kwargs)
+        return super().__call__(model, dataset, config_file_list, config_dict)
+
+
+def test_ray_trial_runs_ddp_on_its_gpus(tmp_path, tiny_config_dict):
+    from recbole_llmrec.tuning import ray_trial
+
+    fake = RecordingRun()
+    job = TuningJob("Pop", "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict), nproc=2)
+    report = ray_trial({"learning_rate": 0.01}, job, str(tmp_path), "trial_1", [3, 5], fake)
+    assert report["score"] == 0.01 and report["run_result"]["test_result"] == {"ndcg@10": 0.005}
+    assert fake.configs[0]["gpu_id"] == "3,5"  # Ray's GPUs, not RecBole's default "0"
+    assert fake.configs[0]["checkpoint_dir"] == str(tmp_path / "trial_1")
+    launch = fake.kwargs[0]
+    assert launch["nproc"] == 2 and launch["ip"] == "127.0.0.1" and launch["port"] > 0
+
+    single = TuningJob("Pop", "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict))
+    ray_trial({"learning_rate": 0.01}, single, str(tmp_path), "trial_2", [], fake)
+    assert fake.configs[1]["gpu_id"] == "" and fake.kwargs[1] == {}  # CPU, one process
+
+
+def test_hyperopt_trials_pass_nproc_to_run(tmp_path, tiny_config_dict):
+    fake = RecordingRun()
+    job = TuningJob("Pop", "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict), nproc=2)
+    space = _space(tmp_path, "learning_rate choice [0.01,0.02]\n")
+    summary = tune_model(job, space, max_evals=2, run_fn=fake)
+    assert summary["nproc"] == 2 and len(fake.kwargs) == 2
+    assert all(k["nproc"] == 2 and k["port"] > 0 for k in fake.kwargs)
+
+
+def test_nproc_checks(tmp_path, tiny_config_dict):
+    space = _space(tmp_path, "learning_rate choice [0.01]\n")
+    job = TuningJob("Pop", "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict), nproc=4)
+    with pytest.raises(TuningError, match="--gpus_per_trial >= 4"):
+        tune_model(job, space, max_evals=1, tool="ray", gpus_per_trial=2)
+    job0 = TuningJob("Pop", "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict), nproc=0)
+    with pytest.raises(TuningError, match="--nproc must be >= 1"):
+        tune_model(job0, space, max_evals=1)
+
+
+def test_cli_nproc_and_resources():
+    from recbole_llmrec.tuning import parse_args
+
+    args, overrides = parse_args(["--model=LLMRec", "--params_file=x.hyper", "--tool=ray",
+                                  "--nproc=2", "--cpus_per_trial=2", "--gpus_per_trial=2",
+                                  "--epochs=1"])
+    assert (args.nproc, args.cpus_per_trial, args.gpus_per_trial) == (2, 2.0, 2.0)
+    assert overrides == {"epochs": 1}
