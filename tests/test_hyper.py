@@ -231,3 +231,17 @@ def test_cli_nproc_and_resources():
                                   "--epochs=1"])
     assert (args.nproc, args.cpus_per_trial, args.gpus_per_trial) == (2, 2.0, 2.0)
     assert overrides == {"epochs": 1}
+
+
+def test_ray_trial_as_two_process_ddp_job(tmp_path, tiny_config_dict):
+    """A real Ray trial that spawns a 2-process gloo job (about 25 s on 2 CPU cores)."""
+    pytest.importorskip("ray.tune", reason="ray[tune] is not installed (pip install -e '.[ray]')")
+    pytest.importorskip("pyarrow", reason="Ray Tune 2.6 needs pyarrow to store results")
+    space = _space(tmp_path, "learning_rate choice [0.001]\n")
+    job = TuningJob("SASRec", "tiny_mixed", [str(TINY_YAML)],
+                    {**tiny_config_dict, "train_batch_size": 64}, nproc=2)
+    summary = tune_model(job, space, max_evals=1, tool="ray", cpus_per_trial=2,
+                         ray_dir=str(tmp_path / "ray_results"))
+    (trial,) = summary["trials"]
+    assert trial["error"] is None and summary["nproc"] == 2
+    assert set(trial["test_result"]) >= {"ndcg@10", "recall@20"}
