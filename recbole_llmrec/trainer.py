@@ -319,6 +319,9 @@ class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerM
       per user, drawn afresh every epoch with ``seed + epoch`` (None: every prefix, RecBole's
       default). On a CPU this turns one hour-long pass into several short epochs, each followed
       by validation, so early stopping sees progress.
+    * ``train_prefix_window`` (int or None): draw those prefixes only from each user's most recent
+      ``window`` prefixes (None: from all). Recent prefixes are closest in time to the
+      validation and test targets.
     * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
     """
 
@@ -337,7 +340,8 @@ class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerM
         dataset = train_data._dataset
         rng = np.random.default_rng(int(self.config["seed"]) + epoch_idx)
         users = dataset.inter_feat[dataset.uid_field].numpy()
-        rows = sample_prefix_rows(users, per_user, rng)
+        window = self.config["train_prefix_window"]
+        rows = sample_prefix_rows(users, per_user, rng, None if window is None else int(window))
         subset = dataset.copy(dataset.inter_feat[torch.from_numpy(rows)])
         loader = TrainDataLoader(self.config, subset, train_data._sampler, shuffle=True)
         loader.generator.manual_seed(int(self.config["seed"]) + epoch_idx)
@@ -346,10 +350,20 @@ class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerM
 
 
 
-def sample_prefix_rows(users: np.ndarray, per_user: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices keeping at most ``per_user`` random rows of each user, in original order."""
+def sample_prefix_rows(users: np.ndarray, per_user: int, rng: np.random.Generator,
+                       window: Optional[int] = None) -> np.ndarray:
+    """Row indices keeping at most ``per_user`` random rows of each user, in original order.
+
+    With ``window``, only each user's last ``window`` rows are candidates (RecBole's augmented
+    training rows are in time order within a user, so these are the most recent prefixes).
+    """
     if per_user < 1:
         raise ValueError(f"train_prefixes_per_user must be >= 1 or null, got {per_user}")
+    if window is not None:
+        if window < 1:
+            raise ValueError(f"train_prefix_window must be >= 1 or null, got {window}")
+        candidates = np.flatnonzero(_rank_from_end(users) < window)
+        return candidates[sample_prefix_rows(users[candidates], per_user, rng)]
     order = rng.permutation(len(users))
     # stable sort by user of a random permutation: a random order within each user
     shuffled = order[np.argsort(users[order], kind="stable")]
@@ -357,3 +371,16 @@ def sample_prefix_rows(users: np.ndarray, per_user: int, rng: np.random.Generato
     starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
     rank = np.arange(len(users)) - np.repeat(starts, np.diff(np.r_[starts, len(users)]))
     return np.sort(shuffled[rank < per_user])
+
+
+def _rank_from_end(users: np.ndarray) -> np.ndarray:
+    """For each row, how many later rows of the same user follow it (0 = the user's last row)."""
+    order = np.argsort(users, kind="stable")
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    sizes = ends - starts
+    index_in_user = np.arange(len(users)) - np.repeat(starts, sizes)
+    ranks = np.empty(len(users), dtype=np.int64)
+    ranks[order] = np.repeat(sizes, sizes) - 1 - index_in_user
+    return ranks
