@@ -7,7 +7,6 @@ import torch
 import recbole_llmrec  # noqa: F401  (registers safe globals and the plugin models)
 from recbole_llmrec.checkpoint import load_checkpoint
 from recbole_llmrec.quick_start import run
-from recbole_llmrec.trainer import sample_prefix_rows
 from conftest import TINY_YAML
 
 
@@ -55,27 +54,3 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         atomic_save({"a": torch.zeros(2)}, str(target))
     assert torch.equal(torch.load(target, weights_only=True)["a"], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ["m.pth"]
-
-
-def test_prefix_sampling_per_user():
-    import numpy as np
-
-    users = np.array([1, 1, 1, 2, 2, 3, 1, 3, 3, 3])
-    rows = sample_prefix_rows(users, 2, np.random.default_rng(0))
-    counts = {u: int((users[rows] == u).sum()) for u in (1, 2, 3)}
-    assert counts == {1: 2, 2: 2, 3: 2}
-    assert list(rows) == sorted(rows)
-    again = sample_prefix_rows(users, 2, np.random.default_rng(0))
-    assert list(rows) == list(again)
-    with pytest.raises(ValueError):
-        sample_prefix_rows(users, 0, np.random.default_rng(0))
-
-
-def test_prefix_sampling_window_keeps_recent_rows():
-    import numpy as np
-
-    users = np.array([1, 1, 1, 1, 2, 2, 2, 3])
-    rows = sample_prefix_rows(users, 5, np.random.default_rng(0), window=2)
-    assert list(rows) == [2, 3, 5, 6, 7]           # the last two rows of each user
-    one = sample_prefix_rows(users, 1, np.random.default_rng(1), window=2)
-    assert {int(users[r]) for r in one} == {1, 2, 3} and set(one) <= {2, 3, 5, 6, 7}
