@@ -1,0 +1,490 @@
+"""LLMRec against its physical limit: training throughput, padding efficiency, evaluation time, scaling.
+
+Run from the repository root::
+
+    PYTHONPATH=. python benchmarks/llmrec_perf.py --output perf.json            # full (< 10 min, 2-core CPU)
+    PYTHONPATH=. python benchmarks/llmrec_perf.py --quick --output perf.json    # seconds: tiny data + tiny LM
+    PYTHONPATH=. python benchmarks/llmrec_perf.py --parts train --set length_bucketing=False
+
+Everything goes through the public API: ``build_config('LLMRec', 'amazon_mixed', ...)``, RecBole's
+``create_dataset`` / ``data_preparation``, ``LLMRec(config, train_data._dataset)`` and ``LLMRecTrainer``.
+
+* training: real steps (loader -> ``calculate_loss`` -> backward -> AdamW step) are timed while a hook on
+  ``encoder.backbone`` records every token batch the model feeds the LM; then the bare backbone runs
+  forward + backward on exactly those batches (same autocast, same train mode) - the limit. Ratio =
+  LLMRec real tokens/s / bare real tokens/s (= bare time / LLMRec time).
+* padding: real tokens / padded tokens over those recorded batches.
+* evaluation: full-sort evaluation of the test users (RecBole's path: ``_full_sort_batch_eval``, item table
+  encoded once) vs the encode-once bound: the bare backbone encoding every item once and every evaluated
+  user once in length-sorted batches under ``torch.inference_mode``. Ratio = eval time / bound.
+* scaling: evaluation vs #items (item-table encoding of 2k/4k/8k items), training step and user
+  encoding vs ``max_history`` (2/5/10), training step and item encoding vs ``max_title_tokens`` (8/16/24).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+THRESHOLDS = {"train_vs_backbone": (">=", 0.8), "padding_efficiency": (">=", 0.9), "eval_vs_bound": ("<=", 1.2)}
+
+
+# ------------------------------------------------------------------------------------------ setup
+def _parse_value(raw: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(raw)
+
+
+def build(args: argparse.Namespace) -> Dict[str, Any]:
+    """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import init_seed
+
+    from recbole_llmrec.config import build_config
+    from recbole_llmrec.model import LLMRec
+    from recbole_llmrec.trainer import LLMRecTrainer
+
+    overrides: Dict[str, Any] = {"show_progress": False, "state": "ERROR", "seed": args.seed,
+                                 "checkpoint_dir": tempfile.mkdtemp(prefix="llmrec-perf-")}
+    dataset_name = "amazon_mixed"
+    files: List[str] = []
+    if args.quick:
+        sys.path.insert(0, str(REPO / "tests"))
+        from model_helpers import TINY_DATASET, base_config_dict, build_tiny_lm
+
+        lm = build_tiny_lm("bert", Path(tempfile.mkdtemp(prefix="llmrec-perf-lm-")) / "bert")
+        overrides.update(base_config_dict(lm, autocast_dtype="auto", max_title_tokens=24, max_history=10,
+                                          MAX_ITEM_LIST_LENGTH=10))
+        overrides["checkpoint_dir"] = tempfile.mkdtemp(prefix="llmrec-perf-")
+        dataset_name = TINY_DATASET
+    overrides.update(args.set or {})
+    config = build_config("LLMRec", dataset_name, files, overrides)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = LLMRec(config, train_data._dataset)
+    trainer = LLMRecTrainer(config, model)
+    return {"config": config, "train": train_data, "test": test_data, "model": model, "trainer": trainer}
+
+
+class BackboneRecorder:
+    """Forward pre-hook on ``encoder.backbone`` recording the kwargs of every call (the token batches)."""
+
+    def __init__(self, backbone: torch.nn.Module) -> None:
+        self.calls: List[Dict[str, torch.Tensor]] = []
+        self.active = False
+        self._handle = backbone.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module: Any, args: Any, kwargs: Dict[str, Any]) -> None:
+        if self.active:
+            self.calls.append({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
+
+    def take(self) -> List[Dict[str, torch.Tensor]]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _tokens(calls: List[Dict[str, torch.Tensor]]) -> tuple[int, int]:
+    real = sum(int(c["attention_mask"].sum()) for c in calls)
+    padded = sum(int(c["attention_mask"].numel()) for c in calls)
+    return real, padded
+
+
+def _epoch_loader(trainer: Any, train_data: Any, epoch: int) -> Any:
+    """The loader the trainer really uses for ``epoch`` (prefix subset / length bucketing hooks)."""
+    hook = getattr(trainer, "epoch_loader", None)
+    return hook(train_data, epoch) if hook is not None else train_data
+
+
+# ------------------------------------------------------------------------------------------ training
+def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = True) -> Dict[str, Any]:
+    """Time ``steps`` real training steps (after ``warmup``); returns times and the recorded LM batches."""
+    model, trainer = parts["model"], parts["trainer"]
+    device = model._device()
+    model.train()
+    loader = _epoch_loader(trainer, parts["train"], 0)
+    recorder = BackboneRecorder(model.encoder.backbone)
+    step_calls: List[List[Dict[str, torch.Tensor]]] = []
+    times: List[float] = []
+    examples = 0
+    it = iter(loader)
+    try:
+        for i in range(warmup + steps):
+            try:
+                batch = next(it)
+            except StopIteration:
+                it = iter(_epoch_loader(trainer, parts["train"], i + 1))
+                batch = next(it)
+            recorder.active = record and i >= warmup
+            _sync(device)
+            t0 = time.perf_counter()
+            batch = batch.to(device)
+            trainer.optimizer.zero_grad()
+            loss = model.calculate_loss(batch)
+            loss.backward()
+            trainer.optimizer.step()
+            _sync(device)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+                examples += len(batch)
+                step_calls.append(recorder.take())
+    finally:
+        recorder.close()
+    return {"times": times, "examples": examples, "calls": step_calls}
+
+
+def bare_backbone(model: Any, step_calls: List[List[Dict[str, torch.Tensor]]]) -> List[float]:
+    """Bare ``encoder.backbone`` forward + backward on the recorded batches, one backward per step."""
+    from recbole_llmrec.model.precision import autocast_context
+
+    enc = model.encoder
+    device = model._device()
+    dtype = enc.autocast_dtype
+    times = []
+    for calls in [step_calls[0]] + step_calls:  # the first pass is a warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        total = None
+        with autocast_context(device, dtype):
+            for kwargs in calls:
+                hidden = enc.backbone(**kwargs).last_hidden_state
+                part = hidden[:, 0].float().sum()
+                total = part if total is None else total + part
+        if total is not None and total.requires_grad:
+            total.backward()
+        enc.backbone.zero_grad(set_to_none=True)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return times[1:]
+
+
+def measure_training(parts: Dict[str, Any], steps: int, warmup: int) -> Dict[str, Any]:
+    run = train_steps(parts, steps, warmup)
+    bare = bare_backbone(parts["model"], run["calls"])
+    flat = [c for calls in run["calls"] for c in calls]
+    real, padded = _tokens(flat)
+    llm_s, bare_s = sum(run["times"]), sum(bare)
+    return {
+        "steps": steps,
+        "examples": run["examples"],
+        "lm_calls_per_step": len(flat) / max(steps, 1),
+        "real_tokens": real,
+        "padded_tokens": padded,
+        "padding_efficiency": real / max(padded, 1),
+        "llmrec_s": llm_s,
+        "bare_s": bare_s,
+        "llmrec_examples_per_s": run["examples"] / llm_s,
+        "llmrec_real_tokens_per_s": real / llm_s,
+        "bare_examples_per_s": run["examples"] / bare_s,
+        "bare_real_tokens_per_s": real / bare_s,
+        "train_vs_backbone": bare_s / llm_s,
+    }
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+def _eval_batches(test_data: Any, max_users: Optional[int]) -> List[Any]:
+    batches, users = [], 0
+    for batch in test_data:
+        batches.append(batch)
+        users += len(batch[0])
+        if max_users is not None and users >= max_users:
+            break
+    return batches
+
+
+def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch: int) -> None:
+    """Bare backbone over rows sorted by length, ``batch`` rows per call, each trimmed to its longest row."""
+    from recbole_llmrec.model.precision import autocast_context
+
+    enc = model.encoder
+    device = model._device()
+    lengths = mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    with autocast_context(device, enc.autocast_dtype):
+        for begin in range(0, order.numel(), batch):
+            rows = order[begin: begin + batch]
+            m = mask[rows]
+            cols = m.any(0).nonzero().flatten()
+            lo, hi = int(cols[0]), int(cols[-1]) + 1
+            kwargs = {"input_ids": input_ids[rows, lo:hi], "attention_mask": m[:, lo:hi]}
+            if enc._pass_positions:
+                kwargs["position_ids"] = (kwargs["attention_mask"].cumsum(1) - 1).clamp(min=0)
+            enc.backbone(**kwargs)
+
+
+def encode_once_bound(model: Any, batches: List[Any], user_batch: int) -> Dict[str, float]:
+    """Seconds to encode each item once and each user of ``batches`` once with the bare backbone."""
+    from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
+
+    s, enc = model.settings, model.encoder
+    device = model._device()
+    item_ids = torch.arange(1, model.n_items, device=device)
+    item_inputs = build_item_batch(item_ids, model.title_ids, model.title_offsets, enc.special)
+    seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(device)
+    seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(device)
+    user_inputs = build_history_batch(seq, seq_len, model.title_ids, model.title_offsets, s.max_history, enc.special)
+    model.eval()
+    with torch.inference_mode():
+        _sync(device)
+        t0 = time.perf_counter()
+        _bare_encode(model, *item_inputs, s.item_encode_batch_size)
+        _sync(device)
+        t1 = time.perf_counter()
+        _bare_encode(model, *user_inputs, user_batch)
+        _sync(device)
+        t2 = time.perf_counter()
+    return {"items_s": t1 - t0, "users_s": t2 - t1, "bound_s": t2 - t0, "users": int(seq.shape[0]),
+            "items": int(item_ids.numel())}
+
+
+def measure_eval(parts: Dict[str, Any], max_users: Optional[int]) -> Dict[str, Any]:
+    model, trainer = parts["model"], parts["trainer"]
+    device = model._device()
+    batches = _eval_batches(parts["test"], max_users)
+    # RecBole's evaluation path (what Trainer.evaluate runs per batch), item table encoded once inside.
+    trainer.tot_item_num = parts["test"]._dataset.item_num
+    model.eval()
+    model.invalidate_item_cache()
+    with torch.no_grad():
+        _sync(device)
+        t0 = time.perf_counter()
+        for batch in batches:
+            _, scores, _, _ = trainer._full_sort_batch_eval(batch)
+            torch.topk(scores, 20, dim=-1)  # RecBole's collector does this (metrics themselves excluded)
+        _sync(device)
+        eval_s = time.perf_counter() - t0
+    model.invalidate_item_cache()
+    bound = encode_once_bound(model, batches, int(parts["config"]["eval_batch_size"]))
+    return {**bound, "eval_s": eval_s, "eval_vs_bound": eval_s / bound["bound_s"]}
+
+
+# ------------------------------------------------------------------------------------------ scaling
+def _time(fn: Callable[[], Any], device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _item_table_time(model: Any, n: int, seed: int) -> float:
+    """Seconds to encode ``n`` random items the way ``item_table`` does (length-sorted chunks, no grad)."""
+    device = model._device()
+    g = torch.Generator().manual_seed(seed)
+    ids = (torch.randperm(model.n_items - 1, generator=g)[:n] + 1).to(device)
+    lengths = (model.title_offsets[ids + 1] - model.title_offsets[ids])
+    ids = ids[torch.argsort(lengths, stable=True)]
+    step = model.settings.item_encode_batch_size
+
+    def run() -> None:
+        with torch.no_grad():
+            for b in range(0, ids.numel(), step):
+                model.encode_items(ids[b: b + step])
+
+    model.eval()
+    return _time(run, device)
+
+
+def _user_time(model: Any, batches: List[Any]) -> float:
+    device = model._device()
+
+    def run() -> None:
+        with torch.no_grad():
+            for batch in batches:
+                inter = batch[0].to(device)
+                model.encode_users(inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN])
+
+    model.eval()
+    return _time(run, device)
+
+
+def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: int, users: int) -> Dict[str, Any]:
+    model, config = parts["model"], parts["config"]
+    s = model.settings
+    seed = int(config["seed"])
+    batches = _eval_batches(parts["test"], users)
+    out: Dict[str, Any] = {"items": [], "max_history": [], "max_title_tokens": []}
+    n_max = model.n_items - 1
+    _item_table_time(model, min(64, n_max), seed)  # warm-up
+    for n in sizes["items"]:
+        n = min(n, n_max)
+        out["items"].append({"n_items": n, "eval_items_s": _item_table_time(model, n, seed),
+                             "train_step_s": _mean(train_steps(parts, steps, 0, record=False)["times"])})
+    base_h, base_t = s.max_history, s.max_title_tokens
+    try:
+        for h in sizes["max_history"]:
+            s.max_history = h
+            run = train_steps(parts, steps, 0)
+            real, _ = _tokens([c for calls in run["calls"] for c in calls])
+            out["max_history"].append({"max_history": h, "train_step_s": _mean(run["times"]),
+                                       "real_tokens_per_step": real / steps,
+                                       "eval_users_s": _user_time(model, batches), "users": _count(batches)})
+        s.max_history = base_h
+        n_items = min(sizes["items"][0], n_max)
+        for t in sizes["max_title_tokens"]:
+            s.max_title_tokens = t
+            model.attach_dataset(parts["train"]._dataset)
+            run = train_steps(parts, steps, 0)
+            real, _ = _tokens([c for calls in run["calls"] for c in calls])
+            out["max_title_tokens"].append({"max_title_tokens": t, "train_step_s": _mean(run["times"]),
+                                            "real_tokens_per_step": real / steps,
+                                            "eval_items_s": _item_table_time(model, n_items, seed),
+                                            "n_items": n_items})
+    finally:
+        s.max_history, s.max_title_tokens = base_h, base_t
+        model.attach_dataset(parts["train"]._dataset)
+    return out
+
+
+def _mean(xs: List[float]) -> float:
+    return sum(xs) / max(len(xs), 1)
+
+
+def _count(batches: List[Any]) -> int:
+    return sum(len(b[0]) for b in batches)
+
+
+# ------------------------------------------------------------------------------------------ report
+def machine() -> Dict[str, Any]:
+    model_name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model_name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    from recbole_llmrec.model.precision import cpu_supports_bf16
+
+    return {"cpu": model_name, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "loadavg": load, "torch": torch.__version__, "cpu_bf16": cpu_supports_bf16()}
+
+
+def report(result: Dict[str, Any]) -> str:
+    lines = []
+    m = result["machine"]
+    lines.append(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+                 f"load average {m['loadavg']} at start / {result.get('loadavg_end')} at end")
+    lines.append(f"config: {result['config']}")
+    t = result.get("train")
+    if t:
+        lines.append("")
+        lines.append(f"| training ({t['steps']} steps) | examples/s | real tokens/s | seconds |")
+        lines.append("|---|---:|---:|---:|")
+        lines.append(f"| LLMRec (loader+loss+backward+AdamW) | {t['llmrec_examples_per_s']:.2f} | "
+                     f"{t['llmrec_real_tokens_per_s']:.0f} | {t['llmrec_s']:.2f} |")
+        lines.append(f"| bare backbone fwd+bwd, same batches | {t['bare_examples_per_s']:.2f} | "
+                     f"{t['bare_real_tokens_per_s']:.0f} | {t['bare_s']:.2f} |")
+        lines.append(f"padding: {t['real_tokens']} real / {t['padded_tokens']} padded tokens "
+                     f"({t['lm_calls_per_step']:.1f} LM calls per step)")
+    e = result.get("eval")
+    if e:
+        lines.append("")
+        lines.append(f"| evaluation ({e['users']} users x {e['items']} items) | seconds |")
+        lines.append("|---|---:|")
+        lines.append(f"| full-sort evaluation (item table + users + scoring + top-k) | {e['eval_s']:.2f} |")
+        lines.append(f"| encode-once bound: items | {e['items_s']:.2f} |")
+        lines.append(f"| encode-once bound: users | {e['users_s']:.2f} |")
+    sc = result.get("scaling")
+    if sc:
+        lines.append("")
+        lines.append("| scaling | value | train step (s) | eval encode (s) |")
+        lines.append("|---|---:|---:|---:|")
+        for row in sc["items"]:
+            lines.append(f"| items (eval: item table) | {row['n_items']} | {row['train_step_s']:.3f} | "
+                         f"{row['eval_items_s']:.3f} |")
+        for row in sc["max_history"]:
+            lines.append(f"| max_history (eval: {row['users']} users) | {row['max_history']} | "
+                         f"{row['train_step_s']:.3f} | {row['eval_users_s']:.3f} |")
+        for row in sc["max_title_tokens"]:
+            lines.append(f"| max_title_tokens (eval: {row['n_items']} items) | {row['max_title_tokens']} | "
+                         f"{row['train_step_s']:.3f} | {row['eval_items_s']:.3f} |")
+    lines.append("")
+    for name, value in result["ratios"].items():
+        op, limit = THRESHOLDS[name]
+        shown = "n/a" if value is None else f"{value:.3f}"
+        ok = "" if value is None else ("  ok" if (value >= limit if op == ">=" else value <= limit) else "  MISSED")
+        lines.append(f"ratio {name} = {shown} (target {op} {limit}){ok}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny dataset + tiny random LM (seconds; for tests)")
+    p.add_argument("--output", help="write the result JSON here")
+    p.add_argument("--parts", default="train,eval,scaling", help="comma list of train, eval, scaling")
+    p.add_argument("--train-steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
+    p.add_argument("--eval-users", type=int, default=None, help="evaluate only the first N test users (default all)")
+    p.add_argument("--scaling-steps", type=int, default=None, help="training steps per scaling point (default 2)")
+    p.add_argument("--scaling-users", type=int, default=None, help="users per history-length point (default 256)")
+    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    args = p.parse_args(argv)
+    args.set = {kv.split("=", 1)[0]: _parse_value(kv.split("=", 1)[1]) for kv in args.set}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    parts_wanted = {x.strip() for x in args.parts.split(",") if x.strip()}
+    steps = args.train_steps or (3 if args.quick else 8)
+    sizes = ({"items": [100, 200, 400], "max_history": [2, 5, 10], "max_title_tokens": [8, 16, 24]} if args.quick
+             else {"items": [2000, 4000, 8000], "max_history": [2, 5, 10], "max_title_tokens": [8, 16, 24]})
+
+    result: Dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    t_start = time.perf_counter()
+    parts = build(args)
+    cfg = parts["config"]
+    result["config"] = {k: cfg[k] for k in ("dataset", "llm_path", "train_batch_size", "eval_batch_size",
+                                            "max_history", "max_title_tokens", "num_negatives",
+                                            "negative_sampling", "autocast_dtype", "length_bucketing",
+                                            "pack_min_efficiency")}
+    result["config"]["autocast_resolved"] = None
+    if "train" in parts_wanted:
+        result["train"] = measure_training(parts, steps, args.warmup)
+    if "eval" in parts_wanted:
+        result["eval"] = measure_eval(parts, args.eval_users)
+    if "scaling" in parts_wanted:
+        result["scaling"] = measure_scaling(parts, sizes, args.scaling_steps or 2,
+                                            args.scaling_users or (16 if args.quick else 256))
+    dtype = parts["model"].encoder.autocast_dtype
+    result["config"]["autocast_resolved"] = str(dtype).replace("torch.", "") if dtype else "fp32"
+    result["ratios"] = {
+        "train_vs_backbone": result["train"]["train_vs_backbone"] if "train" in result else None,
+        "padding_efficiency": result["train"]["padding_efficiency"] if "train" in result else None,
+        "eval_vs_bound": result["eval"]["eval_vs_bound"] if "eval" in result else None,
+    }
+    result["wall_s"] = time.perf_counter() - t_start
+    result["loadavg_end"] = os.getloadavg()
+    print(report(result))
+    print(f"total wall time {result['wall_s']:.1f} s")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
