@@ -98,6 +98,14 @@ class BackboneRecorder:
         self._handle.remove()
 
 
+_T0 = time.perf_counter()
+
+
+def log(msg: str) -> None:
+    """Progress on stderr (elapsed seconds, load average)."""
+    print(f"[{time.perf_counter() - _T0:7.1f}s load {os.getloadavg()[0]:.2f}] {msg}", file=sys.stderr, flush=True)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -111,13 +119,17 @@ def _tokens(calls: List[Dict[str, torch.Tensor]]) -> tuple[int, int]:
 
 def _epoch_loader(trainer: Any, train_data: Any, epoch: int) -> Any:
     """The loader the trainer really uses for ``epoch`` (prefix subset / length bucketing hooks)."""
-    hook = getattr(trainer, "epoch_loader", None)
+    hook = getattr(trainer, "_epoch_train_data", None)
     return hook(train_data, epoch) if hook is not None else train_data
 
 
 # ------------------------------------------------------------------------------------------ training
-def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = True) -> Dict[str, Any]:
-    """Time ``steps`` real training steps (after ``warmup``); returns times and the recorded LM batches."""
+def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = True,
+                bare: bool = False) -> Dict[str, Any]:
+    """Time ``steps`` real training steps (after ``warmup``); returns times and the recorded LM batches.
+
+    With ``bare``, each step is followed by the bare backbone on the batches it recorded (interleaved, so
+    both see the same machine load)."""
     model, trainer = parts["model"], parts["trainer"]
     device = model._device()
     model.train()
@@ -125,6 +137,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
     recorder = BackboneRecorder(model.encoder.backbone)
     step_calls: List[List[Dict[str, torch.Tensor]]] = []
     times: List[float] = []
+    bare_times: List[float] = []
     examples = 0
     it = iter(loader)
     try:
@@ -134,7 +147,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
             except StopIteration:
                 it = iter(_epoch_loader(trainer, parts["train"], i + 1))
                 batch = next(it)
-            recorder.active = record and i >= warmup
+            recorder.active = record and (i >= warmup or bare)
             _sync(device)
             t0 = time.perf_counter()
             batch = batch.to(device)
@@ -143,43 +156,47 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
             loss.backward()
             trainer.optimizer.step()
             _sync(device)
+            elapsed = time.perf_counter() - t0
+            calls = recorder.take()
+            recorder.active = False
+            bare_s = bare_step(model, calls) if bare else 0.0
             if i >= warmup:
-                times.append(time.perf_counter() - t0)
+                times.append(elapsed)
+                bare_times.append(bare_s)
+                log(f"train step {i - warmup + 1}/{steps}: {elapsed:.2f} s (bare backbone {bare_s:.2f} s), "
+                    f"{len(batch)} examples")
                 examples += len(batch)
-                step_calls.append(recorder.take())
+                step_calls.append(calls)
     finally:
         recorder.close()
-    return {"times": times, "examples": examples, "calls": step_calls}
+    return {"times": times, "bare_times": bare_times, "examples": examples, "calls": step_calls}
 
 
-def bare_backbone(model: Any, step_calls: List[List[Dict[str, torch.Tensor]]]) -> List[float]:
-    """Bare ``encoder.backbone`` forward + backward on the recorded batches, one backward per step."""
+def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
+    """Seconds of the bare ``encoder.backbone`` forward + backward on one step's batches (one backward)."""
     from recbole_llmrec.model.precision import autocast_context
 
     enc = model.encoder
     device = model._device()
-    dtype = enc.autocast_dtype
-    times = []
-    for calls in [step_calls[0]] + step_calls:  # the first pass is a warm-up
-        _sync(device)
-        t0 = time.perf_counter()
-        total = None
-        with autocast_context(device, dtype):
-            for kwargs in calls:
-                hidden = enc.backbone(**kwargs).last_hidden_state
-                part = hidden[:, 0].float().sum()
-                total = part if total is None else total + part
-        if total is not None and total.requires_grad:
-            total.backward()
-        enc.backbone.zero_grad(set_to_none=True)
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return times[1:]
+    _sync(device)
+    t0 = time.perf_counter()
+    total = None
+    with autocast_context(device, enc.autocast_dtype):
+        for kwargs in calls:
+            hidden = enc.backbone(**kwargs).last_hidden_state
+            part = hidden[:, 0].float().sum()
+            total = part if total is None else total + part
+    if total is not None and total.requires_grad:
+        total.backward()
+    _sync(device)
+    elapsed = time.perf_counter() - t0
+    model.zero_grad(set_to_none=True)
+    return elapsed
 
 
 def measure_training(parts: Dict[str, Any], steps: int, warmup: int) -> Dict[str, Any]:
-    run = train_steps(parts, steps, warmup)
-    bare = bare_backbone(parts["model"], run["calls"])
+    run = train_steps(parts, steps, warmup, bare=True)
+    bare = run["bare_times"]
     flat = [c for calls in run["calls"] for c in calls]
     real, padded = _tokens(flat)
     llm_s, bare_s = sum(run["times"]), sum(bare)
@@ -231,13 +248,13 @@ def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch:
             enc.backbone(**kwargs)
 
 
-def encode_once_bound(model: Any, batches: List[Any], user_batch: int) -> Dict[str, float]:
+def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: int) -> Dict[str, float]:
     """Seconds to encode each item once and each user of ``batches`` once with the bare backbone."""
     from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 
     s, enc = model.settings, model.encoder
     device = model._device()
-    item_ids = torch.arange(1, model.n_items, device=device)
+    item_ids = torch.arange(1, n_items, device=device)
     item_inputs = build_item_batch(item_ids, model.title_ids, model.title_offsets, enc.special)
     seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(device)
     seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(device)
@@ -256,24 +273,44 @@ def encode_once_bound(model: Any, batches: List[Any], user_batch: int) -> Dict[s
             "items": int(item_ids.numel())}
 
 
-def measure_eval(parts: Dict[str, Any], max_users: Optional[int]) -> Dict[str, Any]:
+def measure_eval(parts: Dict[str, Any], max_users: Optional[int], max_items: Optional[int]) -> Dict[str, Any]:
+    """Full-sort evaluation time vs the encode-once bound (optionally on the first users / items only).
+
+    All items: RecBole's ``Trainer._full_sort_batch_eval`` per batch, plus the top-k the collector takes.
+    ``max_items``: the catalogue is cut to item ids ``1..max_items`` (``model.n_items`` lowered for the
+    run, history masking restricted to those columns) - a cheaper run of the same code path.
+    """
     model, trainer = parts["model"], parts["trainer"]
     device = model._device()
     batches = _eval_batches(parts["test"], max_users)
-    # RecBole's evaluation path (what Trainer.evaluate runs per batch), item table encoded once inside.
-    trainer.tot_item_num = parts["test"]._dataset.item_num
+    full_n = model.n_items
+    n_items = full_n if max_items is None else min(full_n, max_items + 1)
+    trainer.tot_item_num = n_items
+    k = min(20, n_items - 1)
     model.eval()
     model.invalidate_item_cache()
-    with torch.no_grad():
-        _sync(device)
-        t0 = time.perf_counter()
-        for batch in batches:
-            _, scores, _, _ = trainer._full_sort_batch_eval(batch)
-            torch.topk(scores, 20, dim=-1)  # RecBole's collector does this (metrics themselves excluded)
-        _sync(device)
-        eval_s = time.perf_counter() - t0
-    model.invalidate_item_cache()
-    bound = encode_once_bound(model, batches, int(parts["config"]["eval_batch_size"]))
+    model.n_items = n_items
+    try:
+        with torch.no_grad():
+            _sync(device)
+            t0 = time.perf_counter()
+            for batch in batches:
+                if n_items == full_n:
+                    _, scores, _, _ = trainer._full_sort_batch_eval(batch)
+                else:
+                    interaction, history_index, _, _ = batch
+                    scores = model.full_sort_predict(interaction.to(device))
+                    if history_index is not None:
+                        rows, cols = history_index
+                        keep = cols < n_items
+                        scores[rows[keep], cols[keep]] = float("-inf")
+                torch.topk(scores, k, dim=-1)  # RecBole's collector does this (metrics themselves excluded)
+            _sync(device)
+            eval_s = time.perf_counter() - t0
+    finally:
+        model.n_items = full_n
+        model.invalidate_item_cache()
+    bound = encode_once_bound(model, batches, int(parts["config"]["eval_batch_size"]), n_items)
     return {**bound, "eval_s": eval_s, "eval_vs_bound": eval_s / bound["bound_s"]}
 
 
@@ -439,6 +476,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train-steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
     p.add_argument("--eval-users", type=int, default=None, help="evaluate only the first N test users (default all)")
+    p.add_argument("--eval-items", type=int, default=None, help="rank against item ids 1..N only (default all)")
     p.add_argument("--scaling-steps", type=int, default=None, help="training steps per scaling point (default 2)")
     p.add_argument("--scaling-users", type=int, default=None, help="users per history-length point (default 256)")
     p.add_argument("--seed", type=int, default=2020)
@@ -446,8 +484,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = p.parse_args(argv)
     args.set = {kv.split("=", 1)[0]: _parse_value(kv.split("=", 1)[1]) for kv in args.set}
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads or args.quick:
+        torch.set_num_threads(args.threads or 1)  # a tiny LM runs best on one thread
     parts_wanted = {x.strip() for x in args.parts.split(",") if x.strip()}
     steps = args.train_steps or (3 if args.quick else 8)
     sizes = ({"items": [100, 200, 400], "max_history": [2, 5, 10], "max_title_tokens": [8, 16, 24]} if args.quick
@@ -456,6 +494,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     result: Dict[str, Any] = {"machine": machine(), "quick": args.quick}
     t_start = time.perf_counter()
     parts = build(args)
+    log("data and model built")
     cfg = parts["config"]
     result["config"] = {k: cfg[k] for k in ("dataset", "llm_path", "train_batch_size", "eval_batch_size",
                                             "max_history", "max_title_tokens", "num_negatives",
@@ -464,8 +503,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     result["config"]["autocast_resolved"] = None
     if "train" in parts_wanted:
         result["train"] = measure_training(parts, steps, args.warmup)
+        log(f"training measured: ratio {result['train']['train_vs_backbone']:.3f}")
     if "eval" in parts_wanted:
-        result["eval"] = measure_eval(parts, args.eval_users)
+        result["eval"] = measure_eval(parts, args.eval_users, args.eval_items)
+        log(f"evaluation measured: ratio {result['eval']['eval_vs_bound']:.3f}")
     if "scaling" in parts_wanted:
         result["scaling"] = measure_scaling(parts, sizes, args.scaling_steps or 2,
                                             args.scaling_users or (16 if args.quick else 256))

@@ -17,6 +17,7 @@ from recbole.data.dataloader import TrainDataLoader
 from recbole.trainer import Trainer
 
 from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
+from recbole_llmrec.data.bucketing import bucketed_loader
 from recbole_llmrec.distributed import DDPConstruction, DistributedTrainerMixin
 from recbole_llmrec.evaluation.per_domain import (
     PerDomainEvaluator,
@@ -323,6 +324,8 @@ class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerM
       ``window`` prefixes (None: from all). Recent prefixes are closest in time to the
       validation and test targets.
     * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
+    * ``length_bucketing`` (bool): batches of examples with similar user-sentence length
+      (:mod:`recbole_llmrec.data.bucketing`), deterministic per ``seed + epoch``; single process only.
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
@@ -332,9 +335,12 @@ class LLMRecTrainer(SafeCheckpointMixin, PerDomainEvalMixin, DistributedTrainerM
 
     def _epoch_train_data(self, train_data: Any, epoch_idx: int) -> Any:
         per_user = self.config["train_prefixes_per_user"]
-        if per_user is None:
-            return train_data
-        return self._epoch_subset(train_data, int(per_user), epoch_idx)
+        if per_user is not None:
+            train_data = self._epoch_subset(train_data, int(per_user), epoch_idx)
+        if self.config["length_bucketing"] and self.config["single_spec"]:
+            seed = int(self.config["seed"]) + epoch_idx
+            train_data = bucketed_loader(self.config, train_data, self.model, seed)
+        return train_data
 
     def _epoch_subset(self, train_data: TrainDataLoader, per_user: int, epoch_idx: int):
         dataset = train_data._dataset

@@ -40,6 +40,7 @@ class LLMRecSettings:
     logit_scale: float = 1.0
     normalize_embeddings: bool = False
     item_encode_batch_size: int = 256
+    pack_min_efficiency: float = 0.9
 
     def __post_init__(self) -> None:
         self.validate()
@@ -79,6 +80,9 @@ class LLMRecSettings:
         self.lora_dropout = _float("lora_dropout", self.lora_dropout)
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        self.pack_min_efficiency = _float("pack_min_efficiency", self.pack_min_efficiency)
+        if not 0.0 <= self.pack_min_efficiency <= 1.0:
+            raise ValueError(f"pack_min_efficiency must be in [0, 1] (0 = off), got {self.pack_min_efficiency}")
         self.logit_scale = _float("logit_scale", self.logit_scale)
         if self.logit_scale <= 0:
             raise ValueError(f"logit_scale must be > 0, got {self.logit_scale}")

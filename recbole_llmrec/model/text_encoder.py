@@ -206,25 +206,81 @@ class TextEncoder(nn.Module):
         return self
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Encode a padded batch [B, T] into float32 vectors [B, output_size]."""
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if self._pass_positions:
-            kwargs["position_ids"] = (attention_mask.cumsum(1) - 1).clamp(min=0)
-        if self._pass_use_cache:
-            kwargs["use_cache"] = False
+        """Encode a padded batch [B, T] into float32 vectors [B, output_size].
+
+        Rows are grouped by length (``pack_min_efficiency``) and each group runs trimmed to its longest
+        row, so the LM sees few pad tokens; the vectors come back in the input order.
+        """
         if self.autocast_dtype is None or self._autocast_device != input_ids.device.type:
             self._autocast_device = input_ids.device.type
             self.autocast_dtype = resolve_autocast_dtype(self.settings.autocast_dtype, input_ids.device)
-        grad_ctx = torch.no_grad() if self.settings.tuning == "frozen" else contextlib.nullcontext()
-        with grad_ctx, autocast_context(input_ids.device, self.autocast_dtype):
-            hidden = self.backbone(**kwargs).last_hidden_state
-            pooled = pool(hidden, attention_mask, self.pooling)
-        pooled = pooled.float()
+        groups = length_groups(attention_mask, self.settings.pack_min_efficiency)
+        if groups is None:
+            pooled = self._encode(input_ids, attention_mask)
+        else:
+            parts, order = [], []
+            for rows, lo, hi in groups:
+                index = rows.to(input_ids.device)
+                parts.append(self._encode(input_ids[index, lo:hi], attention_mask[index, lo:hi]))
+                order.append(rows)
+            inverse = torch.argsort(torch.cat(order)).to(input_ids.device)
+            pooled = torch.cat(parts)[inverse]
         if self.projection is not None:
             pooled = self.projection(pooled)
         if self.settings.normalize_embeddings:
             pooled = nn.functional.normalize(pooled, dim=-1)
         return pooled
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Backbone + pooling of one padded batch, under autocast; float32 [B, hidden_size]."""
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self._pass_positions:
+            kwargs["position_ids"] = (attention_mask.cumsum(1) - 1).clamp(min=0)
+        if self._pass_use_cache:
+            kwargs["use_cache"] = False
+        grad_ctx = torch.no_grad() if self.settings.tuning == "frozen" else contextlib.nullcontext()
+        with grad_ctx, autocast_context(input_ids.device, self.autocast_dtype):
+            hidden = self.backbone(**kwargs).last_hidden_state
+            pooled = pool(hidden, attention_mask, self.pooling)
+        return pooled.float()
+
+
+MIN_GROUP_ROWS = 8  # a length group is never closed below this many rows (tiny LM calls cost overhead)
+
+
+def length_groups(
+    attention_mask: torch.Tensor, min_efficiency: float, min_rows: int = MIN_GROUP_ROWS
+) -> Optional[list[tuple[torch.Tensor, int, int]]]:
+    """Split a padded batch into groups of rows of similar length: ``[(rows, lo, hi), ...]``.
+
+    Rows are sorted by their number of real tokens and cut greedily so that each group's real tokens
+    fill at least ``min_efficiency`` of its padded size (unless it has fewer than ``min_rows`` rows);
+    ``lo:hi`` is the column span the group's real tokens occupy (left or right padding). Returns None
+    when packing is off (``min_efficiency <= 0``) or would not remove any padding.
+    """
+    if min_efficiency <= 0 or attention_mask.shape[0] <= 1:
+        return None
+    mask = attention_mask.detach().to("cpu", torch.bool)
+    lengths = mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    if sum(sorted_lengths) >= min_efficiency * len(sorted_lengths) * max(sorted_lengths[-1], 1):
+        return None  # already dense enough: one call
+    cuts, start, total = [], 0, 0
+    for i, length in enumerate(sorted_lengths):
+        rows = i - start
+        if rows >= min_rows and total + length < min_efficiency * (rows + 1) * max(length, 1):
+            cuts.append((start, i))
+            start, total = i, 0
+        total += length
+    cuts.append((start, len(sorted_lengths)))
+    groups = []
+    for begin, end in cuts:
+        rows = order[begin:end]
+        cols = mask[rows].any(0).nonzero().flatten()
+        lo, hi = (int(cols[0]), int(cols[-1]) + 1) if cols.numel() else (0, 1)
+        groups.append((rows, lo, hi))
+    return groups
 
 
 def _hidden_size(hf_config: Any) -> int:
