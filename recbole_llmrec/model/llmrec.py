@@ -100,7 +100,7 @@ class LLMRec(SequentialRecommender):
         if self._item_cache is not None:
             return self._item_cache
         device = self._device()
-        lengths = (self.title_offsets[1:] - self.title_offsets[:-1]).to(device)
+        lengths = (self.title_offsets[1:] - self.title_offsets[:-1])[: self.n_items].to(device)
         order = torch.argsort(lengths, stable=True)
         rank, world = distributed.rank_and_world() if self.shard_item_table else (0, 1)
         mine = order[rank::world]
