@@ -25,6 +25,13 @@ from recbole_llmrec.model.text_encoder import TextEncoder
 logger = logging.getLogger(__name__)
 
 
+def _config_get(config: Any, key: str) -> Any:
+    try:
+        return config[key]
+    except KeyError:
+        return None
+
+
 class LLMRec(SequentialRecommender):
     """LLM-Rec: ``LLMRec(config, dataset)``; options are documented in ``properties/model/LLMRec.yaml``."""
 
@@ -33,6 +40,11 @@ class LLMRec(SequentialRecommender):
     def __init__(self, config: Any, dataset: Any) -> None:
         super().__init__(config, dataset)
         self.settings = LLMRecSettings.from_config(config)  # validates before the LM is loaded
+        if self.settings.autocast_dtype == "fp16" and not _config_get(config, "enable_scaler"):
+            logger.warning(
+                "autocast_dtype fp16 without enable_scaler: small gradients may underflow to 0; set "
+                "enable_scaler: True (RecBole's GradScaler, CUDA only) or use bf16"
+            )
         self.encoder = TextEncoder(self.settings)
         self.sampler = DomainSampler(1, None)
         self._item_cache: Optional[torch.Tensor] = None

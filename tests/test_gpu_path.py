@@ -1,0 +1,75 @@
+"""What of the GPU path runs on a CPU: autocast dtype choice, fp16 caveat, gradient checkpointing."""
+import logging
+
+import pytest
+import torch
+
+from model_helpers import first_batch, make_config, make_model, tiny_data, tiny_lms  # noqa: F401
+from recbole_llmrec.model import precision
+from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
+
+CUDA = torch.device("cuda", 0)
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("bf16_ok,expected", [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_on_cuda_prefers_bf16_then_fp16(monkeypatch, bf16_ok, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_ok)
+    assert resolve_autocast_dtype("auto", CUDA) == expected
+
+
+@pytest.mark.parametrize("native,expected", [(True, torch.bfloat16), (False, None)])
+def test_auto_on_cpu_uses_bf16_only_with_native_support(monkeypatch, native, expected):
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: native)
+    assert resolve_autocast_dtype("auto", CPU) == expected
+
+
+@pytest.mark.parametrize("device", [CPU, CUDA])
+def test_explicit_dtypes_do_not_depend_on_the_device(device):
+    assert resolve_autocast_dtype("bf16", device) == torch.bfloat16
+    assert resolve_autocast_dtype("fp16", device) == torch.float16
+    assert resolve_autocast_dtype("fp32", device) is None
+
+
+def test_autocast_context_follows_the_tensor_device():
+    with autocast_context(CPU, torch.bfloat16):
+        assert torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with autocast_context(CPU, None):
+        assert not torch.is_autocast_enabled("cpu")
+
+
+def test_fp16_without_grad_scaler_warns(tiny_lms, tiny_data, caplog):
+    dataset = tiny_data[0]
+    with caplog.at_level(logging.WARNING, logger="recbole_llmrec.model.llmrec"):
+        make_model(make_config(tiny_lms["bert"], autocast_dtype="fp16"), dataset)
+    assert "enable_scaler" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="recbole_llmrec.model.llmrec"):
+        make_model(make_config(tiny_lms["bert"], autocast_dtype="fp16", enable_scaler=True), dataset)
+    assert "enable_scaler" not in caplog.text
+
+
+@pytest.mark.parametrize("arch", ["bert", "opt"])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_lms, tiny_data, arch):
+    dataset, train, _, _ = tiny_data
+    batch = first_batch(train)
+    results = []
+    for checkpointing in (False, True):
+        model = make_model(make_config(tiny_lms[arch], gradient_checkpointing=checkpointing), dataset).train()
+        torch.manual_seed(1)  # same negatives and dropout masks
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss.detach(), grads))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    assert grads_a.keys() == grads_b.keys() and grads_a
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-5, rtol=1e-4)
+
+
+def test_model_state_lives_on_one_device(tiny_lms, tiny_data):
+    model = make_model(make_config(tiny_lms["bert"]), tiny_data[0])
+    devices = {t.device for t in list(model.parameters()) + list(model.buffers())}
+    assert devices == {CPU}
