@@ -71,7 +71,8 @@ def test_packed_encoding_equals_one_padded_call(tiny_lms, tiny_data):
     vecs = {}
     for eff in (0.0, 0.99):
         config = make_config(tiny_lms["bert"], pack_min_efficiency=eff)
-        model = make_model(config, dataset).eval()
+        model = make_model(config, dataset).train()
+        model.encoder.backbone.eval()  # no dropout; packing still on (the encoder is in train mode)
         with torch.no_grad():
             users = model.encode_users(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])
             items = model.encode_items(torch.arange(1, 60))

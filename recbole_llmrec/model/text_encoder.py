@@ -208,13 +208,16 @@ class TextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Encode a padded batch [B, T] into float32 vectors [B, output_size].
 
-        Rows are grouped by length (``pack_min_efficiency``) and each group runs trimmed to its longest
-        row, so the LM sees few pad tokens; the vectors come back in the input order.
+        In training, rows are grouped by length (``pack_min_efficiency``) and each group runs trimmed to
+        its longest row, so the LM sees few pad tokens; the vectors come back in the input order.
         """
         if self.autocast_dtype is None or self._autocast_device != input_ids.device.type:
             self._autocast_device = input_ids.device.type
             self.autocast_dtype = resolve_autocast_dtype(self.settings.autocast_dtype, input_ids.device)
-        groups = length_groups(attention_mask, self.settings.pack_min_efficiency)
+        # Training only: in evaluation the item table is already encoded in length-sorted chunks, and on
+        # CPUs with bf16 every new batch shape costs a one-off kernel setup that extra groups would add.
+        packing = self.settings.pack_min_efficiency if self.training else 0.0
+        groups = length_groups(attention_mask, packing)
         if groups is None:
             pooled = self._encode(input_ids, attention_mask)
         else:
