@@ -67,6 +67,10 @@ def build(args: argparse.Namespace) -> Dict[str, Any]:
                                           MAX_ITEM_LIST_LENGTH=10))
         overrides["checkpoint_dir"] = tempfile.mkdtemp(prefix="llmrec-perf-")
         dataset_name = TINY_DATASET
+    else:
+        # RecBole must keep 10 items of history, or the max_history=10 scaling point is capped
+        # at the default 5 (the model itself reads only the last max_history items).
+        overrides["MAX_ITEM_LIST_LENGTH"] = 10
     overrides.update(args.set or {})
     config = build_config("LLMRec", dataset_name, files, overrides)
     init_seed(config["seed"], config["reproducibility"])

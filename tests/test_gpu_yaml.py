@@ -21,3 +21,11 @@ def test_gpu_layer_builds_and_validates_without_a_gpu(tmp_path):
     assert config["train_batch_size"] == 128 and config["pack_min_efficiency"] == 0.75
     settings = LLMRecSettings.from_config(config)
     assert settings.autocast_dtype == "auto" and settings.max_title_tokens == 40
+
+
+
+def test_paper_layer_builds():
+    path = properties_dir() / "model" / "LLMRec-paper.yaml"
+    config = build_config("LLMRec", "amazon_mixed", [str(path)])
+    assert config["negative_sampling"] == "in_domain" and config["max_history"] == 10
+    assert config["train_prefixes_per_user"] is None
