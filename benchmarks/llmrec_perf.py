@@ -461,6 +461,7 @@ def report(result: Dict[str, Any]) -> str:
         lines.append(f"| same, first pass (new batch shapes) | {e['eval_cold_s']:.2f} |")
         lines.append(f"| encode-once bound: items | {e['items_s']:.2f} |")
         lines.append(f"| encode-once bound: users | {e['users_s']:.2f} |")
+        lines.append(f"eval users/s: {e['users'] / e['eval_s']:.1f} (item table included)")
     sc = result.get("scaling")
     if sc:
         lines.append("")

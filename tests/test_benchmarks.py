@@ -18,6 +18,8 @@ def test_quick_benchmark_prints_and_writes_the_three_ratios(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("train_vs_backbone", "padding_efficiency", "eval_vs_bound"):
         assert f"ratio {name} = " in proc.stdout
+    assert "examples/s" in proc.stdout and "real tokens/s" in proc.stdout
+    assert "eval users/s: " in proc.stdout
     result = json.loads(out.read_text())
     ratios = result["ratios"]
     assert set(ratios) == {"train_vs_backbone", "padding_efficiency", "eval_vs_bound"}
