@@ -9,13 +9,13 @@ rebuilding it runs our own ``__setstate__``, never code named by the file.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from enum import Enum
 from typing import Any, Dict
 
 import torch
 from recbole.utils import enum_type
+
+from recbole_llmrec.atomic import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +85,8 @@ def register_safe_globals() -> None:
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a torn file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_output(path, ".pth") as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:

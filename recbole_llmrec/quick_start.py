@@ -16,6 +16,7 @@ import yaml
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
 
+from recbole_llmrec.atomic import atomic_output
 from recbole_llmrec.config import build_config
 from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
 from recbole_llmrec.registry import get_model, get_trainer
@@ -190,18 +191,10 @@ def plain_result(value: Any) -> Any:
 
 def write_json_atomic(obj: Any, path: str) -> None:
     """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_output(path, ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(obj, handle, indent=2, sort_keys=True)
             handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Dict[str, Any]]:

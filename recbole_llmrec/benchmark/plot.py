@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Dict, List
 
+from recbole_llmrec.atomic import atomic_output
 from recbole_llmrec.benchmark.report import OVERALL, _scopes, _table
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,8 @@ def write_plot(summary: Dict[str, Any], path: str, split: str = "test") -> None:
         note += "; " + summary["per_domain_note"]
     fig.suptitle(note, fontsize="small")
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), ".tmp-results.png")
-    fig.savefig(tmp, dpi=120, format="png")
-    os.replace(tmp, path)
+    with atomic_output(path, ".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
 
 
 _NAMES = {"recall": "Recall", "ndcg": "NDCG", "mrr": "MRR", "hit": "Hit", "precision": "Precision",

@@ -6,9 +6,9 @@ import io
 import json
 import logging
 import os
-import tempfile
 from typing import Any, Dict, List, Optional
 
+from recbole_llmrec.atomic import atomic_output
 from recbole_llmrec.benchmark.aggregate import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -18,16 +18,9 @@ OVERALL = "overall"
 
 def write_text_atomic(text: str, path: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def fmt(stat: Optional[Dict[str, Any]], digits: int = 4) -> str:
