@@ -15,34 +15,12 @@ from typing import Any, Dict, Iterable, List, Optional, Type, Union
 from recbole.config import Config
 
 from recbole_llmrec.registry import get_model
+from recbole_llmrec.resources import embedded_data_path, properties_dir
 
 logger = logging.getLogger(__name__)
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-
 #: Datasets whose name starts with this get the converter's column layout (dataset/amazon.yaml).
 CONVERTED_PREFIX = "amazon_"
-
-
-def _resource_dir(installed_name: str, source_name: str) -> Path:
-    """The packaged copy of a resource folder, else the one at the repository root."""
-    for candidate in (_PACKAGE_DIR / installed_name, _PACKAGE_DIR.parent / source_name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        f"recbole_llmrec resource folder '{source_name}' not found next to {_PACKAGE_DIR}; "
-        "reinstall the package"
-    )
-
-
-def properties_dir() -> Path:
-    """Folder holding ``overall.yaml``, ``model/*.yaml``, ``dataset/*.yaml`` and ``hyper/``."""
-    return _resource_dir("properties", "properties")
-
-
-def embedded_data_path() -> Path:
-    """Folder holding the embedded datasets (``amazon_mixed``), used as the default ``data_path``."""
-    return _resource_dir("embedded_dataset", "dataset")
 
 
 def default_config_files(model_name: str, dataset: str) -> List[str]:
