@@ -4,7 +4,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 from recbole_llmrec.checkpoint import register_safe_globals
-from recbole_llmrec.registry import get_model, get_trainer, register_with_recbole
+from recbole_llmrec.registry import get_model, register_with_recbole
 
 # Make our checkpoints loadable with weights_only=True and our models findable by RecBole's
 # own utilities (load_data_and_model, case_study) as soon as the plugin is imported.
@@ -15,7 +15,8 @@ __all__ = ["LLMRec", "run", "get_model", "get_trainer", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    # LLMRec pulls in transformers (seconds); import it only when asked for.
+    # LLMRec pulls in transformers, the run and trainer modules RecBole's trainers (seconds):
+    # import them only when asked for.
     if name == "LLMRec":
         from recbole_llmrec.model.llmrec import LLMRec
 
@@ -24,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from recbole_llmrec.quick_start import run
 
         return run
+    if name == "get_trainer":
+        from recbole_llmrec.trainer import get_trainer
+
+        return get_trainer
     raise AttributeError(f"module 'recbole_llmrec' has no attribute {name!r}")

@@ -1,10 +1,12 @@
-"""Write a file completely or not at all: a temporary file beside the target, then a rename."""
+"""Write a file completely or not at all: a temporary file beside the target, then a rename
+(a leaf module: standard library only)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
-from typing import Iterator
+from typing import Any, Iterator
 
 
 @contextlib.contextmanager
@@ -22,3 +24,11 @@ def atomic_output(path: str, suffix: str = "") -> Iterator[str]:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_json_atomic(obj: Any, path: str) -> None:
+    """Write ``obj`` as indented, key-sorted JSON to ``path`` (all or nothing)."""
+    with atomic_output(path, ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(obj, handle, indent=2, sort_keys=True)
+            handle.write("\n")

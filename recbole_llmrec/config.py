@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Type, Union
 
+import yaml
 from recbole.config import Config
 
+from recbole_llmrec.config_state import config_from_state, config_to_state
+from recbole_llmrec.distributed.process_group import init_distributed_device
 from recbole_llmrec.registry import get_model
 from recbole_llmrec.resources import embedded_data_path, properties_dir
 
@@ -33,38 +37,58 @@ def default_config_files(model_name: str, dataset: str) -> List[str]:
     return [str(p) for p in candidates if p.is_file()]
 
 
+def resolve_show_progress(value: Any) -> bool:
+    """``show_progress``: ``auto`` (or unset) means progress bars when stderr is a terminal."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return sys.stderr.isatty()
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"show_progress must be true, false or auto, got {value!r}")
+
+
 class PluginConfig(Config):
-    """RecBole's Config with three changes made through its own hooks.
+    """RecBole's Config with four changes made through its own hooks.
 
     * It never reads ``sys.argv``: our CLI parses the command line and passes ``config_dict``,
       so library calls (tests, notebooks, tuning) are not steered by the host's arguments.
-    * It pickles to plain data (see :mod:`recbole_llmrec.checkpoint`) so that checkpoints load
+    * ``show_progress: auto`` becomes true when stderr is a terminal (:func:`resolve_show_progress`).
+    * It pickles to plain data (see :mod:`recbole_llmrec.config_state`) so that checkpoints load
       with ``torch.load(weights_only=True)``.
     * A DDP rank (``local_rank`` in the config) joins its process group with gloo on CPU and
       nccl on CUDA (RecBole always uses nccl and CUDA); see
-      :func:`recbole_llmrec.distributed.init_distributed_device`.
+      :func:`recbole_llmrec.distributed.process_group.init_distributed_device`.
     """
 
     def _load_cmd_line(self) -> Dict[str, Any]:
         return {}
 
+    def _set_default_parameters(self) -> None:
+        super()._set_default_parameters()
+        self.final_config_dict["show_progress"] = resolve_show_progress(
+            self.final_config_dict.get("show_progress"))
+
     def _init_device(self) -> None:
         if "local_rank" not in self.final_config_dict:
             super()._init_device()  # a single process: RecBole's behaviour, unchanged
             return
-        from recbole_llmrec.distributed import init_distributed_device
-
         init_distributed_device(self.final_config_dict)
 
     def __getstate__(self) -> Dict[str, Any]:
-        from recbole_llmrec.checkpoint import config_to_state
-
         return config_to_state(self)
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        from recbole_llmrec.checkpoint import config_from_state
-
         config_from_state(self, state)
+
+
+def single_process_config(config: Any) -> PluginConfig:
+    """``config`` as a :class:`PluginConfig` (plain-data pickling) seen as one process: a DDP
+    rank's config becomes rank 0's single-process view; a single-process PluginConfig is
+    returned as it is."""
+    if isinstance(config, PluginConfig) and config["single_spec"]:
+        return config
+    plain = PluginConfig.__new__(PluginConfig)
+    config_from_state(plain, config_to_state(config, single_process=True))
+    return plain
 
 
 def build_config(
@@ -93,8 +117,6 @@ def build_config(
 
 
 def _yaml_keys(path: str) -> Iterable[str]:
-    import yaml
-
     with open(path, encoding="utf-8") as handle:
         loaded = yaml.safe_load(handle) or {}
     return loaded.keys() if isinstance(loaded, dict) else ()

@@ -6,21 +6,29 @@ import argparse
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import yaml
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed
 
-from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.atomic import write_json_atomic
+from recbole_llmrec.cli_errors import run_cli
 from recbole_llmrec.config import build_config
-from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
-from recbole_llmrec.registry import get_model, get_trainer
+from recbole_llmrec.distributed import collectives
+from recbole_llmrec.distributed.launch import launch
+from recbole_llmrec.distributed.process_group import check_launch
+from recbole_llmrec.overrides import parse_config_overrides
+from recbole_llmrec.pipeline import build, check_config
+from recbole_llmrec.plain import plain_result
 from recbole_llmrec.resume import find_resume_file
+from recbole_llmrec.run_summary import format_summary
+from recbole_llmrec.transfer import evaluate_checkpoint
+
+__all__ = [  # the run API, and helpers other modules used to import from here
+    "run", "main", "cli", "parse_args", "add_distributed_args", "check_result_file",
+    "check_config", "plain_result", "write_json_atomic", "parse_config_overrides",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,16 +84,15 @@ def _run_distributed(model: str, dataset: str, config_file_list: Optional[Sequen
                      resume: bool = False,
                      resume_from: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """Spawn this node's DDP ranks, each running :func:`_run_single`; global rank 0's result."""
-    from recbole_llmrec import distributed
-
     config = build_config(model, dataset, config_file_list, config_dict)  # fail before spawning
-    world = distributed.check_launch(nproc, world_size, group_offset, config["gpu_id"])
+    check_config(config)
+    world = check_launch(nproc, world_size, group_offset, config["gpu_id"])
     # RecBole's ensure_dir (check, then makedirs) races between ranks: create the folders first.
     os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
     os.makedirs(config["checkpoint_dir"], exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="recbole-llmrec-ddp-") as tmp:
         result_path = os.path.join(tmp, "result.json")
-        distributed.launch(
+        launch(
             _run_single, (model, dataset, list(config_file_list or []) or None),
             {"saved": saved, "config_dict": dict(config_dict or {}), "resume": resume,
              "resume_from": resume_from},
@@ -109,21 +116,9 @@ def _run_single(
 ) -> Dict[str, Any]:
     """One process's train + test run (a whole single-process run, or one DDP rank)."""
     start = time.perf_counter()
-    config = build_config(model, dataset, config_file_list, config_dict)
-    check_config(config)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    logger.info("config:%s", config)
-
-    data = create_dataset(config)
-    logger.info("%s", data)
-    train_data, valid_data, test_data = data_preparation(config, data)
-    apply_eval_neg_scope(config, valid_data, test_data)
-
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model_obj = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    logger.info("%s", model_obj)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model_obj)
+    built = build(model, dataset, config_file_list, config_dict)
+    config, trainer = built.config, built.trainer
+    train_data, valid_data, test_data = built.train_data, built.valid_data, built.test_data
     resume_file = find_resume_file(config, resume, resume_from)
     if resume_file:
         trainer.resume_checkpoint(resume_file)
@@ -133,9 +128,7 @@ def _run_single(
     )
     digests = None
     if not config["single_spec"]:  # each rank's trained weights, before the best is reloaded
-        from recbole_llmrec import distributed
-
-        digests = distributed.gather_objects(distributed.state_digest(trainer.model))
+        digests = collectives.gather_objects(collectives.state_digest(trainer.model))
     test_result = trainer.evaluate(
         test_data, load_best_model=saved, show_progress=config["show_progress"]
     )
@@ -152,6 +145,7 @@ def _run_single(
             "valid": plain_result(trainer.best_valid_per_domain()),
             "test": plain_result(trainer.last_per_domain),
         }
+    result.update(trainer.grouped_results())
     if saved:
         result["checkpoint"] = trainer.saved_model_file
     if digests is not None:
@@ -165,36 +159,10 @@ def _run_single(
     return result
 
 
-def check_config(config: Any) -> None:
-    """Run the model class's own cheap config check (``check_config``), if it has one."""
-    checker = getattr(config.model_class, "check_config", None)
-    if callable(checker):
-        checker(config)
-
-
 def check_result_file(path: Optional[str], overwrite: bool) -> None:
     """Refuse, before any work, to replace an existing result file without ``overwrite``."""
     if path and os.path.exists(path) and not overwrite:
         raise FileExistsError(f"result file {path} exists; pass --overwrite to replace it")
-
-
-def plain_result(value: Any) -> Any:
-    """Metric containers (OrderedDict, numpy scalars) as plain JSON values."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {str(k): plain_result(v) for k, v in value.items()}
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
-def write_json_atomic(obj: Any, path: str) -> None:
-    """Write ``obj`` as indented JSON to ``path`` through a temporary file and a rename."""
-    with atomic_output(path, ".json") as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=2, sort_keys=True)
-            handle.write("\n")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Dict[str, Any]]:
@@ -223,6 +191,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
         "run_name defaults to <model>-<dataset>) when it exists, else start afresh",
     )
     parser.add_argument("--resume_from", default=None, help="continue from this checkpoint file")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the Python traceback instead of one 'error:' line")
     add_distributed_args(parser)
     args, rest = parser.parse_known_args(argv)
     return args, parse_config_overrides(rest)
@@ -241,42 +211,21 @@ def add_distributed_args(parser: argparse.ArgumentParser) -> None:
                        help="global rank of this node's first process (0, 8, ... for 8 per node)")
 
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def parse_config_overrides(items: Sequence[str]) -> Dict[str, Any]:
-    """``['--epochs=5', '--eval_args={...}']`` -> ``{'epochs': 5, 'eval_args': {...}}``."""
-    overrides: Dict[str, Any] = {}
-    for item in items:
-        if not item.startswith("--") or "=" not in item:
-            raise SystemExit(f"unrecognised argument {item!r}: config overrides take the form --key=value")
-        key, raw = item[2:].split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError as err:
-            raise SystemExit(f"--{key}: cannot parse value {raw!r}: {err}") from None
-        if isinstance(value, str) and _FLOAT.fullmatch(value):
-            value = float(value)  # YAML 1.1 reads "1e-4" as a string
-        overrides[key] = value
-    return overrides
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point; returns the process exit code."""
+    """Command-line entry point (errors raise); prints the end-of-run summary, returns 0."""
     args, overrides = parse_args(argv)
     config_files = args.config_files.split() if args.config_files else None
     if args.evaluate_checkpoint and (args.resume or args.resume_from):
         raise SystemExit("--evaluate_checkpoint does not train: it cannot be combined with "
                          "--resume / --resume_from")
     if args.evaluate_checkpoint:
-        from recbole_llmrec.transfer import evaluate_checkpoint
-
         check_result_file(args.result_file, args.overwrite)
         result = evaluate_checkpoint(args.evaluate_checkpoint, args.dataset, config_files, overrides)
         if args.result_file:
             write_json_atomic(result, args.result_file)
+        print(format_summary(result, args.result_file), flush=True)
         return 0
-    run(
+    result = run(
         args.model,
         args.dataset,
         config_file_list=config_files,
@@ -291,4 +240,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         port=args.port,
         group_offset=args.group_offset,
     )
+    if result is not None:  # None: global rank 0 runs on another node
+        print(format_summary(result, args.result_file), flush=True)
     return 0
+
+
+def cli(argv: Optional[List[str]] = None) -> int:
+    """``run_recbole_llmrec.py``: :func:`main` with one ``error: ...`` line and exit status 2 on
+    bad input (``--debug``: the traceback)."""
+    return run_cli(main, argv)

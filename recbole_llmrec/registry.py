@@ -1,4 +1,5 @@
-"""Model and trainer lookup: this plugin's classes first, RecBole's built-ins next.
+"""Model lookup by name: this plugin's models first, RecBole's built-ins next (trainers:
+:func:`recbole_llmrec.trainer.get_trainer`).
 
 RecBole's own utilities (``load_data_and_model``, ``case_study``) find models by importing
 ``recbole.model.<type>_recommender.<name>``; :func:`register_with_recbole` makes our models
@@ -13,20 +14,13 @@ import logging
 import sys
 from typing import Dict, Type
 
-from recbole.utils import ModelType
 from recbole.utils import get_model as recbole_get_model
-from recbole.utils import get_trainer as recbole_get_trainer
 
 logger = logging.getLogger(__name__)
 
 #: Plugin models: name -> (module, RecBole submodule that RecBole's own lookup searches).
 PLUGIN_MODELS: Dict[str, tuple] = {
     "LLMRec": ("recbole_llmrec.model.llmrec", "sequential_recommender"),
-}
-
-#: Plugin trainers for plugin models: name -> "module:Class".
-PLUGIN_TRAINERS: Dict[str, str] = {
-    "LLMRec": "recbole_llmrec.trainer:LLMRecTrainer",
 }
 
 
@@ -37,29 +31,14 @@ def get_model(model_name: str) -> Type:
         return getattr(module, model_name)
     try:
         return recbole_get_model(model_name)
-    except (ValueError, ModuleNotFoundError) as err:
+    except (ValueError, ModuleNotFoundError):
         # RecBole's lookup ends in its exlib package, which imports lightgbm/xgboost: for an
         # unknown name without them installed it fails with ModuleNotFoundError instead.
         known = ", ".join(sorted(PLUGIN_MODELS))
         raise ValueError(
-            f"unknown model '{model_name}': not a recbole_llmrec model ({known}) "
-            f"and not a RecBole model ({err})"
+            f"unknown model '{model_name}': neither a recbole_llmrec model ({known}) nor a "
+            "RecBole model (names are case-sensitive, e.g. SASRec, GRU4Rec, BERT4Rec, Pop)"
         ) from None
-
-
-def _import(spec: str) -> Type:
-    module_name, class_name = spec.split(":")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def get_trainer(model_type: ModelType, model_name: str) -> Type:
-    """Return the trainer class: the plugin's for plugin models, else RecBole's trainer made
-    checkpoint-safe (see :class:`recbole_llmrec.trainer.SafeCheckpointMixin`)."""
-    from recbole_llmrec.trainer import safe_trainer_class
-
-    if model_name in PLUGIN_TRAINERS:
-        return _import(PLUGIN_TRAINERS[model_name])
-    return safe_trainer_class(recbole_get_trainer(model_type, model_name))
 
 
 class _AliasLoader(importlib.abc.Loader):

@@ -14,13 +14,11 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import yaml
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed
 
 from recbole_llmrec.checkpoint import load_checkpoint
-from recbole_llmrec.config import build_config, properties_dir
-from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
-from recbole_llmrec.registry import get_model, get_trainer
+from recbole_llmrec.pipeline import Pipeline, build
+from recbole_llmrec.plain import plain_result
+from recbole_llmrec.resources import properties_dir
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +39,14 @@ def model_settings(saved_config: Any, model_name: str) -> Dict[str, Any]:
             if key in saved_config and key not in _TRAINING_ONLY}
 
 
-def load_for_evaluation(
+def load_pipeline(
     model_file: str,
     dataset: str,
     config_file_list: Optional[Sequence[str]] = None,
     config_dict: Optional[Dict[str, Any]] = None,
-) -> Tuple[Any, Any, Any, Any, Any]:
-    """``(config, model, valid_data, test_data, saved_config)``: the checkpoint's model bound to
-    ``dataset`` (its items, titles and domains), weights loaded, ready to evaluate."""
+) -> Tuple[Pipeline, Any]:
+    """``(pipeline, saved_config)``: the checkpoint's model bound to ``dataset`` (its items,
+    titles and domains), weights loaded, with its trainer, ready to evaluate."""
     if not os.path.isfile(model_file):
         raise FileNotFoundError(f"checkpoint not found: {model_file}")
     checkpoint = load_checkpoint(model_file)
@@ -56,14 +54,8 @@ def load_for_evaluation(
     model_name = saved["model"]
     overrides = model_settings(saved, model_name)
     overrides.update(config_dict or {})
-    config = build_config(model_name, dataset, config_file_list, overrides)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    data = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, data)
-    apply_eval_neg_scope(config, valid_data, test_data)
-
-    model = get_model(model_name)(config, train_data._dataset).to(config["device"])
+    built = build(model_name, dataset, config_file_list, overrides)
+    model = built.model
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
@@ -73,7 +65,18 @@ def load_for_evaluation(
             "text-based models such as LLMRec transfer to unseen items."
         ) from None
     model.load_other_parameter(checkpoint.get("other_parameter"))
-    return config, model, valid_data, test_data, saved
+    return built, saved
+
+
+def load_for_evaluation(
+    model_file: str,
+    dataset: str,
+    config_file_list: Optional[Sequence[str]] = None,
+    config_dict: Optional[Dict[str, Any]] = None,
+) -> Tuple[Any, Any, Any, Any, Any]:
+    """``(config, model, valid_data, test_data, saved_config)`` of :func:`load_pipeline`."""
+    built, saved = load_pipeline(model_file, dataset, config_file_list, config_dict)
+    return built.config, built.model, built.valid_data, built.test_data, saved
 
 
 def evaluate_checkpoint(
@@ -84,12 +87,9 @@ def evaluate_checkpoint(
 ) -> Dict[str, Any]:
     """Evaluate ``model_file`` on ``dataset`` without training; same keys as ``run()``'s result
     (``best_valid_result`` is the validation split's result) plus ``"trained_on"``."""
-    from recbole_llmrec.quick_start import plain_result
-
     start = time.perf_counter()
-    config, model, valid_data, test_data, saved = load_for_evaluation(
-        model_file, dataset, config_file_list, config_dict)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    built, saved = load_pipeline(model_file, dataset, config_file_list, config_dict)
+    config, trainer, valid_data, test_data = built.config, built.trainer, built.valid_data, built.test_data
     valid_result = trainer.evaluate(valid_data, load_best_model=False)
     valid_per_domain = trainer.last_per_domain
     test_result = trainer.evaluate(test_data, load_best_model=False)
@@ -105,6 +105,7 @@ def evaluate_checkpoint(
     if trainer.last_per_domain is not None:
         result["per_domain"] = {"valid": plain_result(valid_per_domain),
                                 "test": plain_result(trainer.last_per_domain)}
+    result.update(trainer.grouped_results(valid_from_history=False))
     logger.info("zero-shot %s (trained on %s) on %s: %s", config["model"], saved["dataset"],
                 dataset, result["test_result"])
     return result

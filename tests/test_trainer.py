@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from recbole_llmrec.trainer import sample_prefix_rows
+from recbole_llmrec.data.prefix_sampling import sample_prefix_rows
 
 
 def test_prefix_sampling_per_user():
