@@ -3,11 +3,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from recbole_llmrec.numpy_compat import restore_numpy_aliases
 from recbole_llmrec.checkpoint import register_safe_globals
 from recbole_llmrec.registry import get_model, register_with_recbole
 
 # Make our checkpoints loadable with weights_only=True and our models findable by RecBole's
 # own utilities (load_data_and_model, case_study) as soon as the plugin is imported.
+restore_numpy_aliases()  # RecBole 1.2.1's metrics use np.float (removed in numpy 1.24)
 register_safe_globals()
 register_with_recbole()
 
