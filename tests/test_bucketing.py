@@ -11,7 +11,7 @@ from recbole_llmrec.data.bucketing import (
     padding_efficiency,
 )
 from recbole_llmrec.data.sequences import SpecialTokens, build_history_batch
-from recbole_llmrec.model.text_encoder import length_groups
+from recbole_llmrec.data.bucketing import length_groups
 
 RNG = np.random.default_rng(0)
 LENGTHS = RNG.integers(5, 200, size=1003)
@@ -83,12 +83,30 @@ def test_packed_encoding_equals_one_padded_call(tiny_lms, tiny_data):
 
 def test_trainer_bucketed_loader_keeps_every_example(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
-    config = make_config(tiny_lms["bert"], length_bucketing=True)
+    config = make_config(tiny_lms["bert"], length_bucketing=True, user_encoder="sentence")
     model = make_model(config, dataset)
     loader = bucketed_loader(config, train, model, seed=5)
+    assert loader is not train
     seen = torch.cat([b["item_id"] * 1000 + b[model.ITEM_SEQ_LEN] for b in loader])
     feat = train._dataset.inter_feat
     expected = feat["item_id"] * 1000 + feat[model.ITEM_SEQ_LEN]
     assert sorted(seen.tolist()) == sorted(expected.tolist())
     again = torch.cat([b["item_id"] for b in bucketed_loader(config, train, model, seed=5)])
     assert again.tolist() == torch.cat([b["item_id"] for b in loader]).tolist()
+
+
+def test_bucketed_loader_leaves_models_without_example_lengths_alone(tiny_lms, tiny_data):
+    _, train, _, _ = tiny_data
+    config = make_config(tiny_lms["bert"], length_bucketing=True)
+
+    class IdOnly:  # e.g. SASRec: no per-example LM input
+        pass
+
+    class NoLM:
+        ITEM_SEQ, ITEM_SEQ_LEN = "item_id_list", "item_length"
+
+        def example_lengths(self, item_seq, item_len):
+            return None
+
+    assert bucketed_loader(config, train, IdOnly(), seed=5) is train
+    assert bucketed_loader(config, train, NoLM(), seed=5) is train

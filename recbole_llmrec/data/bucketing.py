@@ -1,4 +1,9 @@
-"""Length bucketing of LLM-Rec training examples: batches of users whose sentences have similar length.
+"""Grouping LM inputs by length so that padding is small: pure functions on lengths and masks.
+
+* :func:`length_groups`: one padded batch split into groups of rows of similar length (the text
+  encoder runs each group trimmed to its longest row).
+* :func:`bucketed_order` / :func:`bucketed_loader`: an epoch's examples ordered so that batches
+  hold users whose sentences have similar length.
 
 The user sentence (titles of the last ``max_history`` items) is the longest sequence the LM sees; a
 batch is padded to its longest sentence. :func:`bucketed_order` orders an epoch's examples so that
@@ -7,10 +12,11 @@ consecutive ``batch_size`` slices have similar lengths while the order of the ba
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
+from recbole.data.dataloader import TrainDataLoader
 
 from recbole_llmrec.data.sequences import SpecialTokens
 
@@ -75,21 +81,58 @@ def padding_efficiency(lengths: np.ndarray, order: np.ndarray, batch_size: int) 
 def bucketed_loader(config: Any, train_data: Any, model: Any, seed: int) -> Any:
     """A ``TrainDataLoader`` over ``train_data``'s examples in :func:`bucketed_order` (no further shuffle).
 
-    Returns ``train_data`` itself when ``model`` has no title table (not an LLM-Rec model).
+    The lengths come from the model's ``example_lengths(item_seq, item_len)`` (LM tokens per
+    training example); ``train_data`` itself is returned when the model has no such method or
+    it returns None (no per-example LM input: nothing to bucket).
     """
-    from recbole.data.dataloader import TrainDataLoader
-
     model = getattr(model, "module", model)
-    if not hasattr(model, "title_offsets"):
+    example_lengths = getattr(model, "example_lengths", None)
+    if not callable(example_lengths):
         return train_data
     dataset = train_data._dataset
     feat = dataset.inter_feat
-    lengths = history_token_lengths(
-        feat[model.ITEM_SEQ_LEN].cpu(), feat[model.ITEM_SEQ].cpu(),
-        (model.title_offsets[1:] - model.title_offsets[:-1]).cpu(), model.settings.max_history,
-        model.encoder.special,
-    ).numpy()
+    lengths: Optional[torch.Tensor] = example_lengths(feat[model.ITEM_SEQ], feat[model.ITEM_SEQ_LEN])
+    if lengths is None:
+        return train_data
     window = int(config["bucket_window"] or 50)
-    order = bucketed_order(lengths, int(config["train_batch_size"]), seed, window)
+    order = bucketed_order(lengths.cpu().numpy(), int(config["train_batch_size"]), seed, window)
     subset = dataset.copy(feat[torch.from_numpy(order)])
     return TrainDataLoader(config, subset, train_data._sampler, shuffle=False)
+
+
+MIN_GROUP_ROWS = 8  # a length group is never closed below this many rows (tiny LM calls cost overhead)
+
+
+def length_groups(
+    attention_mask: torch.Tensor, min_efficiency: float, min_rows: int = MIN_GROUP_ROWS
+) -> Optional[list[tuple[torch.Tensor, int, int]]]:
+    """Split a padded batch into groups of rows of similar length: ``[(rows, lo, hi), ...]``.
+
+    Rows are sorted by their number of real tokens and cut greedily so that each group's real tokens
+    fill at least ``min_efficiency`` of its padded size (unless it has fewer than ``min_rows`` rows);
+    ``lo:hi`` is the column span the group's real tokens occupy (left or right padding). Returns None
+    when packing is off (``min_efficiency <= 0``) or would not remove any padding.
+    """
+    if min_efficiency <= 0 or attention_mask.shape[0] <= 1:
+        return None
+    mask = attention_mask.detach().to("cpu", torch.bool)
+    lengths = mask.sum(1)
+    order = torch.argsort(lengths, stable=True)
+    sorted_lengths = lengths[order].tolist()
+    if sum(sorted_lengths) >= min_efficiency * len(sorted_lengths) * max(sorted_lengths[-1], 1):
+        return None  # already dense enough: one call
+    cuts, start, total = [], 0, 0
+    for i, length in enumerate(sorted_lengths):
+        rows = i - start
+        if rows >= min_rows and total + length < min_efficiency * (rows + 1) * max(length, 1):
+            cuts.append((start, i))
+            start, total = i, 0
+        total += length
+    cuts.append((start, len(sorted_lengths)))
+    groups = []
+    for begin, end in cuts:
+        rows = order[begin:end]
+        cols = mask[rows].any(0).nonzero().flatten()
+        lo, hi = (int(cols[0]), int(cols[-1]) + 1) if cols.numel() else (0, 1)
+        groups.append((rows, lo, hi))
+    return groups

@@ -1,8 +1,15 @@
-"""Masked pooling of token states into one vector per sequence (left or right padding)."""
+"""Pooling token states into one vector per sequence: which pooling a backbone gets
+(:func:`resolve_pooling`) and the masked pooling itself (left or right padding)."""
 
 from __future__ import annotations
 
+import json
+import os
+from typing import Optional
+
 import torch
+
+from recbole_llmrec.model.backbone import ENCODER
 
 
 def first_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -48,3 +55,34 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, method: str) -> tor
         return POOLERS[method](hidden, attention_mask)
     except KeyError:
         raise ValueError(f"unknown pooling {method!r}; choose one of {sorted(POOLERS)}") from None
+
+
+#: sentence-transformers pooling flags -> our pooling names.
+_ST_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
+               "pooling_mode_lasttoken": "last"}
+
+
+def declared_pooling(folder: str) -> Optional[str]:
+    """The pooling a sentence-transformers checkpoint declares (``1_Pooling/config.json``), if any."""
+    path = os.path.join(folder, "1_Pooling", "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        flags = json.load(handle)
+    chosen = [name for key, name in _ST_POOLING.items() if flags.get(key)]
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def resolve_pooling(pooling: str, family: str, model_type: str, declared: Optional[str] = None) -> str:
+    """Map ``auto`` to the checkpoint's declared pooling (sentence-transformers models), else the
+    family's ([CLS] for encoders, last token otherwise); reject a pooling that does not fit."""
+    if pooling == "auto":
+        if declared is not None and not (declared == "cls" and family != ENCODER):
+            return declared
+        return "cls" if family == ENCODER else "last"
+    if pooling == "cls" and family != ENCODER:
+        raise ValueError(
+            f"pooling 'cls' needs an encoder-only (BERT-family) model with a [CLS] token; "
+            f"{model_type!r} is {family}: use 'last' or 'mean'"
+        )
+    return pooling

@@ -4,96 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
-import os
 import logging
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from recbole_llmrec.data.bucketing import length_groups
 from recbole_llmrec.data.sequences import SpecialTokens
-from recbole_llmrec.model.pooling import pool
+from recbole_llmrec.model.backbone import (
+    DECODER,
+    ENCODER_DECODER,
+    hidden_size,
+    load_backbone,
+    load_pretrained,
+    model_family,
+)
+from recbole_llmrec.model.lora import add_lora
+from recbole_llmrec.model.pooling import declared_pooling, pool, resolve_pooling
 from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
-from recbole_llmrec.model.resolve import ResolvedModel, not_found_message, resolve_llm_path
+from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.settings import LLMRecSettings
 
 logger = logging.getLogger(__name__)
 
-ENCODER, DECODER, ENCODER_DECODER = "encoder", "decoder", "encoder-decoder"
-
-# Per-architecture LoRA targets used when ``lora_target_modules`` is null.
-DEFAULT_LORA_TARGETS: dict[str, list[str]] = {
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "xlm-roberta": ["query", "value"],
-    "distilbert": ["q_lin", "v_lin"],
-    "opt": ["q_proj", "v_proj"],
-    "llama": ["q_proj", "v_proj"],
-    "mistral": ["q_proj", "v_proj"],
-    "qwen2": ["q_proj", "v_proj"],
-    "t5": ["q", "v"],
-    "mt5": ["q", "v"],
-    "gpt2": ["c_attn"],
-}
-
 # Models that derive position ids from input_ids themselves (never pass position_ids to them).
 _SELF_POSITIONED = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"}
-
-
-def model_family(hf_config: Any) -> str:
-    """``encoder`` (BERT family), ``decoder`` (decoder-only LMs) or ``encoder-decoder`` (T5 family)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
-    if getattr(hf_config, "is_encoder_decoder", False):
-        return ENCODER_DECODER
-    if hf_config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        return ENCODER
-    return DECODER
-
-
-#: sentence-transformers pooling flags -> our pooling names.
-_ST_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
-               "pooling_mode_lasttoken": "last"}
-
-
-def declared_pooling(folder: str) -> Optional[str]:
-    """The pooling a sentence-transformers checkpoint declares (``1_Pooling/config.json``), if any."""
-    path = os.path.join(folder, "1_Pooling", "config.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        flags = json.load(handle)
-    chosen = [name for key, name in _ST_POOLING.items() if flags.get(key)]
-    return chosen[0] if len(chosen) == 1 else None
-
-
-def resolve_pooling(pooling: str, family: str, model_type: str, declared: Optional[str] = None) -> str:
-    """Map ``auto`` to the checkpoint's declared pooling (sentence-transformers models), else the
-    family's ([CLS] for encoders, last token otherwise); reject a pooling that does not fit."""
-    if pooling == "auto":
-        if declared is not None and not (declared == "cls" and family != ENCODER):
-            return declared
-        return "cls" if family == ENCODER else "last"
-    if pooling == "cls" and family != ENCODER:
-        raise ValueError(
-            f"pooling 'cls' needs an encoder-only (BERT-family) model with a [CLS] token; "
-            f"{model_type!r} is {family}: use 'last' or 'mean'"
-        )
-    return pooling
-
-
-def default_lora_targets(model_type: str) -> list[str]:
-    """LoRA target modules for ``model_type`` (ours, then peft's table); ValueError if unknown."""
-    if model_type in DEFAULT_LORA_TARGETS:
-        return list(DEFAULT_LORA_TARGETS[model_type])
-    try:
-        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_map
-    except ImportError:  # pragma: no cover - depends on the peft version
-        peft_map = {}
-    if model_type in peft_map:
-        return list(peft_map[model_type])
-    raise ValueError(f"no default LoRA target modules for model type {model_type!r}; set lora_target_modules")
 
 
 class TextEncoder(nn.Module):
@@ -109,15 +45,15 @@ class TextEncoder(nn.Module):
         resolved = resolve_llm_path(settings.llm_path)
         self.resolved = resolved
         common = {"trust_remote_code": settings.trust_remote_code, **resolved.load_kwargs()}
-        hf_config = _load(resolved, "AutoConfig", common)
+        hf_config = load_pretrained(resolved, "AutoConfig", common)
         self.model_type: str = hf_config.model_type
         self.family = model_family(hf_config)
         declared = declared_pooling(resolved.path) if resolved.source != "hub" else None
         self.pooling = resolve_pooling(settings.pooling, self.family, self.model_type, declared)
-        self.tokenizer = _load(resolved, "AutoTokenizer", common)
+        self.tokenizer = load_pretrained(resolved, "AutoTokenizer", common)
         self._ensure_pad_token()
-        backbone = _load_backbone(resolved, hf_config, self.family, common)
-        self.hidden_size = int(_hidden_size(backbone.config))
+        backbone = load_backbone(resolved, hf_config, self.family, common)
+        self.hidden_size = int(hidden_size(backbone.config))
         self._pass_positions = self._wants_position_ids(backbone)
         self._pass_use_cache = "use_cache" in inspect.signature(backbone.forward).parameters
         self.title_leading_space = self._space_is_a_token()
@@ -211,14 +147,9 @@ class TextEncoder(nn.Module):
         )
 
     def _add_lora(self, backbone: nn.Module) -> nn.Module:
-        from peft import LoraConfig, get_peft_model
-
         s = self.settings
-        targets = s.lora_target_modules or default_lora_targets(self.model_type)
-        lora_config = LoraConfig(
-            r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout, target_modules=targets, bias="none"
-        )
-        return get_peft_model(backbone, lora_config)
+        return add_lora(backbone, self.model_type, s.lora_r, s.lora_alpha, s.lora_dropout,
+                        s.lora_target_modules)
 
     # ------------------------------------------------------------------ runtime
     def train(self, mode: bool = True) -> "TextEncoder":
@@ -268,85 +199,3 @@ class TextEncoder(nn.Module):
             hidden = self.backbone(**kwargs).last_hidden_state
             pooled = pool(hidden, attention_mask, self.pooling)
         return pooled.float()
-
-
-MIN_GROUP_ROWS = 8  # a length group is never closed below this many rows (tiny LM calls cost overhead)
-
-
-def length_groups(
-    attention_mask: torch.Tensor, min_efficiency: float, min_rows: int = MIN_GROUP_ROWS
-) -> Optional[list[tuple[torch.Tensor, int, int]]]:
-    """Split a padded batch into groups of rows of similar length: ``[(rows, lo, hi), ...]``.
-
-    Rows are sorted by their number of real tokens and cut greedily so that each group's real tokens
-    fill at least ``min_efficiency`` of its padded size (unless it has fewer than ``min_rows`` rows);
-    ``lo:hi`` is the column span the group's real tokens occupy (left or right padding). Returns None
-    when packing is off (``min_efficiency <= 0``) or would not remove any padding.
-    """
-    if min_efficiency <= 0 or attention_mask.shape[0] <= 1:
-        return None
-    mask = attention_mask.detach().to("cpu", torch.bool)
-    lengths = mask.sum(1)
-    order = torch.argsort(lengths, stable=True)
-    sorted_lengths = lengths[order].tolist()
-    if sum(sorted_lengths) >= min_efficiency * len(sorted_lengths) * max(sorted_lengths[-1], 1):
-        return None  # already dense enough: one call
-    cuts, start, total = [], 0, 0
-    for i, length in enumerate(sorted_lengths):
-        rows = i - start
-        if rows >= min_rows and total + length < min_efficiency * (rows + 1) * max(length, 1):
-            cuts.append((start, i))
-            start, total = i, 0
-        total += length
-    cuts.append((start, len(sorted_lengths)))
-    groups = []
-    for begin, end in cuts:
-        rows = order[begin:end]
-        cols = mask[rows].any(0).nonzero().flatten()
-        lo, hi = (int(cols[0]), int(cols[-1]) + 1) if cols.numel() else (0, 1)
-        groups.append((rows, lo, hi))
-    return groups
-
-
-def _hidden_size(hf_config: Any) -> int:
-    for key in ("hidden_size", "d_model", "n_embd", "dim"):
-        value = getattr(hf_config, key, None)
-        if isinstance(value, int):
-            return value
-    raise ValueError(f"cannot find the hidden size in the config of {hf_config.model_type!r}")
-
-
-def _load(resolved: ResolvedModel, auto_name: str, kwargs: dict) -> Any:
-    import transformers
-
-    auto_cls = getattr(transformers, auto_name)
-    try:
-        return auto_cls.from_pretrained(resolved.path, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as err:
-        if resolved.source == "hub":
-            raise ValueError(f"{not_found_message(resolved.name)}: {err}") from err
-        raise ValueError(f"cannot load {auto_name} from {resolved.path!r} (llm_path {resolved.name!r}): {err}") from err
-
-
-def _load_backbone(resolved: ResolvedModel, hf_config: Any, family: str, common: dict) -> nn.Module:
-    import transformers
-
-    kwargs = {**common, "config": hf_config, "dtype": torch.float32}
-    encoder_classes = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
-    if family == ENCODER_DECODER and hf_config.model_type in encoder_classes:
-        model_cls = getattr(transformers, encoder_classes[hf_config.model_type])
-    else:
-        model_cls = transformers.AutoModel
-    try:
-        model = model_cls.from_pretrained(resolved.path, attn_implementation="sdpa", **kwargs)
-    except (ValueError, ImportError) as err:
-        logger.info("sdpa attention unavailable for %s (%s); using the default", hf_config.model_type, err)
-        try:
-            model = model_cls.from_pretrained(resolved.path, **kwargs)
-        except (OSError, ValueError) as err2:
-            raise ValueError(f"cannot load weights of llm_path {resolved.name!r}: {err2}") from err2
-    except OSError as err:
-        raise ValueError(f"cannot load weights of llm_path {resolved.name!r}: {err}") from err
-    if family == ENCODER_DECODER and model_cls is transformers.AutoModel:
-        model = model.get_encoder()
-    return model
