@@ -1,0 +1,63 @@
+"""One experiment run in its own process (so its peak memory is its own): train + test
+(``recbole_llmrec.run``) or evaluate a checkpoint (``evaluate_checkpoint``), as a JSON spec says.
+
+``python experiments/run_one.py SPEC.json RESULT.json``; the result is ``run()``'s dict plus
+``peak_rss_mb``, ``trainable_params`` (when ``count_params``), ``load_avg`` and ``wall_s``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any, Dict
+
+from recbole_llmrec.atomic import atomic_output
+
+
+def count_trainable(spec: Dict[str, Any]) -> Dict[str, int]:
+    """Trainable and total parameters of the model the spec builds (built once more, not trained)."""
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_llmrec.config import build_config
+    from recbole_llmrec.registry import get_model
+
+    config = build_config(spec["model"], spec["dataset"], spec.get("config_files"),
+                          dict(spec.get("config_dict") or {}))
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    model = get_model(config["model"])(config, train_data._dataset)
+    return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "total": sum(p.numel() for p in model.parameters())}
+
+
+def main(spec_path: str, result_path: str) -> int:
+    """Run the spec, write the result atomically."""
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    load_start = os.getloadavg()
+    start = time.perf_counter()
+    if spec["kind"] == "evaluate":
+        from recbole_llmrec.transfer import evaluate_checkpoint
+
+        result = evaluate_checkpoint(spec["checkpoint"], spec["dataset"], spec.get("config_files"),
+                                     dict(spec.get("config_dict") or {}))
+    else:
+        from recbole_llmrec.quick_start import run
+
+        result = run(spec["model"], spec["dataset"], spec.get("config_files"),
+                     dict(spec.get("config_dict") or {}), saved=spec.get("saved", True))
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["load_avg"] = {"start": list(load_start), "end": list(os.getloadavg())}
+    result["spec"] = spec
+    if spec.get("count_params"):
+        result["params"] = count_trainable(spec)
+    with atomic_output(result_path, ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
