@@ -2,7 +2,7 @@
 ``python run_hyper.py --model=SASRec --dataset=amazon_mixed --params_file=properties/hyper/SASRec.hyper --max_evals=10``."""
 import sys
 
-from recbole_llmrec.tuning import main
+from recbole_llmrec.hyper.cli import cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Type, Union
 
 import yaml

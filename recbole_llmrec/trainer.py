@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, Type
 
 import numpy as np
 import torch

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from recbole_llmrec.config import build_config, properties_dir
-from recbole_llmrec.tuning import (
-    TuningError, TuningJob, main, parse_params_file, trials_table, tune_model,
+from recbole_llmrec.hyper import (
+    TuningError, TuningJob, cli, main, parse_params_file, trials_table, tune_model,
 )
 from conftest import TINY_YAML
 
@@ -155,8 +155,11 @@ def test_cli_writes_result_and_keeps_existing_file(tmp_path, tiny_config_dict, c
     assert main(argv) == 0
     assert len(json.loads(out.read_text())["trials"]) == 2
     out.write_text("mine")
-    assert main(argv) == 2
-    assert "--overwrite" in capsys.readouterr().out and out.read_text() == "mine"
+    capsys.readouterr()
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "--overwrite" in err[0]
+    assert out.read_text() == "mine"
 
 
 def test_ray_tune_two_trials(tmp_path, tiny_config_dict):
@@ -188,7 +191,7 @@ class RecordingRun(FakeRun):
 
 
 def test_ray_trial_runs_ddp_on_its_gpus(tmp_path, tiny_config_dict):
-    from recbole_llmrec.tuning import ray_trial
+    from recbole_llmrec.hyper.ray_backend import ray_trial
 
     fake = RecordingRun()
     job = TuningJob("Pop", "tiny_mixed", [str(TINY_YAML)], dict(tiny_config_dict), nproc=2)
@@ -224,7 +227,7 @@ def test_nproc_checks(tmp_path, tiny_config_dict):
 
 
 def test_cli_nproc_and_resources():
-    from recbole_llmrec.tuning import parse_args
+    from recbole_llmrec.hyper import parse_args
 
     args, overrides = parse_args(["--model=LLMRec", "--params_file=x.hyper", "--tool=ray",
                                   "--nproc=2", "--cpus_per_trial=2", "--gpus_per_trial=2",
