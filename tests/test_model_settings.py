@@ -1,10 +1,9 @@
 """LLMRecSettings validation, llm_path resolution and the in-domain negative sampler."""
 
 import pytest
-from model_helpers import tiny_lms  # noqa: F401
 import torch
 
-from recbole_llmrec.model.negatives import DomainSampler
+from recbole_llmrec.model.negative_sampling.domain_sampler import DomainSampler
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.settings import LLMRecSettings
 

@@ -1,35 +1,41 @@
 """LLM-Rec (arXiv 2310.14304) as a RecBole sequential recommender.
 
-A user's time-ordered, multi-domain history becomes one sentence of item titles; the same pretrained
-LM encodes that sentence and each candidate item's title; the score is their inner product.
+Two user encoders (``user_encoder``):
+
+* ``sentence`` (the paper): the titles of the user's recent items are one sentence, encoded by the
+  pretrained LM; the same LM encodes each candidate's title; the score is their inner product.
+* ``sequence`` (the CPU default): the LM encodes every title once; an adaptor (whitening / MLP)
+  maps those vectors to item vectors, optionally plus a learned item-id part (``id_fusion``), and a
+  SASRec-sized transformer over the history's item vectors gives the user vector.
+
+Negatives for the training softmax come from a strategy chosen by ``negative_sampling``
+(:mod:`recbole_llmrec.model.negative_sampling`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
-from recbole_llmrec import distributed
+from recbole_llmrec.data.bucketing import history_token_lengths
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import load_domains, load_titles, tokenize_titles
-from recbole_llmrec.model.negatives import DomainSampler
+from recbole_llmrec.distributed.collectives import gather_sharded_items, rank_and_world
+from recbole_llmrec.model.adaptor import TextAdaptor
+from recbole_llmrec.model.id_fusion import ItemIdFusion
+from recbole_llmrec.model.negative_sampling import build_strategy
 from recbole_llmrec.model.resolve import resolve_llm_path
-from recbole_llmrec.model.settings import LLMRecSettings
+from recbole_llmrec.model.sequence_user_encoder import SequenceUserEncoder, recent_items
+from recbole_llmrec.model.settings import LLMRecSettings, _get
 from recbole_llmrec.model.text_encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
-
-
-def _config_get(config: Any, key: str) -> Any:
-    try:
-        return config[key]
-    except KeyError:
-        return None
 
 
 class LLMRec(SequentialRecommender):
@@ -39,15 +45,34 @@ class LLMRec(SequentialRecommender):
 
     def __init__(self, config: Any, dataset: Any) -> None:
         super().__init__(config, dataset)
-        self.settings = LLMRecSettings.from_config(config)  # validates before the LM is loaded
-        if self.settings.autocast_dtype == "fp16" and not _config_get(config, "enable_scaler"):
+        self.settings = s = LLMRecSettings.from_config(config)  # validates before the LM is loaded
+        if s.autocast_dtype == "fp16" and not _get(config, "enable_scaler"):
             logger.warning(
                 "autocast_dtype fp16 without enable_scaler: small gradients may underflow to 0; set "
                 "enable_scaler: True (RecBole's GradScaler, CUDA only) or use bf16"
             )
-        self.encoder = TextEncoder(self.settings)
-        self.sampler = DomainSampler(1, None)
-        self._item_cache: Optional[torch.Tensor] = None
+        self.sequence = s.user_encoder == "sequence"
+        if self.sequence:
+            # The LM only turns titles into fixed vectors (no projection, no gradient); trained parts follow it.
+            lm_settings = dataclasses.replace(s, user_encoder="sentence", tuning="full", projection_size=None,
+                                              normalize_embeddings=True)
+            self.encoder = TextEncoder(lm_settings)
+            self.encoder.requires_grad_(False)
+            d = s.seq_hidden_size
+            self.adaptor = TextAdaptor(s.adaptor, self.encoder.output_size, d, s.seq_dropout)
+            tokens = dataset.field2id_token[dataset.iid_field]
+            self.id_fusion: Optional[ItemIdFusion] = ItemIdFusion(tokens, d) if s.id_fusion else None
+            self.user_encoder = SequenceUserEncoder(d, s.seq_inner_size, s.seq_layers, s.seq_heads,
+                                                    s.seq_dropout, s.max_history)
+        else:
+            self.encoder = TextEncoder(s)
+            self.id_fusion = None
+        self.negatives = build_strategy(s)
+        self._item_cache: Optional[torch.Tensor] = None  # evaluation: every item's vector
+        self._train_table: Optional[torch.Tensor] = None  # sentence + full_catalogue: stale vectors
+        self._steps_since_refresh = 0
+        #: How many times the stale training item table was (re)encoded (``full_catalogue``, sentence).
+        self.table_refreshes = 0
         #: Encode the item table in shards across DDP ranks (every rank must call item_table).
         self.shard_item_table = False
         self.attach_dataset(dataset)
@@ -63,23 +88,41 @@ class LLMRec(SequentialRecommender):
         settings = LLMRecSettings.from_config(config)
         resolve_llm_path(settings.llm_path)
 
-    # ------------------------------------------------------------------ dataset binding
+    # ------------------------------------------------------------------ catalogue binding
     def attach_dataset(self, dataset: Any) -> None:
         """Bind titles, domains and ``n_items`` to ``dataset`` (e.g. an unseen domain for zero-shot)."""
         s = self.settings
-        titles = load_titles(dataset, s.title_field)
-        table = tokenize_titles(
-            titles, self.encoder.tokenizer, s.max_title_tokens, leading_space=self.encoder.title_leading_space
-        )
+        tokens = dataset.field2id_token[dataset.iid_field]
+        self._attach(load_titles(dataset, s.title_field), load_domains(dataset, s.domain_field), tokens)
+
+    def attach_titles(self, titles: Sequence[str], domains: Optional[Sequence[str]] = None,
+                      item_tokens: Optional[Sequence[str]] = None) -> None:
+        """Bind a plain catalogue: ``titles[i]`` is item id ``i`` (``titles[0]`` = padding, ``""``).
+
+        ``domains`` (names) drive in-domain negatives; ``item_tokens`` (raw item ids) let items the
+        model was trained on keep their learned id part (``id_fusion``); other items use text alone.
+        """
+        domain_ids = None
+        if domains is not None:
+            names = {name: i + 1 for i, name in enumerate(sorted({d for d in domains[1:] if d}))}
+            domain_ids = torch.tensor([names.get(d, 0) if i else 0 for i, d in enumerate(domains)])
+        self._attach(list(titles), domain_ids, item_tokens)
+
+    def _attach(self, titles: list[str], domains: Optional[torch.Tensor], tokens: Optional[Sequence[str]]) -> None:
+        s = self.settings
+        table = tokenize_titles(titles, self.encoder.tokenizer, s.max_title_tokens,
+                                leading_space=self.encoder.title_leading_space)
         device = self._device()
         self.register_buffer("title_ids", table.ids.to(device), persistent=False)
         self.register_buffer("title_offsets", table.offsets.to(device), persistent=False)
         self.n_items = table.n_items
-        domains = load_domains(dataset, s.domain_field)
-        if domains is None and s.negative_sampling != "in_batch":
-            logger.warning("dataset has no item field %r: negatives are sampled from all items", s.domain_field)
-        self.sampler.rebind(self.n_items, domains)
-        self.sampler.to(device)
+        if domains is None and s.negative_sampling in ("in_domain", "both"):
+            logger.warning("catalogue has no item field %r: negatives are sampled from all items", s.domain_field)
+        self.negatives.rebind(self.n_items, domains)
+        self.negatives.to(device)
+        if self.id_fusion is not None:
+            self.id_fusion.rebind(tokens, self.n_items)
+        self.text_vectors: Optional[torch.Tensor] = None  # sequence: LM vectors of this catalogue, on demand
         self.invalidate_item_cache()
 
     def _device(self) -> torch.device:
@@ -88,99 +131,195 @@ class LLMRec(SequentialRecommender):
         return torch.device("cpu")
 
     # ------------------------------------------------------------------ encoding
+    def encode_titles(self, titles: Sequence[str]) -> torch.Tensor:
+        """Text-only item vectors [N, D] of arbitrary titles (no id part), without gradient."""
+        s = self.settings
+        table = tokenize_titles(list(titles), self.encoder.tokenizer, s.max_title_tokens,
+                                leading_space=self.encoder.title_leading_space)
+        ids, offsets = table.ids.to(self._device()), table.offsets.to(self._device())
+        with torch.no_grad():
+            vectors = self._encode_title_table(ids, offsets, torch.arange(table.n_items, device=ids.device))
+            return self.adaptor(vectors) if self.sequence else vectors
+
+    def _encode_title_table(self, ids: torch.Tensor, offsets: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """LM vectors of ``items`` of a title table, in chunks of similar length (call under no_grad)."""
+        lengths = (offsets[1:] - offsets[:-1])[items]
+        perm = torch.argsort(lengths, stable=True)
+        order = items[perm]
+        step = self.settings.item_encode_batch_size
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            chunks = [self.encoder(*build_item_batch(order[b: b + step], ids, offsets, self.encoder.special))
+                      for b in range(0, len(order), step)]
+        finally:
+            self.encoder.train(was_training)
+        out = torch.empty(len(items), chunks[0].shape[1], dtype=chunks[0].dtype, device=ids.device)
+        out[perm] = torch.cat(chunks)
+        return out
+
+    def lm_title_vectors(self) -> torch.Tensor:
+        """``user_encoder: sequence``: the frozen LM vector of every title [n_items, H], encoded once."""
+        if self.text_vectors is None:
+            with torch.no_grad():
+                items = torch.arange(self.n_items, device=self.title_ids.device)
+                self.text_vectors = self._encode_title_table(self.title_ids, self.title_offsets, items)
+            logger.info("encoded %d titles once with the frozen LM", self.n_items)
+        if self.adaptor.needs_fit:  # whitening statistics of the training catalogue, kept in checkpoints
+            self.adaptor.fit(self.text_vectors[1:])
+        return self.text_vectors
+
+    def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Item vectors [N, D] of ``item_ids`` [N], with gradient when training."""
+        if not self.sequence:
+            return self.encode_items(item_ids)
+        vectors = self.adaptor(self.lm_title_vectors()[item_ids])
+        if self.id_fusion is not None:
+            vectors = vectors + self.id_fusion(item_ids)
+        return vectors
+
+    def encode_items(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """``user_encoder: sentence``: LM vectors [N, D] of the items' titles."""
+        input_ids, mask = build_item_batch(item_ids, self.title_ids, self.title_offsets, self.encoder.special)
+        return self.encoder(input_ids, mask)
+
     def encode_users(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         """User vectors [B, D] from a RecBole history batch."""
+        if self.sequence:
+            seq, length = recent_items(item_seq, item_len, self.settings.max_history)
+            return self.user_encoder(self.item_vectors(seq), seq, length)
         input_ids, mask = build_history_batch(
             item_seq, item_len, self.title_ids, self.title_offsets, self.settings.max_history, self.encoder.special
         )
         return self.encoder(input_ids, mask)
 
-    def encode_items(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Item vectors [N, D] for item ids [N] (with gradients when training)."""
-        input_ids, mask = build_item_batch(item_ids, self.title_ids, self.title_offsets, self.encoder.special)
-        return self.encoder(input_ids, mask)
-
     def forward(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         return self.encode_users(item_seq, item_len)
 
-    def item_table(self) -> torch.Tensor:
-        """All item vectors [n_items, D], encoded once in chunks (shortest titles together) and cached.
+    def example_lengths(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> Optional[torch.Tensor]:
+        """LM tokens of each example's user sentence (length bucketing); None for ``sequence``."""
+        if self.sequence:
+            return None
+        return history_token_lengths(item_len.cpu(), item_seq.cpu(), (self.title_offsets[1:] - self.title_offsets[:-1]).cpu(),
+                                     self.settings.max_history, self.encoder.special)
 
-        With :attr:`shard_item_table` (set by the trainer under DDP), each rank encodes every
-        ``world``-th item of that order and the shards are all-gathered: every rank must call this.
+    # ------------------------------------------------------------------ item tables
+    def training_item_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
+        """The whole catalogue's vectors for a training softmax, ``fresh_ids`` rows = ``fresh_vectors``.
+
+        ``sequence``: every row is exact and carries gradient (item vectors are cheap). ``sentence``:
+        a table encoded without gradient, re-encoded every ``item_table_refresh_steps`` calls.
+        """
+        if self.sequence:
+            return self.item_vectors(torch.arange(self.n_items, device=fresh_ids.device))
+        if self._train_table is None or self._steps_since_refresh >= self.settings.item_table_refresh_steps:
+            with torch.no_grad():
+                self._train_table = self._encode_title_table(
+                    self.title_ids, self.title_offsets, torch.arange(1, self.n_items, device=fresh_ids.device))
+                self._train_table = torch.cat([torch.zeros_like(self._train_table[:1]), self._train_table])
+            self._steps_since_refresh = 0
+            self.table_refreshes += 1
+        self._steps_since_refresh += 1
+        return self._train_table.index_copy(0, fresh_ids, fresh_vectors.to(self._train_table.dtype))
+
+    def item_table(self) -> torch.Tensor:
+        """All item vectors [n_items, D] for evaluation, computed once without gradient and cached.
+
+        ``sentence`` with :attr:`shard_item_table` (set by the trainer under DDP): each rank encodes
+        every ``world``-th title (shortest first) and the shards are all-gathered: every rank must call this.
         """
         if self._item_cache is not None:
             return self._item_cache
-        device = self._device()
-        lengths = (self.title_offsets[1:] - self.title_offsets[:-1])[: self.n_items].to(device)
-        order = torch.argsort(lengths, stable=True)
-        rank, world = distributed.rank_and_world() if self.shard_item_table else (0, 1)
-        mine = order[rank::world]
-        step = self.settings.item_encode_batch_size
         with torch.no_grad():
-            if len(mine) == 0:  # more ranks than items: an empty shard of the right width
-                chunks = [self.encode_items(order[:1])[:0]]
+            if self.sequence:
+                table = self.item_vectors(torch.arange(self.n_items, device=self.title_ids.device))
             else:
-                chunks = [self.encode_items(mine[b : b + step]) for b in range(0, len(mine), step)]
-            vecs = torch.cat(chunks)
-            if world > 1:
-                table = distributed.gather_sharded_items(vecs, order, world)
-            else:
-                table = torch.empty(self.n_items, vecs.shape[1], dtype=vecs.dtype, device=device)
-                table[mine] = vecs
+                table = self._sentence_item_table()
         self._item_cache = table
         return table
 
+    def _sentence_item_table(self) -> torch.Tensor:
+        items = torch.arange(self.n_items, device=self.title_ids.device)
+        rank, world = rank_and_world() if self.shard_item_table else (0, 1)
+        if world == 1:
+            return self._encode_title_table(self.title_ids, self.title_offsets, items)
+        order = torch.argsort(self.title_offsets[1:] - self.title_offsets[:-1], stable=True)
+        mine = order[rank::world]
+        if len(mine) == 0:  # more ranks than items: an empty shard of the right width
+            vecs = self.encode_items(order[:1])[:0]
+        else:
+            vecs = self._encode_title_table(self.title_ids, self.title_offsets, mine)
+        return gather_sharded_items(vecs, order, world)
+
+    def load_item_table(self, table: torch.Tensor) -> None:
+        """Use ``table`` [n_items, D] (e.g. from an on-disk cache) as the evaluation item table."""
+        expected = (self.n_items, self.item_table_width)
+        if tuple(table.shape) != expected:
+            raise ValueError(f"item table has shape {tuple(table.shape)}, expected {expected}")
+        self._item_cache = table.to(self._device())
+
+    @property
+    def item_table_width(self) -> int:
+        """D, the width of item and user vectors."""
+        return self.settings.seq_hidden_size if self.sequence else self.encoder.output_size
+
     def invalidate_item_cache(self) -> None:
-        """Forget the cached item table (called on ``train()``, state loading and dataset changes)."""
+        """Forget cached item tables (called on ``train()``, state loading and catalogue changes)."""
         self._item_cache = None
+        self._train_table = None
 
     def train(self, mode: bool = True) -> "LLMRec":
         if mode:
-            self.invalidate_item_cache()
-        return super().train(mode)
+            self._item_cache = None
+        super().train(mode)
+        if self.sequence:
+            self.encoder.eval()  # the frozen LM never uses dropout
+        return self
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         self.invalidate_item_cache()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ------------------------------------------------------------------ RecBole API
-    def calculate_loss(self, interaction: Any) -> torch.Tensor:
-        """Cross-entropy of the positive against in-domain and/or in-batch negatives."""
-        s = self.settings
-        users = self.encode_users(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        positives = interaction[self.POS_ITEM_ID].long()
-        batch = positives.shape[0]
-        use_domain = s.negative_sampling in ("in_domain", "both") and s.num_negatives > 0
-        use_batch = s.negative_sampling in ("in_batch", "both")
-        negatives = self.sampler(positives, s.num_negatives) if use_domain else positives.new_zeros(batch, 0)
+    def _scale(self, users: torch.Tensor) -> torch.Tensor:
+        if self.sequence and self.settings.normalize_embeddings:
+            users = nn.functional.normalize(users, dim=-1)
+        return users * self.settings.logit_scale
 
-        candidates = torch.cat([positives, negatives.reshape(-1)])
-        unique, inverse = torch.unique(candidates, return_inverse=True)
-        item_vecs = self.encode_items(unique)
-        pos_vecs = item_vecs[inverse[:batch]]
-        logits = [(users * pos_vecs).sum(-1, keepdim=True)]
-        if use_domain:
-            neg_vecs = item_vecs[inverse[batch:]].view(batch, s.num_negatives, -1)
-            logits.append(torch.einsum("bd,bnd->bn", users, neg_vecs))
-        if use_batch:
-            in_batch = users @ pos_vecs.T
-            same = positives.unsqueeze(1) == positives.unsqueeze(0)  # includes the diagonal
-            logits.append(in_batch.masked_fill(same, float("-inf")))
-        logits = torch.cat(logits, dim=1) * s.logit_scale
-        target = torch.zeros(batch, dtype=torch.long, device=logits.device)
-        return nn.functional.cross_entropy(logits, target)
+    def _scored_items(self, vectors: torch.Tensor) -> torch.Tensor:
+        if self.sequence and self.settings.normalize_embeddings:
+            return nn.functional.normalize(vectors, dim=-1)
+        return vectors
+
+    def calculate_loss(self, interaction: Any) -> torch.Tensor:
+        """Cross-entropy of each positive against the negatives of the ``negative_sampling`` strategy."""
+        users = self._scale(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]))
+        logits, targets = self.negatives(_NormalizedItems(self), users, interaction[self.POS_ITEM_ID].long())
+        return nn.functional.cross_entropy(logits, targets)
 
     def predict(self, interaction: Any) -> torch.Tensor:
         """Score [B] of ``interaction[ITEM_ID]`` for each user (uses the cached item table in eval)."""
-        users = self.encode_users(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        users = self._scale(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]))
         items = interaction[self.ITEM_ID].long()
-        item_vecs = self.encode_items(items) if self.training else self.item_table()[items]
-        return (users * item_vecs).sum(-1) * self.settings.logit_scale
+        item_vecs = self.item_vectors(items) if self.training else self.item_table()[items]
+        return (users * self._scored_items(item_vecs)).sum(-1)
 
     def full_sort_predict(self, interaction: Any) -> torch.Tensor:
         """Scores [B, n_items] against every item; column 0 (padding) is -inf."""
-        users = self.encode_users(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        scores = users @ self.item_table().T * self.settings.logit_scale
+        users = self._scale(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]))
+        scores = users @ self._scored_items(self.item_table()).T
         scores[:, 0] = float("-inf")
         return scores
+
+
+class _NormalizedItems:
+    """The model's item vectors as the strategies see them (L2-normalized where scores are cosines)."""
+
+    def __init__(self, model: LLMRec) -> None:
+        self.model = model
+
+    def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
+        return self.model._scored_items(self.model.item_vectors(item_ids))
+
+    def training_item_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
+        return self.model._scored_items(self.model.training_item_table(fresh_ids, fresh_vectors))

