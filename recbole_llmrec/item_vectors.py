@@ -1,0 +1,239 @@
+"""Item vectors on disk: a cache keyed by checkpoint + catalogue, chunked encoding, and export.
+
+* :class:`ItemVectorCache` keeps a catalogue's encoded vectors in a safetensors file named by a key
+  made of the checkpoint file (path, size, modification time), the catalogue's content hash and
+  the settings that change the vectors; files are written atomically, so a second ``recommend`` on
+  the same catalogue skips the language model.
+* :func:`encode_titles_to_npy` encodes any number of titles chunk by chunk into a ``.npy`` memmap:
+  memory holds the output matrix plus one chunk.
+* ``python -m recbole_llmrec.item_vectors export --checkpoint PATH --output FILE`` writes a
+  catalogue's item vectors as ``.npy`` (plus an ``.items.tsv`` naming each row) or as a RecBole
+  feature file (``item_id:token`` + ``item_emb:float_seq``), never replacing a file without
+  ``--overwrite``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from recbole_llmrec.atomic import atomic_output
+
+logger = logging.getLogger(__name__)
+
+#: Bumped when the cached content or its key changes meaning.
+CACHE_FORMAT = 1
+#: Environment variable naming the cache folder.
+CACHE_ENV = "RECBOLE_LLMREC_CACHE"
+FORMATS = ("npy", "recbole")
+
+
+def default_cache_dir() -> Path:
+    """``$RECBOLE_LLMREC_CACHE``, else ``$XDG_CACHE_HOME/recbole_llmrec/item_vectors`` (``~/.cache``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "recbole_llmrec" / "item_vectors"
+
+
+def checkpoint_identity(path: str) -> Dict[str, Any]:
+    """What identifies a checkpoint file cheaply: absolute path, size and modification time (ns)."""
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def cache_key(checkpoint: str, catalogue_hash: str, settings: Dict[str, Any]) -> str:
+    """Hex key of a catalogue's vectors under a checkpoint and the settings that change them."""
+    payload = {"format": CACHE_FORMAT, "checkpoint": checkpoint_identity(checkpoint),
+               "catalogue": catalogue_hash, "settings": settings}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class ItemVectorCache:
+    """Named tensors per key, one safetensors file each, in ``folder``."""
+
+    def __init__(self, folder: Optional[str | os.PathLike] = None) -> None:
+        self.folder = Path(folder) if folder is not None else default_cache_dir()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.safetensors"
+
+    def load(self, key: str) -> Optional[Dict[str, torch.Tensor]]:
+        """The tensors stored under ``key``, or None (missing or unreadable: it is re-encoded)."""
+        from safetensors.torch import load_file
+
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            return load_file(str(path))
+        except Exception as err:  # a damaged cache file is not fatal: encode again
+            logger.warning("ignoring unreadable item-vector cache %s (%s)", path, err)
+            return None
+
+    def save(self, key: str, tensors: Dict[str, torch.Tensor], metadata: Dict[str, str]) -> Path:
+        """Store ``tensors`` under ``key`` (temporary file + rename)."""
+        from safetensors.torch import save_file
+
+        path = self.path(key)
+        plain = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in tensors.items()}
+        with atomic_output(str(path), ".safetensors") as tmp:
+            save_file(plain, tmp, metadata={k: str(v) for k, v in metadata.items()})
+        return path
+
+
+# ------------------------------------------------------------------------------ chunked encoding
+def encode_titles_to_npy(
+    encode: Callable[[List[str]], torch.Tensor],
+    titles: Sequence[str],
+    output: str,
+    chunk_size: int = 4096,
+    overwrite: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Path:
+    """Encode ``titles`` (any sequence supporting ``len`` and slices, e.g. a lazy one) with
+    ``encode`` (a list of titles -> [n, D] tensor), ``chunk_size`` at a time, into a float32 ``.npy``
+    file of shape [len(titles), D]. Memory holds the memory-mapped output plus one chunk; the file
+    appears only when complete."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    total = len(titles)
+    if total == 0:
+        raise ValueError("no titles to encode")
+    refuse_existing(output, overwrite)
+    first = encode(list(titles[:chunk_size])).float().cpu().numpy()
+    with atomic_output(output, ".npy") as tmp:
+        matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, first.shape[1]))
+        matrix[: len(first)] = first
+        done = len(first)
+        del first
+        if progress:
+            progress(done, total)
+        while done < total:
+            chunk = encode(list(titles[done: done + chunk_size])).float().cpu().numpy()
+            matrix[done: done + len(chunk)] = chunk
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        matrix.flush()
+        del matrix
+    return Path(output)
+
+
+# ------------------------------------------------------------------------------------- export
+def refuse_existing(path: str, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` when ``path`` exists and ``overwrite`` is not set."""
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+
+
+def items_sidecar(output: str) -> str:
+    """``vectors.npy`` -> ``vectors.items.tsv``: the catalogue row of each vector."""
+    root, _ = os.path.splitext(output)
+    return root + ".items.tsv"
+
+
+def write_items_tsv(catalogue: Any, path: str) -> None:
+    """The catalogue as a TSV catalogue file (``item_id``, ``title``, ``domain``), atomically."""
+    with atomic_output(path, ".tsv") as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write("item_id\ttitle\tdomain\n")
+        for i, (item_id, title) in enumerate(zip(catalogue.item_ids, catalogue.titles)):
+            clean = " ".join(title.split())  # tabs / newlines would break the row
+            out.write(f"{item_id}\t{clean}\t{catalogue.domain(i)}\n")
+
+
+def write_recbole_feature(item_ids: Sequence[str], vectors: np.ndarray, path: str,
+                          id_field: str = "item_id", emb_field: str = "item_emb") -> None:
+    """A RecBole atomic feature file: ``<id_field>:token`` and ``<emb_field>:float_seq`` columns."""
+    with atomic_output(path, ".tmp") as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.write(f"{id_field}:token\t{emb_field}:float_seq\n")
+        for item_id, row in zip(item_ids, vectors):
+            out.write(item_id + "\t" + " ".join(f"{v:.7g}" for v in row.tolist()) + "\n")
+
+
+def export_item_vectors(
+    checkpoint: str,
+    output: str,
+    catalogue: Optional[str] = None,
+    fmt: str = "npy",
+    overwrite: bool = False,
+    cache_dir: Optional[str] = None,
+    use_cache: bool = True,
+    data_path: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Write the item vectors a checkpoint ranks ``catalogue`` with (default: its own dataset).
+
+    ``npy``: a float32 [n_items, D] matrix in catalogue order, plus ``<output stem>.items.tsv``
+    naming each row's item. ``recbole``: one RecBole feature file (e.g. ``<dataset>.itememb``).
+    Returns a summary (``output``, ``items``, ``dim``, ``format``, ``files``).
+    """
+    from recbole_llmrec.recommend import Recommender
+
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    files = [output] + ([items_sidecar(output)] if fmt == "npy" else [])
+    for path in files:
+        refuse_existing(path, overwrite)
+    recommender = Recommender.from_checkpoint(checkpoint, catalogue=catalogue, cache_dir=cache_dir,
+                                              use_cache=use_cache, data_path=data_path)
+    vectors = recommender.catalogue_item_vectors().numpy()
+    cat = recommender.catalogue
+    if fmt == "npy":
+        with atomic_output(output, ".npy") as tmp:
+            np.save(tmp, vectors)
+        write_items_tsv(cat, files[1])
+    else:
+        write_recbole_feature(cat.item_ids, vectors, output)
+    logger.info("wrote %d item vectors of width %d to %s", len(cat), vectors.shape[1], output)
+    return {"output": output, "items": len(cat), "dim": int(vectors.shape[1]), "format": fmt,
+            "files": files}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recbole_llmrec.item_vectors",
+        description="Item vectors of a trained LLMRec checkpoint, for reuse in other tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write a catalogue's item vectors to a file")
+    export.add_argument("--checkpoint", required=True, help="an LLMRec checkpoint (.pth)")
+    export.add_argument("--dataset", "--catalogue", dest="catalogue", default=None,
+                        help="catalogue: a converted dataset name or folder, or a TSV/CSV file "
+                             "(item_id, title[, domain]); default: the checkpoint's dataset")
+    export.add_argument("--output", required=True, help="file to write")
+    export.add_argument("--format", choices=FORMATS, default="npy",
+                        help="npy: float32 matrix + .items.tsv; recbole: a RecBole feature file "
+                             "(item_id:token, item_emb:float_seq)")
+    export.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    export.add_argument("--cache-dir", default=None, help=f"item-vector cache folder "
+                        f"(default ${CACHE_ENV} or ~/.cache/recbole_llmrec/item_vectors)")
+    export.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    export.add_argument("--data_path", default=None,
+                        help="folder holding the checkpoint's dataset, if it moved since training")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m recbole_llmrec.item_vectors export ...``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    start = time.perf_counter()
+    summary = export_item_vectors(args.checkpoint, args.output, args.catalogue, args.format,
+                                  args.overwrite, args.cache_dir, not args.no_cache, args.data_path)
+    print(f"wrote {summary['items']} item vectors (width {summary['dim']}) to "
+          f"{', '.join(summary['files'])} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    from recbole_llmrec.cli_errors import run_cli
+
+    sys.exit(run_cli(main))

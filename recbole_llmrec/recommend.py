@@ -1,0 +1,398 @@
+"""Recommend from a trained LLMRec checkpoint: a history of titles in, a ranked catalogue out.
+
+Python::
+
+    from recbole_llmrec.recommend import Recommender
+    rec = Recommender.from_checkpoint("saved/LLMRec-....pth", catalogue="my_items.tsv")
+    for r in rec.recommend(["Ticket To Ride", "Catan"], k=10):
+        print(r.rank, r.item_id, r.title, r.domain, r.score)
+
+Command line::
+
+    python -m recbole_llmrec.recommend --checkpoint saved/LLMRec-....pth \\
+        --history "Ticket To Ride" "Catan" [--catalogue DATASET_OR_FILE] [--topk 10] [--json]
+
+The catalogue is the checkpoint's dataset by default, or another converted dataset (name or
+folder), or a TSV/CSV file of ``item_id, title[, domain]``. History titles found in the catalogue
+are matched to its items (and excluded from the ranking unless asked); other titles are read from
+their text alone. The catalogue's item vectors are cached on disk
+(:mod:`recbole_llmrec.item_vectors`), so only the first call on a catalogue runs the LM over it.
+Id-only models (SASRec, GRU4Rec, ...) cannot rank titles and are refused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from recbole_llmrec.catalogue import PAD_TOKEN, Catalogue, catalogue_from_dataset, load_catalogue
+from recbole_llmrec.item_vectors import ItemVectorCache, cache_key
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One ranked item."""
+
+    rank: int
+    item_id: str
+    title: str
+    domain: str
+    score: float
+
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _device(model: Any) -> torch.device:
+    for param in model.parameters():
+        return param.device
+    return torch.device("cpu")
+
+
+def _normalize(title: str) -> str:
+    return " ".join(title.split()).casefold()
+
+
+class Recommender:
+    """A trained text-based model bound to a catalogue; see :meth:`from_checkpoint`."""
+
+    def __init__(self, model: Any, catalogue: Catalogue, dataset: Any = None,
+                 checkpoint: Optional[str] = None, cache: Optional[ItemVectorCache] = None) -> None:
+        if not hasattr(model, "attach_titles"):
+            raise ValueError(f"{type(model).__name__} ranks items by learned id embeddings only: "
+                             "it cannot rank titles or another catalogue")
+        self.model = model.eval()
+        self.catalogue = catalogue
+        self.dataset = dataset  # the checkpoint's own dataset (user histories), if loaded
+        self.checkpoint = checkpoint
+        self.cache = cache
+        #: Whether the catalogue's vectors came from the on-disk cache.
+        self.vectors_from_cache = False
+        self._by_title: Dict[str, List[int]] = {}
+        for index, title in enumerate(catalogue.titles):
+            self._by_title.setdefault(_normalize(title), []).append(index)
+        self._by_id = {item_id: index for index, item_id in enumerate(catalogue.item_ids)}
+        self._bound: Optional[Tuple[str, ...]] = None
+        self._vectors = self._catalogue_vectors()
+
+    # ------------------------------------------------------------------------- construction
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str,
+        catalogue: Union[None, str, Catalogue] = None,
+        cache_dir: Optional[str] = None,
+        use_cache: bool = True,
+        device: str = "cpu",
+        data_path: Optional[str] = None,
+    ) -> "Recommender":
+        """Load ``checkpoint`` (an LLMRec ``.pth``) with its dataset and bind it to ``catalogue``:
+        None (the checkpoint's dataset), a :class:`Catalogue`, a TSV/CSV file, or a converted
+        dataset's name or folder. ``data_path`` points at the checkpoint's dataset if it moved."""
+        import os
+
+        from recbole.data import create_dataset
+        from recbole.data.dataset import Dataset as RecBoleDataset
+
+        from recbole_llmrec.checkpoint import load_checkpoint
+        from recbole_llmrec.registry import get_model
+        from recbole_llmrec.resources import embedded_data_path
+
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+        state = load_checkpoint(checkpoint)
+        config = state["config"]
+        model_class = get_model(config["model"])
+        if not hasattr(model_class, "attach_titles"):
+            raise ValueError(
+                f"{checkpoint}: {config['model']} is an id-only model (it scores items by learned "
+                "id embeddings, not by their titles), so it cannot recommend from titles or for "
+                "another catalogue; use an LLMRec checkpoint")
+        config["device"] = torch.device(device)
+        if data_path is not None:  # RecBole's data_path already ends with the dataset's folder
+            config["data_path"] = os.path.join(data_path, config["dataset"])
+        dataset_dir = config["data_path"]
+        if not os.path.isdir(dataset_dir):
+            raise FileNotFoundError(
+                f"{checkpoint}: its dataset folder {dataset_dir} is missing (the model needs the "
+                "dataset it was trained on); pass data_path / --data_path where it is now")
+        started = time.perf_counter()
+        dataset = create_dataset(config)
+        # Features as RecBole Interactions, as data_preparation leaves them, but without the
+        # sequential data augmentation and split: inter_feat keeps one row per interaction.
+        RecBoleDataset._change_feat_format(dataset)
+        model = model_class(config, dataset)
+        model.load_state_dict(state["state_dict"])
+        model.load_other_parameter(state.get("other_parameter"))
+        logger.info("loaded %s from %s in %.1f s", config["model"], checkpoint,
+                    time.perf_counter() - started)
+        settings = model.settings
+        if catalogue is None:
+            cat = catalogue_from_dataset(dataset, settings.title_field, settings.domain_field)
+        elif isinstance(catalogue, Catalogue):
+            cat = catalogue
+        else:
+            search = [embedded_data_path(), os.path.dirname(os.path.normpath(dataset_dir))]
+            cat = load_catalogue(str(catalogue), search, config["ITEM_ID_FIELD"],
+                                 settings.title_field, settings.domain_field)
+        cache = ItemVectorCache(cache_dir) if use_cache else None
+        return cls(model, cat, dataset=dataset, checkpoint=checkpoint, cache=cache)
+
+    # ------------------------------------------------------------------------- item vectors
+    def _sequence(self) -> bool:
+        return bool(getattr(self.model, "sequence", False))
+
+    def _cache_key(self) -> Optional[str]:
+        if self.cache is None or self.checkpoint is None:
+            return None
+        model = self.model
+        settings = {"model": type(model).__name__, "width": model.item_table_width,
+                    "device": str(_device(model).type),
+                    "autocast_dtype": getattr(model.settings, "autocast_dtype", None)}
+        return cache_key(self.checkpoint, self.catalogue.content_hash(), settings)
+
+    def _catalogue_vectors(self) -> Dict[str, torch.Tensor]:
+        """The catalogue's item table (and, for the sequence encoder, its LM title vectors):
+        from the on-disk cache when there, else encoded once and stored."""
+        self._bind(())
+        key = self._cache_key()
+        stored = self.cache.load(key) if key is not None else None
+        n_rows = len(self.catalogue) + 1
+        if stored is not None and stored["item_table"].shape[0] == n_rows:
+            self.vectors_from_cache = True
+            logger.info("item vectors of %d items from cache %s", len(self.catalogue),
+                        self.cache.path(key))
+            self._restore(stored, 0)
+            return stored
+        started = time.perf_counter()
+        with torch.no_grad():
+            vectors = {"item_table": self.model.item_table().detach().float().cpu()}
+            if self._sequence():
+                vectors["text_vectors"] = self.model.lm_title_vectors().detach().float().cpu()
+        logger.info("encoded %d catalogue items in %.1f s", len(self.catalogue),
+                    time.perf_counter() - started)
+        if key is not None:
+            path = self.cache.save(key, vectors, {"checkpoint": self.checkpoint,
+                                                  "catalogue": self.catalogue.source,
+                                                  "items": str(len(self.catalogue))})
+            logger.info("item vectors cached in %s", path)
+        return vectors
+
+    def _bind(self, extras: Tuple[str, ...]) -> None:
+        """Attach the catalogue (ids 1..n) plus ``extras`` (history titles outside it, ids after)."""
+        if self._bound == extras:
+            return
+        cat = self.catalogue
+        titles = [""] + list(cat.titles) + list(extras)
+        domains = None
+        if cat.domains is not None:
+            domains = [""] + list(cat.domains) + [""] * len(extras)
+        tokens = [PAD_TOKEN] + list(cat.item_ids) + [""] * len(extras)  # "" matches no trained id
+        self.model.attach_titles(titles, domains, tokens)
+        self._bound = extras
+
+    def _restore(self, vectors: Dict[str, torch.Tensor], n_extras: int,
+                 extras: Tuple[str, ...] = ()) -> None:
+        """Give the bound model the cached vectors; extra rows (never ranked) are zeros in the item
+        table and, for the sequence encoder, the LM vectors of the extra titles."""
+        model = self.model
+        device = _device(model)
+        table = vectors["item_table"]
+        if n_extras:
+            table = torch.cat([table, table.new_zeros(n_extras, table.shape[1])])
+        if "text_vectors" in vectors and self._sequence():
+            text = vectors["text_vectors"]
+            if n_extras:
+                text = torch.cat([text, self._lm_vectors(list(extras)).to(text.dtype)])
+            model.text_vectors = text.to(device)
+        model.load_item_table(table.to(device))
+
+    def _lm_vectors(self, titles: List[str]) -> torch.Tensor:
+        """Frozen-LM vectors of ``titles`` (sequence encoder: what the adaptor reads)."""
+        from recbole_llmrec.data.titles import tokenize_titles
+
+        model = self.model
+        table = tokenize_titles([""] + titles, model.encoder.tokenizer, model.settings.max_title_tokens,
+                                leading_space=model.encoder.title_leading_space)
+        ids, offsets = table.ids.to(_device(model)), table.offsets.to(_device(model))
+        with torch.no_grad():
+            items = torch.arange(1, table.n_items, device=ids.device)
+            return model._encode_title_table(ids, offsets, items).float().cpu()
+
+    def catalogue_item_vectors(self) -> torch.Tensor:
+        """The vectors [n_items, D] the model ranks the catalogue's items with (catalogue order)."""
+        return self._vectors["item_table"][1:]
+
+    # ------------------------------------------------------------------------- recommending
+    def user_history(self, user_id: str) -> List[Tuple[str, str]]:
+        """``(item_id, title)`` of every interaction of ``user_id`` in the checkpoint's dataset,
+        oldest first."""
+        dataset = self.dataset
+        if dataset is None:
+            raise ValueError("user histories need the checkpoint's dataset (use from_checkpoint)")
+        uid_field, iid_field = dataset.uid_field, dataset.iid_field
+        try:
+            uid = int(dataset.token2id(uid_field, str(user_id)))
+        except ValueError:
+            raise ValueError(f"user {user_id!r} is not in dataset {dataset.dataset_name!r}") from None
+        inter = dataset.inter_feat
+        mask = inter[uid_field] == uid
+        items = inter[iid_field][mask]
+        if dataset.time_field and dataset.time_field in inter:
+            order = torch.argsort(inter[dataset.time_field][mask], stable=True)
+            items = items[order]
+        tokens = dataset.field2id_token[iid_field]
+        from recbole_llmrec.data.titles import load_titles
+
+        titles = load_titles(dataset, self.model.settings.title_field)
+        return [(str(tokens[i]), titles[i]) for i in items.tolist()]
+
+    def recommend(self, titles: Sequence[str], k: int = 10,
+                  include_history: bool = False) -> List[Recommendation]:
+        """The ``k`` best catalogue items for a user who interacted with ``titles`` (oldest first).
+
+        Titles found in the catalogue (case and spacing ignored) are its items and are excluded
+        from the ranking unless ``include_history``; other titles count from their text alone.
+        """
+        return self._rank([(None, str(t)) for t in titles], k, include_history)
+
+    def recommend_for_user(self, user_id: str, k: int = 10,
+                           include_history: bool = False) -> List[Recommendation]:
+        """The ``k`` best catalogue items for a user of the checkpoint's dataset (their whole history)."""
+        history = self.user_history(user_id)
+        if not history:
+            raise ValueError(f"user {user_id!r} has no interactions")
+        return self._rank(history, k, include_history)
+
+    def _rank(self, history: Sequence[Tuple[Optional[str], str]], k: int,
+              include_history: bool) -> List[Recommendation]:
+        if k < 1:
+            raise ValueError(f"k (--topk) must be >= 1, got {k}")
+        if not history:
+            raise ValueError("the history is empty: give at least one title")
+        n = len(self.catalogue)
+        ids: List[int] = []
+        seen: set = set()
+        extras: List[str] = []
+        for item_id, title in history:
+            if not title.strip() and item_id is None:
+                raise ValueError("the history has an empty title")
+            index = self._by_id.get(item_id) if item_id is not None else None
+            matches = [index] if index is not None else self._by_title.get(_normalize(title), [])
+            if matches:
+                ids.append(matches[0] + 1)
+                seen.update(matches)
+            else:
+                if title not in extras:
+                    extras.append(title)
+                ids.append(n + 1 + extras.index(title))
+        extra_key = tuple(extras)
+        if self._bound != extra_key:
+            self._bind(extra_key)
+            self._restore(self._vectors, len(extras), extra_key)
+        model = self.model
+        seq = ids[-model.max_seq_length:]
+        from recbole.data.interaction import Interaction
+
+        batch = Interaction({model.ITEM_SEQ: torch.tensor([seq], dtype=torch.long),
+                             model.ITEM_SEQ_LEN: torch.tensor([len(seq)], dtype=torch.long)})
+        with torch.no_grad():
+            scores = model.full_sort_predict(batch.to(_device(model)))[0, 1: n + 1].float().cpu()
+        if not include_history and seen:
+            scores[torch.tensor(sorted(seen))] = float("-inf")
+        k = min(k, int(torch.isfinite(scores).sum()))
+        if k == 0:
+            return []
+        top = torch.topk(scores, k)
+        cat = self.catalogue
+        return [Recommendation(rank, cat.item_ids[i], cat.titles[i], cat.domain(i), float(s))
+                for rank, (s, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1)]
+
+
+# ------------------------------------------------------------------------------------- CLI
+def format_table(recs: Sequence[Recommendation], title_width: int = 60) -> str:
+    """A plain-text table: rank, item id, title, domain, score."""
+    def cut(text: str) -> str:
+        return text if len(text) <= title_width else text[: title_width - 1] + "…"
+
+    id_width = max([len("item_id")] + [len(r.item_id) for r in recs])
+    dom_width = max([len("domain")] + [len(r.domain) for r in recs])
+    tw = min(title_width, max([len("title")] + [len(r.title) for r in recs]))
+    lines = [f"{'rank':>4}  {'item_id':<{id_width}}  {'title':<{tw}}  {'domain':<{dom_width}}  score"]
+    for r in recs:
+        lines.append(f"{r.rank:>4}  {r.item_id:<{id_width}}  {cut(r.title):<{tw}}  "
+                     f"{r.domain:<{dom_width}}  {r.score:.4f}")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recbole_llmrec.recommend",
+        description="Rank a catalogue for a history of item titles with a trained LLMRec checkpoint.")
+    parser.add_argument("--checkpoint", required=True, help="an LLMRec checkpoint (.pth)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--history", nargs="+", metavar="TITLE",
+                     help="titles the user interacted with, oldest first")
+    who.add_argument("--user", metavar="ID", help="a user of the checkpoint's dataset (their history)")
+    parser.add_argument("--catalogue", default=None,
+                        help="items to rank: a converted dataset name or folder, or a TSV/CSV file "
+                             "with item_id, title[, domain]; default: the checkpoint's dataset")
+    parser.add_argument("--topk", type=int, default=10, help="how many items to show (default 10)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--include-history", action="store_true",
+                        help="let items of the history appear in the ranking")
+    parser.add_argument("--cache-dir", default=None,
+                        help="item-vector cache folder (default $RECBOLE_LLMREC_CACHE or "
+                             "~/.cache/recbole_llmrec/item_vectors)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--data_path", default=None,
+                        help="folder holding the checkpoint's dataset, if it moved since training")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m recbole_llmrec.recommend ...``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.topk < 1:
+        raise ValueError(f"--topk must be >= 1, got {args.topk}")
+    started = time.perf_counter()
+    rec = Recommender.from_checkpoint(args.checkpoint, catalogue=args.catalogue,
+                                      cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                                      device=args.device, data_path=args.data_path)
+    loaded = time.perf_counter()
+    if args.user is not None:
+        history = [title for _, title in rec.user_history(args.user)]
+        recs = rec.recommend_for_user(args.user, args.topk, args.include_history)
+    else:
+        history = list(args.history)
+        recs = rec.recommend(history, args.topk, args.include_history)
+    done = time.perf_counter()
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, "catalogue": rec.catalogue.source,
+                          "catalogue_items": len(rec.catalogue), "user": args.user,
+                          "history": history, "recommendations": [r.as_dict() for r in recs]},
+                         indent=2, ensure_ascii=False))
+    else:
+        print(f"top {len(recs)} of {len(rec.catalogue)} items ({rec.catalogue.source}) for a "
+              f"history of {len(history)} item(s)")
+        print(format_table(recs))
+    cached = "from cache" if rec.vectors_from_cache else "encoded"
+    print(f"item vectors {cached}; loaded in {loaded - started:.1f} s, ranked in "
+          f"{done - loaded:.2f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    from recbole_llmrec.cli_errors import run_cli
+
+    sys.exit(run_cli(main))
