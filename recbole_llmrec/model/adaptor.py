@@ -32,7 +32,8 @@ class Whitening(nn.Module):
         self.fitted.fill_(True)
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        return (vectors - self.mean) @ self.matrix
+        # unit variance per direction, scaled to a unit-norm vector on average
+        return (vectors - self.mean) @ self.matrix * self.mean.shape[0] ** -0.5
 
 
 class TextAdaptor(nn.Module):
@@ -47,6 +48,10 @@ class TextAdaptor(nn.Module):
             )
         else:
             self.head = nn.Linear(text_dim, out_dim)
+        for module in self.head.modules():  # as RecBole's SASRec: small N(0, 0.02) weights, zero biases
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
 
     @property
     def needs_fit(self) -> bool:
@@ -57,7 +62,10 @@ class TextAdaptor(nn.Module):
         if self.whitening is not None:
             self.whitening.fit(vectors)
 
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        if self.whitening is not None:
-            vectors = self.whitening(vectors)
-        return self.head(vectors)
+    def fixed(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The untrained part (whitening, or nothing): computed once per catalogue by the model."""
+        return self.whitening(vectors) if self.whitening is not None else vectors
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The trained part, applied to :meth:`fixed` features."""
+        return self.head(features)

@@ -123,6 +123,7 @@ class LLMRec(SequentialRecommender):
         if self.id_fusion is not None:
             self.id_fusion.rebind(tokens, self.n_items)
         self.text_vectors: Optional[torch.Tensor] = None  # sequence: LM vectors of this catalogue, on demand
+        self._features: Optional[torch.Tensor] = None  # sequence: their whitened form
         self.invalidate_item_cache()
 
     def _device(self) -> torch.device:
@@ -139,7 +140,7 @@ class LLMRec(SequentialRecommender):
         ids, offsets = table.ids.to(self._device()), table.offsets.to(self._device())
         with torch.no_grad():
             vectors = self._encode_title_table(ids, offsets, torch.arange(table.n_items, device=ids.device))
-            return self.adaptor(vectors) if self.sequence else vectors
+            return self.adaptor(self.adaptor.fixed(vectors)) if self.sequence else vectors
 
     def _encode_title_table(self, ids: torch.Tensor, offsets: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """LM vectors of ``items`` of a title table, in chunks of similar length (call under no_grad)."""
@@ -165,15 +166,27 @@ class LLMRec(SequentialRecommender):
                 items = torch.arange(self.n_items, device=self.title_ids.device)
                 self.text_vectors = self._encode_title_table(self.title_ids, self.title_offsets, items)
             logger.info("encoded %d titles once with the frozen LM", self.n_items)
-        if self.adaptor.needs_fit:  # whitening statistics of the training catalogue, kept in checkpoints
-            self.adaptor.fit(self.text_vectors[1:])
         return self.text_vectors
+
+    def item_features(self) -> torch.Tensor:
+        """``sequence``: the adaptor's fixed part (whitening) of every title vector, computed once.
+
+        Whitening statistics are fitted on the first catalogue the model trains with and then kept
+        (they are saved in checkpoints).
+        """
+        if self._features is None:
+            vectors = self.lm_title_vectors()
+            if self.adaptor.needs_fit:
+                self.adaptor.fit(vectors[1:])
+            with torch.no_grad():
+                self._features = self.adaptor.fixed(vectors)
+        return self._features
 
     def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Item vectors [N, D] of ``item_ids`` [N], with gradient when training."""
         if not self.sequence:
             return self.encode_items(item_ids)
-        vectors = self.adaptor(self.lm_title_vectors()[item_ids])
+        vectors = self.adaptor(self.item_features()[item_ids])
         if self.id_fusion is not None:
             vectors = vectors + self.id_fusion(item_ids)
         return vectors
@@ -278,6 +291,7 @@ class LLMRec(SequentialRecommender):
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         self.invalidate_item_cache()
+        self._features = None  # whitening statistics may change
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ------------------------------------------------------------------ RecBole API

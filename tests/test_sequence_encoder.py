@@ -1,0 +1,128 @@
+"""user_encoder: sequence — frozen LM title vectors, adaptors, item-id fusion, the transformer user encoder."""
+
+import pytest
+import torch
+from model_helpers import ARCHITECTURES, first_batch, make_config, make_model, train_steps
+
+from recbole_llmrec.model.sequence_user_encoder import recent_items
+
+SEQUENCE = {"user_encoder": "sequence", "tuning": "frozen", "negative_sampling": "full_catalogue",
+            "logit_scale": 1.0, "normalize_embeddings": False, "seq_hidden_size": 8, "seq_inner_size": 16,
+            "seq_heads": 2, "seq_dropout": 0.0, "learning_rate": 1e-2}
+
+
+def sequence_model(tiny_lms, dataset, arch="bert", **overrides):
+    return make_model(make_config(tiny_lms[arch], **{**SEQUENCE, **overrides}), dataset)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("adaptor", ["none", "whiten", "mlp", "whiten_mlp"])
+def test_loss_falls_and_predict_matches_full_sort(arch, adaptor, tiny_lms, tiny_data):
+    dataset, train, valid, _ = tiny_data
+    model = sequence_model(tiny_lms, dataset, arch, adaptor=adaptor)
+    batch = first_batch(train)
+    losses = train_steps(model, batch, steps=6)
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+    model.eval()
+    vbatch = first_batch(valid)
+    with torch.no_grad():
+        full, point = model.full_sort_predict(vbatch), model.predict(vbatch)
+    assert full.shape == (len(point), dataset.item_num) and torch.isneginf(full[:, 0]).all()
+    assert torch.allclose(full[torch.arange(len(point)), vbatch["item_id"]], point, atol=1e-5)
+
+
+def test_lm_stays_frozen_and_titles_are_encoded_once(tiny_lms, tiny_data):
+    dataset, train, _, _ = tiny_data
+    model = sequence_model(tiny_lms, dataset)
+    lm_before = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    calls = []
+    model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    train_steps(model, first_batch(train), steps=3)
+    encoded_once = len(calls)
+    train_steps(model, first_batch(train), steps=2)
+    assert len(calls) == encoded_once  # no LM call after the catalogue was encoded
+    assert all(torch.equal(p, lm_before[n]) for n, p in model.encoder.named_parameters())
+    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"adaptor", "id_fusion", "user_encoder"}
+
+
+def test_whitening_is_fitted_on_the_catalogue_and_saved(tiny_lms, tiny_data):
+    dataset, train, valid, _ = tiny_data
+    config = make_config(tiny_lms["bert"], **SEQUENCE, adaptor="whiten")
+    model = make_model(config, dataset)
+    train_steps(model, first_batch(train), steps=2)
+    vectors = model.lm_title_vectors()[1:]
+    white = model.adaptor.whitening(vectors).double() * vectors.shape[1] ** 0.5
+    rank = torch.linalg.matrix_rank(white)
+    cov = torch.cov(white.T)
+    # unit variance along every direction the catalogue spans (the tiny LM has 16 dims)
+    eig = torch.linalg.eigvalsh(cov)[-int(rank):]
+    assert torch.allclose(eig, torch.ones_like(eig), atol=0.05)
+    assert torch.allclose(white.mean(0), torch.zeros(white.shape[1], dtype=white.dtype), atol=1e-4)
+    state = model.state_dict()
+    assert bool(state["adaptor.whitening.fitted"]) and "adaptor.whitening.matrix" in state
+    assert not any(k.startswith(("title_", "text_vectors", "negatives.")) for k in state)
+    other = make_model(config, dataset, seed=7)
+    other.load_state_dict(state)
+    model.eval(), other.eval()
+    batch = first_batch(valid)
+    with torch.no_grad():
+        assert torch.allclose(model.full_sort_predict(batch), other.full_sort_predict(batch), atol=1e-6)
+
+
+def test_id_part_is_zero_for_unseen_items(tiny_lms, tiny_data):
+    dataset, train, _, _ = tiny_data
+    model = sequence_model(tiny_lms, dataset)
+    train_steps(model, first_batch(train), steps=3)
+    trained = model.id_fusion.embedding.weight.detach().clone()
+    assert trained[1:].abs().sum() > 0  # the id part learned something
+    tokens = list(dataset.field2id_token["item_id"])
+    titles = model.title_texts if hasattr(model, "title_texts") else None
+    from recbole_llmrec.data.titles import load_titles
+
+    titles = load_titles(dataset, "title")
+    # another catalogue: items 1-2 are known (same raw ids, shuffled), item 3 is new
+    new_titles = ["", titles[2], titles[1], "brand new product"]
+    model.attach_titles(new_titles, item_tokens=["[PAD]", tokens[2], tokens[1], "never-seen-id"])
+    ids = torch.arange(4)
+    part = model.id_fusion(ids).detach()
+    assert torch.equal(part[1], trained[2]) and torch.equal(part[2], trained[1])
+    assert torch.count_nonzero(part[3]) == 0 and torch.count_nonzero(part[0]) == 0
+    model.eval()
+    with torch.no_grad():
+        text_only = model.adaptor(model.item_features())
+        table = model.item_table()
+    assert torch.allclose(table[3], text_only[3]) and not torch.allclose(table[1], text_only[1])
+
+
+def test_zero_shot_catalogue_without_ids_ranks_by_text(tiny_lms, tiny_data):
+    dataset, train, valid, _ = tiny_data
+    model = sequence_model(tiny_lms, dataset)
+    train_steps(model, first_batch(train), steps=2)
+    model.attach_titles(["", "red toy car", "blue lipstick", "toy train set", "face cream"],
+                        domains=["", "Toys", "Beauty", "Toys", "Beauty"])
+    assert model.n_items == 5 and not bool(model.id_fusion.known.any())
+    model.eval()
+    from recbole.data.interaction import Interaction
+
+    batch = Interaction({model.ITEM_SEQ: torch.tensor([[1, 3, 0], [2, 0, 0]]), model.ITEM_SEQ_LEN: torch.tensor([2, 1])})
+    with torch.no_grad():
+        scores = model.full_sort_predict(batch)
+        expected = model._scale(model.forward(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])) @ \
+            model.adaptor(model.item_features()).T
+    assert scores.shape == (2, 5)
+    assert torch.allclose(scores[:, 1:], expected[:, 1:], atol=1e-5)
+
+
+def test_recent_items_keeps_the_last_window():
+    seq = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 0, 0, 0], [0, 0, 0, 0, 0]])
+    kept, length = recent_items(seq, torch.tensor([5, 2, 0]), 3)
+    assert kept.tolist() == [[3, 4, 5], [6, 7, 0], [0, 0, 0]] and length.tolist() == [3, 2, 0]
+    same, _ = recent_items(seq, torch.tensor([5, 2, 0]), 5)
+    assert same is seq
+
+
+def test_sequence_needs_a_frozen_lm(tiny_lms, tiny_data):
+    with pytest.raises(ValueError, match="sequence.*frozen"):
+        sequence_model(tiny_lms, tiny_data[0], tuning="full")
