@@ -1,7 +1,11 @@
-"""Shared pytest fixtures: the committed tiny real dataset and an isolated working directory."""
+"""Shared pytest fixtures: the committed tiny real dataset, tiny random LMs and an isolated
+working directory (every test runs in its own ``tmp_path``)."""
 from pathlib import Path
+from typing import Any, Dict, Tuple
 
 import pytest
+
+from model_helpers import ARCHITECTURES, build_tiny_lm, make_config, make_data
 
 TESTS_DIR = Path(__file__).resolve().parent
 ATOMIC_DIR = TESTS_DIR / "data" / "atomic"
@@ -17,6 +21,19 @@ def tiny_config_dict(tmp_path):
         "epochs": 1,
         "seed": 2020,
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_lms(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """Tiny random BERT / OPT / T5 models with tokenizers, saved once per session."""
+    root = tmp_path_factory.mktemp("tiny_lms")
+    return {arch: build_tiny_lm(arch, root / arch) for arch in ARCHITECTURES}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tiny_lms: Dict[str, Path]) -> Tuple[Any, Any, Any, Any]:
+    """``(dataset, train, valid, test)`` of the committed tiny_mixed dataset (built once)."""
+    return make_data(make_config(tiny_lms["bert"]))
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""Shared helpers for the LLM-Rec model tests: tiny random LMs and the committed tiny RecBole dataset."""
+"""Shared helpers for the tests: tiny random LMs and the committed tiny RecBole dataset (the pytest
+fixtures built from them live in ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,13 @@ def base_config_dict(llm_path: str | Path, **overrides: Any) -> dict[str, Any]:
         "device": "cpu",
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full"},
         "llm_path": str(llm_path),
+        # The sentence encoder (the paper's model): most model tests exercise the LM path; tests of
+        # the sequence encoder (the YAML default) pass user_encoder="sequence", tuning="frozen".
+        "user_encoder": "sentence",
+        "tuning": "full",
+        "negative_sampling": "in_batch",
+        "logit_scale": 20.0,
+        "normalize_embeddings": True,
         "autocast_dtype": "fp32",
         "max_title_tokens": 8,
         "max_history": 5,
@@ -102,7 +110,7 @@ def base_config_dict(llm_path: str | Path, **overrides: Any) -> dict[str, Any]:
         "seed": 2020,
         "show_progress": False,
         "state": "ERROR",
-        "checkpoint_dir": "/tmp/llmrec-test-saved",
+        "checkpoint_dir": "saved",  # relative: under the test's own tmp_path (conftest's working dir)
     }
     config.update(overrides)
     return config
@@ -141,23 +149,6 @@ def make_model(config: Any, dataset: Any, seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     return LLMRec(config, dataset)
-
-
-# ---------------------------------------------------------------------------------------------- fixtures
-import pytest  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tiny_lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny random BERT / OPT / T5 models with tokenizers, saved once per session."""
-    root = tmp_path_factory.mktemp("tiny_lms")
-    return {arch: build_tiny_lm(arch, root / arch) for arch in ARCHITECTURES}
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tiny_lms: dict[str, Path]) -> tuple[Any, Any, Any, Any]:
-    """``(dataset, train, valid, test)`` of the committed tiny_mixed dataset (built once)."""
-    return make_data(make_config(tiny_lms["bert"]))
 
 
 def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2) -> list[float]:

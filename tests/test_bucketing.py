@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_helpers import first_batch, make_config, make_model, tiny_data, tiny_lms  # noqa: F401
+from model_helpers import first_batch, make_config, make_model
 from recbole_llmrec.data.bucketing import (
     bucketed_loader,
     bucketed_order,

@@ -3,7 +3,7 @@ import json
 
 import pytest
 import torch
-from model_helpers import TINY_DATASET, base_config_dict, tiny_lms  # noqa: F401
+from model_helpers import TINY_DATASET, base_config_dict
 
 from recbole_llmrec import distributed
 from recbole_llmrec.quick_start import parse_args, run

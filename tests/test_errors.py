@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from model_helpers import base_config_dict, dataset_words, tiny_lms  # noqa: F401
+from model_helpers import base_config_dict, dataset_words
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.settings import LLMRecSettings
 from recbole_llmrec.quick_start import run

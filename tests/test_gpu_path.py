@@ -4,7 +4,7 @@ import logging
 import pytest
 import torch
 
-from model_helpers import first_batch, make_config, make_model, tiny_data, tiny_lms  # noqa: F401
+from model_helpers import first_batch, make_config, make_model
 from recbole_llmrec.model import precision
 from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
 

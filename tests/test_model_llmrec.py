@@ -2,13 +2,11 @@
 
 import pytest
 import torch
-from model_helpers import (  # noqa: F401
+from model_helpers import (
     ARCHITECTURES,
     first_batch,
     make_config,
     make_model,
-    tiny_data,
-    tiny_lms,
     train_steps,
 )
 

@@ -4,7 +4,7 @@ import csv
 
 import pytest
 import torch
-from model_helpers import ATOMIC_DIR, TINY_DATASET, first_batch, make_config, make_data, make_model, tiny_data, tiny_lms  # noqa: F401,E501
+from model_helpers import ATOMIC_DIR, TINY_DATASET, first_batch, make_config, make_data, make_model
 
 
 def _write_single_domain(root, domain):

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from model_helpers import ARCHITECTURES, make_config, make_model, tiny_data, tiny_lms  # noqa: F401
+from model_helpers import ARCHITECTURES, make_config, make_model
 
 from recbole_llmrec.data.sequences import build_item_batch
 from recbole_llmrec.model.pooling import cls_pool, last_pool, mean_pool, pool

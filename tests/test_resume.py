@@ -16,7 +16,7 @@ import torch
 import yaml
 
 import recbole_llmrec  # noqa: F401  (registers the plugin's safe globals)
-from model_helpers import REPO_DIR, base_config_dict, tiny_lms  # noqa: F401
+from model_helpers import REPO_DIR, base_config_dict
 from recbole_llmrec.quick_start import run
 
 EPOCHS = 4
