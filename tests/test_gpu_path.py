@@ -56,7 +56,9 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_lms, tiny
     batch = first_batch(train)
     results = []
     for checkpointing in (False, True):
-        model = make_model(make_config(tiny_lms[arch], gradient_checkpointing=checkpointing), dataset).train()
+        config = make_config(tiny_lms[arch], gradient_checkpointing=checkpointing, tuning="full",
+                             user_encoder="sentence")
+        model = make_model(config, dataset).train()
         torch.manual_seed(1)  # same negatives and dropout masks
         loss = model.calculate_loss(batch)
         loss.backward()
@@ -69,7 +71,16 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_lms, tiny
         torch.testing.assert_close(grads_a[name], grads_b[name], atol=1e-5, rtol=1e-4)
 
 
-def test_model_state_lives_on_one_device(tiny_lms, tiny_data):
-    model = make_model(make_config(tiny_lms["bert"]), tiny_data[0])
-    devices = {t.device for t in list(model.parameters()) + list(model.buffers())}
-    assert devices == {CPU}
+@pytest.mark.parametrize("user_encoder", ["sentence", "sequence"])
+def test_every_model_tensor_moves_with_the_model(tiny_lms, tiny_data, user_encoder):
+    """``model.to(device)`` moves all of the model's state: no tensor is held outside the
+    registered parameters and buffers (such a tensor would stay on the CPU on a GPU run)."""
+    tuning = "full" if user_encoder == "sentence" else "frozen"
+    model = make_model(make_config(tiny_lms["bert"], user_encoder=user_encoder, tuning=tuning),
+                       tiny_data[0])
+    stray = [f"{prefix or 'model'}.{name}" for prefix, module in model.named_modules()
+             for name, value in vars(module).items()
+             if isinstance(value, torch.Tensor) and not name.startswith("_")]
+    assert stray == []
+    model.to("meta")
+    assert {t.device.type for t in list(model.parameters()) + list(model.buffers())} == {"meta"}
