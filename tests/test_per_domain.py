@@ -5,8 +5,9 @@ import math
 import torch
 from recbole.evaluator.collector import DataStruct
 
-from recbole_llmrec.evaluation.per_domain import PerDomainEvaluator, row_domains
 from recbole_llmrec.config import build_config
+from recbole_llmrec.evaluation.grouped_evaluator import GroupedEvaluator, row_info
+from recbole_llmrec.evaluation.groups import Grouping
 from recbole_llmrec.quick_start import run
 from conftest import TINY_YAML
 
@@ -14,7 +15,8 @@ from conftest import TINY_YAML
 def test_per_domain_matches_hand_computed(tiny_config_dict):
     # a real RecBole config (its constructor also installs RecBole's numpy compatibility aliases)
     config = build_config("Pop", "tiny_mixed", [str(TINY_YAML)],
-                          dict(tiny_config_dict, metrics=["Hit", "NDCG", "MRR"], topk=[2]))
+                          dict(tiny_config_dict, metrics=["Hit", "NDCG", "MRR"], topk=[2],
+                               row_metrics=None))
     # 4 users, top-2 lists; row = [hit at rank 1, hit at rank 2, number of positives]
     topk = torch.tensor([[1, 0, 1],   # user 0, domain A: hit at rank 1
                          [0, 1, 1],   # user 1, domain B: hit at rank 2
@@ -22,18 +24,19 @@ def test_per_domain_matches_hand_computed(tiny_config_dict):
                          [0, 0, 1]])  # user 3, domain B: miss
     struct = DataStruct()
     struct["rec.topk"] = topk
-    evaluator = PerDomainEvaluator(config)
-    per_domain = evaluator.evaluate_per_domain(struct, torch.tensor([0, 1, 0, 1]), ["A", "B"])
+    evaluator = GroupedEvaluator(config)
+    per_domain = evaluator.evaluate_groups(struct, torch.tensor([0, 1, 0, 1]), ["A", "B"])
     assert per_domain["A"]["hit@2"] == 0.5 and per_domain["B"]["hit@2"] == 0.5
     assert per_domain["A"]["ndcg@2"] == 0.5                       # (1 + 0) / 2
     assert per_domain["B"]["ndcg@2"] == round(1 / math.log2(3) / 2, 4)
     assert per_domain["A"]["mrr@2"] == 0.5 and per_domain["B"]["mrr@2"] == 0.25
 
 
-def test_row_domain_is_target_item_domain():
-    table = torch.tensor([0, 2, 1, 2])          # item id -> domain id (item 0 = padding)
-    rows = row_domains(torch.tensor([0, 1, 2]), torch.tensor([3, 2, 1]), table, 3)
-    assert rows.tolist() == [2, 1, 2]
+def test_row_group_is_target_item_group():
+    grouping = Grouping("domain", torch.tensor([-1, 2, 1, 2]), ["x", "a", "b"])  # item -> group
+    info = row_info(torch.tensor([7, 8, 9]), torch.tensor([0, 1, 2]), torch.tensor([3, 2, 1]), 3,
+                    [grouping])
+    assert info.tolist() == [[7, 3, 2], [8, 2, 1], [9, 1, 2]]  # user, target, group
 
 
 def test_run_reports_per_domain_consistent_with_overall(tiny_config_dict, tmp_path):

@@ -94,4 +94,8 @@ def test_popularity_off_and_bad_config(tiny_config_dict):
             dict(tiny_config_dict, popularity_buckets=[1, 5]), saved=False)
     with pytest.raises(ValueError, match="row_metrics"):
         run("Pop", "tiny_mixed", [str(TINY_YAML)],
-            dict(tiny_config_dict, row_metrics=["ndcg@50"]), saved=False)
+            dict(tiny_config_dict, row_metrics=["ndcg"]), saved=False)
+    # a metric the run does not compute (beyond its largest topk) is skipped with a warning
+    result = run("Pop", "tiny_mixed", [str(TINY_YAML)],
+                 dict(tiny_config_dict, row_metrics=["ndcg@50", "recall@10"]), saved=False)
+    assert list(result["per_row"]["test"]) == ["user", "target", "recall@10"]

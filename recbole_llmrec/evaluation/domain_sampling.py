@@ -14,7 +14,7 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
-from recbole_llmrec.evaluation.per_domain import item_domains
+from recbole_llmrec.data.titles import load_domains
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def apply_eval_neg_scope(config: Any, *loaders: Any) -> None:
                 "eval_neg_scope: domain needs a sampled eval mode such as "
                 "eval_args: {mode: {valid: uni1000, test: uni1000}}"
             )
-        table = item_domains(loader._dataset, config["domain_field"])
+        table = load_domains(loader._dataset, config["domain_field"])
         if table is None:
             raise ValueError(
                 f"eval_neg_scope: domain needs the item column {config['domain_field']!r} "

@@ -82,14 +82,15 @@ class GroupedEvaluator(Evaluator):
         self.row_metric_names = parse_row_metrics(config["row_metrics"])
         self.per_group: Dict[str, Dict[str, OrderedDict]] = {}
         self.rows: Optional[Dict[str, Any]] = None
-        unknown = [n for n in self.row_metric_names if n.split("@")[0] not in self.metric_class]
-        if unknown:
-            raise ValueError(f"row_metrics {unknown} name metrics not in 'metrics' "
-                             f"({sorted(self.metric_class)})")
-        top = max(config["topk"] or [0]) if isinstance(config["topk"], list) else config["topk"]
-        beyond = [n for n in self.row_metric_names if int(n.split("@")[1]) > (top or 0)]
-        if beyond:
-            raise ValueError(f"row_metrics {beyond} cut off beyond the largest topk ({top})")
+        topk = config["topk"]
+        top = max(topk) if isinstance(topk, (list, tuple)) else int(topk or 0)
+        usable = [n for n in self.row_metric_names
+                  if n.split("@")[0] in self.metric_class and int(n.split("@")[1]) <= top]
+        if usable != self.row_metric_names:
+            logger.warning("row_metrics %s skipped: not among metrics %s at a cut-off <= %d",
+                           sorted(set(self.row_metric_names) - set(usable)),
+                           sorted(self.metric_class), top)
+        self.row_metric_names = usable
 
     def evaluate(self, dataobject: DataStruct) -> OrderedDict:  # noqa: D102 - RecBole's
         result = super().evaluate(dataobject)

@@ -5,8 +5,8 @@ import argparse
 import logging
 from typing import List, Optional, Sequence, Tuple
 
-from recbole_llmrec.benchmark.manifest import BenchmarkDirError
-from recbole_llmrec.benchmark.runner import BenchmarkSpec, MissingPerDomainError, run_benchmark
+from recbole_llmrec.comparison.manifest import BenchmarkDirError
+from recbole_llmrec.comparison.runner import BenchmarkSpec, MissingPerDomainError, run_benchmark
 from recbole_llmrec.quick_start import parse_config_overrides
 
 logger = logging.getLogger(__name__)

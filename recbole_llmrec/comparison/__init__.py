@@ -1,4 +1,5 @@
-"""Benchmark several models under the same split and evaluator, with resumable per-run results.
+"""Model comparison (behind ``run_benchmark.py``): several models under the same split and
+evaluator, with resumable per-run results. (The speed benchmark is ``benchmarks/``.)
 
 Layout of a benchmark folder::
 
@@ -6,6 +7,6 @@ Layout of a benchmark folder::
     DIR/runs/<model>__seed<seed>.json   one finished (model, seed) run each, written atomically
     DIR/results.{md,csv,json,png}       rebuilt from DIR/runs/ after every invocation
 """
-from recbole_llmrec.benchmark.runner import BenchmarkSpec, run_benchmark
+from recbole_llmrec.comparison.runner import BenchmarkSpec, run_benchmark
 
 __all__ = ["BenchmarkSpec", "run_benchmark"]

@@ -1,4 +1,5 @@
-"""Mean and standard deviation over seeds, overall and per domain, in a deterministic order."""
+"""Mean and standard deviation over seeds, overall, per domain and per target-popularity bucket,
+in a deterministic order."""
 from __future__ import annotations
 
 import math
@@ -39,11 +40,13 @@ def _stats(per_seed: List[Dict[str, float]], metrics: Sequence[str]) -> Dict[str
 def aggregate(
     records: Sequence[Dict[str, Any]], models: Sequence[str], seeds: Sequence[int], dataset: str
 ) -> Dict[str, Any]:
-    """Summary of run records (see :mod:`recbole_llmrec.benchmark.runner`).
+    """Summary of run records (see :mod:`recbole_llmrec.comparison.runner`).
 
     Keys: ``dataset, models, seeds, metrics, domains, overall[split][model][metric]``,
     ``per_domain[split][domain][model][metric]`` (None when no run has per-domain metrics, with
-    ``per_domain_note`` saying so), ``wall_time_s[model]``, ``best_valid_score[model]``,
+    ``per_domain_note`` saying so), ``buckets`` and ``per_popularity[split][bucket][model][metric]``
+    (the target item's training interactions; None without ``popularity_buckets``),
+    ``wall_time_s[model]``, ``best_valid_score[model]``,
     ``runs`` (model, seed, file name). Every stat is :func:`mean_std`'s dict.
     """
     by_model: Dict[str, List[Dict[str, Any]]] = {m: [] for m in models}
@@ -66,6 +69,20 @@ def aggregate(
         }
         for split in SPLITS
     }
+    buckets = _bucket_order(records)
+    per_popularity: Optional[Dict[str, Any]] = None
+    if buckets:
+        per_popularity = {
+            split: {
+                b: {
+                    m: _stats([_group(res, "per_popularity", split, b) for res in by_model[m]],
+                              metrics)
+                    for m in models
+                }
+                for b in buckets
+            }
+            for split in SPLITS
+        }
     per_domain: Optional[Dict[str, Any]] = None
     if domains:
         per_domain = {
@@ -86,6 +103,8 @@ def aggregate(
         "domains": domains,
         "overall": overall,
         "per_domain": per_domain,
+        "buckets": buckets,
+        "per_popularity": per_popularity,
         "wall_time_s": {m: mean_std([r.get("wall_time_s", 0.0) for r in by_model[m]]) for m in models},
         "best_valid_score": {
             m: mean_std([r["best_valid_score"] for r in by_model[m] if r.get("best_valid_score") is not None])
@@ -105,4 +124,17 @@ def _result_key(split: str) -> str:
 
 
 def _domain(result: Dict[str, Any], split: str, domain: str) -> Dict[str, float]:
-    return ((result.get("per_domain") or {}).get(split) or {}).get(domain) or {}
+    return _group(result, "per_domain", split, domain)
+
+
+def _group(result: Dict[str, Any], block: str, split: str, group: str) -> Dict[str, float]:
+    return ((result.get(block) or {}).get(split) or {}).get(group) or {}
+
+
+def _bucket_order(records: Sequence[Dict[str, Any]]) -> List[str]:
+    """Popularity bucket labels of all runs, in ascending order of their lower edge."""
+    labels = {
+        b for r in records for split in SPLITS
+        for b in ((r["result"].get("per_popularity") or {}).get(split) or {})
+    }
+    return sorted(labels, key=lambda label: int(label.split("-")[0].rstrip("+")))

@@ -5,14 +5,14 @@ import logging
 from typing import Any, Dict, List
 
 from recbole_llmrec.atomic import atomic_output
-from recbole_llmrec.benchmark.report import OVERALL, _scopes, _table
+from recbole_llmrec.comparison.report import OVERALL, POPULARITY, _scopes, _table
 
 logger = logging.getLogger(__name__)
 
 
 def write_plot(summary: Dict[str, Any], path: str, split: str = "test") -> None:
     """Draw the ``split`` metrics of every model: an overall panel, then one panel per domain
-    (when per-domain metrics exist); error bars show the std over seeds."""
+    and per popularity bucket (when those metrics exist); error bars show the std over seeds."""
     # The Agg canvas directly: no pyplot, no global backend switch, no display needed.
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -43,7 +43,12 @@ def write_plot(summary: Dict[str, Any], path: str, split: str = "test") -> None:
         ax.set_xticklabels([display_metric(m) for m in metrics])
         ax.set_xlabel("metric")
         ax.set_ylabel(f"{split} score")
-        title = "overall" if scope == OVERALL else f"domain: {scope}"
+        if scope == OVERALL:
+            title = "overall"
+        elif scope.startswith(POPULARITY):
+            title = f"target with {scope[len(POPULARITY):]} training interactions"
+        else:
+            title = f"domain: {scope}"
         ax.set_title(f"{summary['dataset']} — {title}")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(title="model", fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from recbole_llmrec.benchmark import BenchmarkSpec, run_benchmark
-from recbole_llmrec.benchmark.aggregate import NO_PER_DOMAIN, aggregate, mean_std
-from recbole_llmrec.benchmark.cli import main
-from recbole_llmrec.benchmark.manifest import BenchmarkDirError
-from recbole_llmrec.benchmark.runner import MissingPerDomainError
+from recbole_llmrec.comparison import BenchmarkSpec, run_benchmark
+from recbole_llmrec.comparison.aggregate import NO_PER_DOMAIN, aggregate, mean_std
+from recbole_llmrec.comparison.cli import main
+from recbole_llmrec.comparison.manifest import BenchmarkDirError
+from recbole_llmrec.comparison.runner import MissingPerDomainError
 from recbole_llmrec.quick_start import run
 from conftest import TINY_YAML
 
@@ -58,11 +58,22 @@ def test_reports_list_every_model_with_per_domain(tmp_path, tiny_config_dict):
     assert "## Domain `Beauty` (test)" in md and "## Domain `Toys_and_Games` (test)" in md
     assert "ndcg@10" in md and "wall time (s)" in md and "±" not in md
 
+    # popularity buckets of the target item (properties/overall.yaml's popularity_buckets)
+    buckets = summary["buckets"]
+    assert buckets and set(buckets) <= {"0", "1-4", "5-19", "20+"}
+    assert buckets == sorted(buckets, key=lambda b: ["0", "1-4", "5-19", "20+"].index(b))
+    for bucket in buckets:
+        assert list(summary["per_popularity"]["test"][bucket]) == MODELS
+        assert f"## Target item with `{bucket}` training interactions (test)" in md
+
     rows = list(csv.DictReader((out / "results.csv").open()))
-    test_rows = [(r["domain"], r["model"]) for r in rows if r["split"] == "test"]
-    assert test_rows == [(d, m) for d in ("overall", "Beauty", "Toys_and_Games") for m in MODELS]
+    test_rows = [(r["domain"], r["popularity"], r["model"]) for r in rows if r["split"] == "test"]
+    assert test_rows == ([(d, "", m) for d in ("overall", "Beauty", "Toys_and_Games") for m in MODELS]
+                         + [("", b, m) for b in buckets for m in MODELS])
     assert {"ndcg@10", "ndcg@10_std", "recall@10", "wall_time_s"} <= set(rows[0])
-    assert all(0.0 <= float(r["ndcg@10"]) <= 1.0 for r in rows)
+    # a bucket may hold no row of one split (empty cells); overall and domains always do
+    assert all(r["ndcg@10"] for r in rows if not r["popularity"])
+    assert all(0.0 <= float(r["ndcg@10"]) <= 1.0 for r in rows if r["ndcg@10"])
 
 
 def test_resume_reruns_only_missing_runs(tmp_path, tiny_config_dict, caplog):
@@ -76,7 +87,7 @@ def test_resume_reruns_only_missing_runs(tmp_path, tiny_config_dict, caplog):
     os.remove(Path(out, "results.md"))
 
     second = CountingRun()
-    with caplog.at_level("INFO", logger="recbole_llmrec.benchmark.runner"):
+    with caplog.at_level("INFO", logger="recbole_llmrec.comparison.runner"):
         summary = run_benchmark(_spec(tiny_config_dict), out, run_fn=second)
     assert second.calls == [("SASRec", 2020)]
     assert "Pop seed=2020: skip, already done" in caplog.text
@@ -150,8 +161,8 @@ def test_no_domain_field_says_no_per_domain_metrics(tmp_path):
     summary = aggregate(records, ["Pop"], [1], dataset="d")
     assert summary["per_domain"] is None and summary["per_domain_note"] == NO_PER_DOMAIN
 
-    from recbole_llmrec.benchmark.plot import write_plot
-    from recbole_llmrec.benchmark.report import write_reports
+    from recbole_llmrec.comparison.plot import write_plot
+    from recbole_llmrec.comparison.report import write_reports
 
     write_reports(summary, str(tmp_path))
     write_plot(summary, str(tmp_path / "results.png"))
@@ -175,7 +186,7 @@ def test_missing_per_domain_with_domain_field_is_an_error(tmp_path, tiny_config_
 
 
 def test_cli_passes_config_keys_and_does_not_abbreviate():
-    from recbole_llmrec.benchmark.cli import parse_args
+    from recbole_llmrec.comparison.cli import parse_args
 
     args, spec = parse_args(["--output=o", "--models=Pop, SASRec", "--seed=7", "--epochs=2",
                              "--learning_rate=1e-4"])

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from recbole_llmrec.benchmark.manifest import build_manifest, prepare_output_dir
+from recbole_llmrec.comparison.manifest import build_manifest, prepare_output_dir
 from recbole_llmrec.config import build_config
 from recbole_llmrec.quick_start import write_json_atomic
 
@@ -60,9 +60,9 @@ def run_benchmark(
 
     ``run_fn`` defaults to :func:`recbole_llmrec.quick_start.run` (tests pass a wrapper).
     """
-    from recbole_llmrec.benchmark.aggregate import aggregate
-    from recbole_llmrec.benchmark.plot import write_plot
-    from recbole_llmrec.benchmark.report import write_reports
+    from recbole_llmrec.comparison.aggregate import aggregate
+    from recbole_llmrec.comparison.plot import write_plot
+    from recbole_llmrec.comparison.report import write_reports
 
     if not spec.models:
         raise ValueError("no models given")

@@ -9,7 +9,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from recbole_llmrec.atomic import atomic_output
-from recbole_llmrec.benchmark.aggregate import SPLITS
+from recbole_llmrec.comparison.aggregate import SPLITS
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +33,30 @@ def fmt(stat: Optional[Dict[str, Any]], digits: int = 4) -> str:
     return text
 
 
+POPULARITY = "popularity "  # prefix of a popularity-bucket scope: "popularity 1-4"
+
+
 def _scopes(summary: Dict[str, Any]) -> List[str]:
-    return [OVERALL] + list(summary["domains"])
+    """``overall``, each domain, then each popularity bucket (``popularity <label>``)."""
+    buckets = [POPULARITY + b for b in summary.get("buckets") or []]
+    return [OVERALL] + list(summary["domains"]) + buckets
 
 
 def _table(summary: Dict[str, Any], split: str, scope: str) -> Dict[str, Dict[str, Any]]:
     if scope == OVERALL:
         return summary["overall"][split]
+    if scope.startswith(POPULARITY):
+        return summary["per_popularity"][split][scope[len(POPULARITY):]]
     return summary["per_domain"][split][scope]
+
+
+def scope_title(scope: str) -> str:
+    """Section title of a scope."""
+    if scope == OVERALL:
+        return "Overall"
+    if scope.startswith(POPULARITY):
+        return f"Target item with `{scope[len(POPULARITY):]}` training interactions"
+    return f"Domain `{scope}`"
 
 
 def markdown(summary: Dict[str, Any]) -> str:
@@ -62,7 +78,7 @@ def markdown(summary: Dict[str, Any]) -> str:
         lines += [f"_{summary['per_domain_note']}_", ""]
     for split in SPLITS:
         for scope in _scopes(summary):
-            title = "Overall" if scope == OVERALL else f"Domain `{scope}`"
+            title = scope_title(scope)
             lines += [f"## {title} ({split})", ""]
             table = _table(summary, split, scope)
             header = ["Model"] + metrics + (["wall time (s)"] if scope == OVERALL else [])
@@ -90,10 +106,11 @@ def _best(table: Dict[str, Dict[str, Any]], metric: str) -> Optional[float]:
 
 
 def csv_text(summary: Dict[str, Any]) -> str:
-    """One row per (split, domain, model); ``domain`` is ``overall`` or a domain name; each
-    metric has a mean column and a ``_std`` column (empty for one seed)."""
+    """One row per (split, scope, model); ``domain`` is ``overall`` or a domain name (empty on
+    popularity rows), ``popularity`` a bucket label (empty on the others); each metric has a
+    mean column and a ``_std`` column (empty for one seed)."""
     metrics = summary["metrics"]
-    header = ["split", "domain", "model", "n_seeds"]
+    header = ["split", "domain", "popularity", "model", "n_seeds"]
     for metric in metrics:
         header += [metric, f"{metric}_std"]
     header += ["wall_time_s", "wall_time_s_std"]
@@ -105,7 +122,9 @@ def csv_text(summary: Dict[str, Any]) -> str:
             table = _table(summary, split, scope)
             for model in summary["models"]:
                 stats = table[model]
-                row = [split, scope, model, max((s["n"] for s in stats.values()), default=0)]
+                bucket = scope[len(POPULARITY):] if scope.startswith(POPULARITY) else ""
+                row = [split, "" if bucket else scope, bucket, model,
+                       max((s["n"] for s in stats.values()), default=0)]
                 for metric in metrics:
                     row += _mean_std_cells(stats.get(metric))
                 row += _mean_std_cells(summary["wall_time_s"][model])
