@@ -8,8 +8,8 @@
   memory holds the output matrix plus one chunk.
 * ``python -m recbole_llmrec.item_vectors export --checkpoint PATH --output FILE`` writes a
   catalogue's item vectors as ``.npy`` (plus an ``.items.tsv`` naming each row) or as a RecBole
-  feature file (``item_id:token`` + ``item_emb:float_seq``), never replacing a file without
-  ``--overwrite``.
+  feature file (``iid:token`` + ``item_emb:float_seq``, loaded with ``alias_of_item_id: [iid]``),
+  never replacing a file without ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -152,8 +152,13 @@ def write_items_tsv(catalogue: Any, path: str) -> None:
 
 
 def write_recbole_feature(item_ids: Sequence[str], vectors: np.ndarray, path: str,
-                          id_field: str = "item_id", emb_field: str = "item_emb") -> None:
-    """A RecBole atomic feature file: ``<id_field>:token`` and ``<emb_field>:float_seq`` columns."""
+                          id_field: str = "iid", emb_field: str = "item_emb") -> None:
+    """A RecBole atomic feature file: ``<id_field>:token`` and ``<emb_field>:float_seq`` columns.
+
+    The id column is named ``iid`` (RecBole's convention for pretrained embeddings): load it with
+    ``additional_feat_suffix: [itememb]``, ``load_col: {itememb: [iid, item_emb]}``,
+    ``alias_of_item_id: [iid]`` and ``preload_weight: {iid: item_emb}``.
+    """
     with atomic_output(path, ".tmp") as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
         out.write(f"{id_field}:token\t{emb_field}:float_seq\n")
         for item_id, row in zip(item_ids, vectors):
@@ -211,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="file to write")
     export.add_argument("--format", choices=FORMATS, default="npy",
                         help="npy: float32 matrix + .items.tsv; recbole: a RecBole feature file "
-                             "(item_id:token, item_emb:float_seq)")
+                             "(iid:token, item_emb:float_seq; e.g. <dataset>.itememb)")
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
     export.add_argument("--cache-dir", default=None, help=f"item-vector cache folder "
                         f"(default ${CACHE_ENV} or ~/.cache/recbole_llmrec/item_vectors)")
