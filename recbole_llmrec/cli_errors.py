@@ -38,8 +38,8 @@ def error_line(err: BaseException) -> str:
     """The one line printed for ``err``: its message's first line, prefixed with ``error:``."""
     if isinstance(err, KeyError) and err.args:
         message = f"missing key {err.args[0]!r}"
-    elif isinstance(err, OSError) and err.filename and str(err.filename) not in str(err):
-        message = f"{err.filename}: {err.strerror or err}"
+    elif isinstance(err, OSError) and err.filename and err.strerror:
+        message = f"{err.filename}: {err.strerror}"
     else:
         message = str(err).strip() or type(err).__name__
     lines = [line for line in message.splitlines() if line.strip()]
@@ -62,7 +62,7 @@ def run_cli(main: Callable[[List[str]], Optional[int]], argv: Optional[Sequence[
             raise
         if debug:
             raise
-        message = str(exit_.code)
+        message = (str(exit_.code).strip().splitlines() or ["usage error"])[0]
         print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr)
         return USAGE_ERROR
     except USER_ERRORS as err:
