@@ -134,3 +134,20 @@ def test_recent_items_keeps_the_last_window():
 def test_sequence_needs_a_frozen_lm(tiny_lms, tiny_data):
     with pytest.raises(ValueError, match="sequence.*frozen"):
         sequence_model(tiny_lms, tiny_data[0], tuning="full")
+
+
+def test_title_vector_cache_reuses_vectors_and_keys_on_titles(tmp_path, tiny_lms, tiny_data):
+    dataset = tiny_data[0]
+    folder = str(tmp_path / "vectors")
+    model = sequence_model(tiny_lms, dataset, title_vector_cache=folder)
+    first = model.lm_title_vectors()
+    import os
+
+    assert len(os.listdir(folder)) == 1 and not any(n.startswith(".tmp") for n in os.listdir(folder))
+    other = sequence_model(tiny_lms, dataset, title_vector_cache=folder)
+    calls = []
+    other.encoder.register_forward_hook(lambda *args: calls.append(1))
+    assert torch.equal(other.lm_title_vectors(), first) and not calls  # read, not encoded
+    other.attach_titles(["", "a new title"])
+    other.lm_title_vectors()
+    assert calls and len(os.listdir(folder)) == 2  # other titles: another key

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from typing import Any, Optional, Sequence
 
 import torch
@@ -27,9 +28,11 @@ from recbole_llmrec.data.bucketing import history_token_lengths
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import load_domains, load_titles, tokenize_titles
 from recbole_llmrec.distributed.collectives import gather_sharded_items, rank_and_world
+from recbole_llmrec.model import title_vector_cache
 from recbole_llmrec.model.adaptor import TextAdaptor
 from recbole_llmrec.model.id_fusion import ItemIdFusion
 from recbole_llmrec.model.negative_sampling import build_strategy
+from recbole_llmrec.model.precision import resolve_autocast_dtype
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.sequence_user_encoder import SequenceUserEncoder, recent_items
 from recbole_llmrec.model.settings import LLMRecSettings, _get
@@ -162,11 +165,32 @@ class LLMRec(SequentialRecommender):
     def lm_title_vectors(self) -> torch.Tensor:
         """``user_encoder: sequence``: the frozen LM vector of every title [n_items, H], encoded once."""
         if self.text_vectors is None:
-            with torch.no_grad():
-                items = torch.arange(self.n_items, device=self.title_ids.device)
-                self.text_vectors = self._encode_title_table(self.title_ids, self.title_offsets, items)
-            logger.info("encoded %d titles once with the frozen LM", self.n_items)
+            folder = self.settings.title_vector_cache
+            key = title_vector_cache.cache_key(self._lm_identity(), self.title_ids, self.title_offsets)
+            cached = title_vector_cache.load(folder, key)
+            if cached is not None and cached.shape[0] == self.n_items:
+                self.text_vectors = cached.to(self._device())
+            else:
+                with torch.no_grad():
+                    items = torch.arange(self.n_items, device=self.title_ids.device)
+                    self.text_vectors = self._encode_title_table(self.title_ids, self.title_offsets, items)
+                logger.info("encoded %d titles once with the frozen LM", self.n_items)
+                title_vector_cache.save(folder, key, self.text_vectors)
         return self.text_vectors
+
+    def _lm_identity(self) -> dict:
+        """What the frozen title vectors depend on besides the titles (the title vector cache's key)."""
+        resolved = self.encoder.resolved
+        files = {}
+        if os.path.isdir(resolved.path):
+            for name in sorted(os.listdir(resolved.path)):
+                full = os.path.join(resolved.path, name)
+                if os.path.isfile(full):
+                    stat = os.stat(full)
+                    files[name] = [stat.st_size, int(stat.st_mtime)]
+        dtype = resolve_autocast_dtype(self.settings.autocast_dtype, self._device())
+        return {"path": resolved.path, "gguf": resolved.gguf_file, "files": files, "pooling": self.encoder.pooling,
+                "dtype": str(dtype), "config": self.encoder.backbone.config.to_json_string()}
 
     def item_features(self) -> torch.Tensor:
         """``sequence``: the adaptor's fixed part (whitening) of every title vector, computed once.

@@ -58,6 +58,7 @@ class LLMRecSettings:
     title_separator: str = _default("title_separator")
     title_field: str = _default("title_field")
     domain_field: str = _default("domain_field")
+    title_vector_cache: Optional[str] = _default("title_vector_cache")
     adaptor: str = _default("adaptor")
     id_fusion: bool = _default("id_fusion")
     seq_hidden_size: int = _default("seq_hidden_size")
@@ -134,6 +135,8 @@ class LLMRecSettings:
         if self.projection_size is not None:
             self.projection_size = _int("projection_size", self.projection_size, minimum=0) or None
         STRATEGIES[self.negative_sampling].check(self)
+        if self.title_vector_cache is not None and not isinstance(self.title_vector_cache, str):
+            raise ValueError(f"title_vector_cache must be a folder path or null, got {self.title_vector_cache!r}")
         if not isinstance(self.title_separator, str):
             raise ValueError(f"title_separator must be a string, got {self.title_separator!r}")
         if isinstance(self.lora_target_modules, str):
