@@ -170,3 +170,9 @@ def write_report(out: Path, title: str, md_body: str, rows: List[Dict[str, Any]]
 def setup_logging() -> None:
     """INFO logs of the experiment script itself."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def load_json(path: Path) -> Dict[str, Any]:
+    """A JSON file."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

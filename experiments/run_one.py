@@ -31,6 +31,40 @@ def count_trainable(spec: Dict[str, Any]) -> Dict[str, int]:
             "total": sum(p.numel() for p in model.parameters())}
 
 
+def run_user_fraction(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Train on the training rows of a seeded ``train_user_fraction`` of the users only; validate
+    and test on every user (each test row keeps its full history as input)."""
+    import numpy as np
+    from recbole.data.utils import get_dataloader
+
+    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.plain import plain_result
+
+    built = build(spec["model"], spec["dataset"], spec.get("config_files"),
+                  dict(spec.get("config_dict") or {}))
+    config, trainer, train_data = built.config, built.trainer, built.train_data
+    train_ds = train_data._dataset
+    users = np.unique(train_ds.inter_feat[train_ds.uid_field].numpy())
+    rng = np.random.default_rng(int(spec.get("fraction_seed", 0)))
+    keep = rng.choice(users, size=max(1, int(round(spec["train_user_fraction"] * len(users)))),
+                      replace=False)
+    mask = np.isin(train_ds.inter_feat[train_ds.uid_field].numpy(), keep)
+    subset = train_ds.copy(train_ds.inter_feat[mask])
+    train_data = get_dataloader(config, "train")(config, subset, train_data._sampler,
+                                                 shuffle=config["shuffle"])
+    best_score, best_valid = trainer.fit(train_data, built.valid_data, saved=True,
+                                         show_progress=False)
+    test_result = trainer.evaluate(built.test_data, load_best_model=True)
+    result = {"model": config["model"], "dataset": config["dataset"],
+              "best_valid_score": plain_result(best_score),
+              "best_valid_result": plain_result(best_valid),
+              "test_result": plain_result(test_result),
+              "train_users": int(len(keep)), "all_train_users": int(len(users)),
+              "train_rows": int(mask.sum()), "checkpoint": trainer.saved_model_file}
+    result.update(trainer.grouped_results())
+    return result
+
+
 def main(spec_path: str, result_path: str) -> int:
     """Run the spec, write the result atomically."""
     with open(spec_path, encoding="utf-8") as handle:
@@ -42,6 +76,8 @@ def main(spec_path: str, result_path: str) -> int:
 
         result = evaluate_checkpoint(spec["checkpoint"], spec["dataset"], spec.get("config_files"),
                                      dict(spec.get("config_dict") or {}))
+    elif spec.get("train_user_fraction") is not None:
+        result = run_user_fraction(spec)
     else:
         from recbole_llmrec.quick_start import run
 

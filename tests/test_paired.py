@@ -49,3 +49,13 @@ def test_compare_results_aligns_rows_by_user_and_target():
     assert d.n == 2 and d.diff == pytest.approx(0.5)    # u1: +0.5, u3: +0.5
     with pytest.raises(ValueError, match="per-row 'recall@10'"):
         compare_results(ra, rb, "recall@10")
+
+
+def test_rows_in_group():
+    from recbole_llmrec.evaluation.paired import rows_in_group
+
+    r = {"per_row": {"test": {"user": ["u1", "u2"], "target": ["i1", "i2"],
+                              "popularity": ["0", "1-4"], "ndcg@10": [0.0, 1.0]}}}
+    assert rows_in_group(r, "popularity", "1-4") == {("u2", "i2")}
+    with pytest.raises(ValueError, match="per-row 'domain'"):
+        rows_in_group(r, "domain", "Beauty")

@@ -47,6 +47,7 @@ def test_buckets_match_hand_computed_metrics(tiny_config_dict):
     assert overall["hit@2"] == 0.75
     rows = evaluator.rows
     assert rows["user"].tolist() == [10, 11, 12, 13] and rows["target"].tolist() == [1, 2, 5, 4]
+    assert rows["popularity"] == ["0", "1-4", "1-4", "20+"]
     assert rows["ndcg@2"] == pytest.approx([1.0, 1 / math.log2(3), 0.0, 1.0])
     assert rows["hit@2"] == [1.0, 1.0, 0.0, 1.0]
 
@@ -77,6 +78,7 @@ def test_run_reports_per_popularity(model, tiny_config_dict):
         assert sum(rows[metric]) / 36 == pytest.approx(result["test_result"][metric], abs=1e-4)
     # ... and over the rows whose target falls in a bucket (counted by hand), the bucket's metric
     bucket_of = _hand_buckets()
+    assert rows["popularity"] == [bucket_of[t] for t in rows["target"]]
     groups = {}
     for target, value in zip(rows["target"], rows["ndcg@10"]):
         groups.setdefault(bucket_of[target], []).append(value)
@@ -98,4 +100,5 @@ def test_popularity_off_and_bad_config(tiny_config_dict):
     # a metric the run does not compute (beyond its largest topk) is skipped with a warning
     result = run("Pop", "tiny_mixed", [str(TINY_YAML)],
                  dict(tiny_config_dict, row_metrics=["ndcg@50", "recall@10"]), saved=False)
-    assert list(result["per_row"]["test"]) == ["user", "target", "recall@10"]
+    assert list(result["per_row"]["test"]) == ["user", "target", "domain", "popularity",
+                                                "recall@10"]

@@ -72,7 +72,8 @@ class GroupedEvaluator(Evaluator):
     Before an evaluation the trainer sets :attr:`groupings` and :attr:`row_info` (a list it fills
     batch by batch with :func:`row_info` tensors). After it, :attr:`per_group` holds
     ``{grouping name: {group label: {metric: value}}}`` and :attr:`rows` the per-row user ids,
-    target ids and the ``row_metrics`` values.
+    target ids, group label in each grouping (``domain``, ``popularity``) and the
+    ``row_metrics`` values.
     """
 
     def __init__(self, config: Any) -> None:
@@ -107,7 +108,12 @@ class GroupedEvaluator(Evaluator):
                                                 grouping.labels)
             for j, grouping in enumerate(self.groupings)
         }
-        self.rows = {"user": info[:, USER_COL], "target": info[:, TARGET_COL],
+        groups = {
+            grouping.name: [grouping.labels[g] if g >= 0 else None
+                            for g in info[:, FIRST_GROUP_COL + j].tolist()]
+            for j, grouping in enumerate(self.groupings)
+        }
+        self.rows = {"user": info[:, USER_COL], "target": info[:, TARGET_COL], **groups,
                      **self.row_metrics(dataobject)}
         return result
 

@@ -78,3 +78,13 @@ def compare_results(result_a: Dict[str, Any], result_b: Dict[str, Any], metric: 
     """Paired difference ``b - a`` of ``metric`` over the test rows both results scored."""
     _, va, vb = align_rows(row_table(result_a, metric), row_table(result_b, metric), keep)
     return paired_difference(va, vb, n_boot=n_boot, seed=seed)
+
+
+def rows_in_group(result: Dict[str, Any], grouping: str, label: str,
+                  split: str = "test") -> set:
+    """(user, target) keys of the rows whose target is in group ``label`` of ``grouping``
+    (``domain`` or ``popularity``, as recorded under ``per_row``)."""
+    block = ((result.get("per_row") or {}).get(split)) or {}
+    if grouping not in block:
+        raise ValueError(f"result of {result.get('model')!r} has no per-row {grouping!r} labels")
+    return {(u, t) for u, t, g in zip(block["user"], block["target"], block[grouping]) if g == label}
