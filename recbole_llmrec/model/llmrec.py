@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from typing import Any, Optional, Sequence
 
 import torch
@@ -171,10 +172,12 @@ class LLMRec(SequentialRecommender):
             if cached is not None and cached.shape[0] == self.n_items:
                 self.text_vectors = cached.to(self._device())
             else:
+                start = time.perf_counter()
                 with torch.no_grad():
                     items = torch.arange(self.n_items, device=self.title_ids.device)
                     self.text_vectors = self._encode_title_table(self.title_ids, self.title_offsets, items)
-                logger.info("encoded %d titles once with the frozen LM", self.n_items)
+                logger.info("encoded %d titles once with the frozen LM [time: %.2fs]", self.n_items,
+                            time.perf_counter() - start)
                 title_vector_cache.save(folder, key, self.text_vectors)
         return self.text_vectors
 
