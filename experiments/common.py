@@ -36,7 +36,22 @@ def base_parser(question: str, doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=2020, help="seed of every run")
     parser.add_argument("--report_only", action="store_true",
                         help="build the report from the runs already in --output/runs; run nothing")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override (YAML value) for every run, e.g. --set epochs=15")
     return parser
+
+
+def overrides(args: argparse.Namespace) -> Dict[str, Any]:
+    """``--set`` values as a config dict."""
+    import yaml
+
+    out = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --set takes KEY=VALUE, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
 
 
 def cpu_info() -> Dict[str, Any]:

@@ -45,7 +45,8 @@ def main() -> int:
     for fraction in fractions:
         spec = {"kind": "train", "model": "SASRec", "dataset": DATASET,
                 "train_user_fraction": fraction, "fraction_seed": 0,
-                "config_dict": {"data_path": args.data_path, "seed": args.seed}}
+                "config_dict": dict(common.overrides(args), data_path=args.data_path,
+                                    seed=args.seed)}
         results[fraction] = common.run_cached(out, f"SASRec-users{int(fraction * 100)}pct", spec,
                                               not args.report_only)
     rows: List[Dict[str, Any]] = []

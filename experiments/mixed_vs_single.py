@@ -53,7 +53,8 @@ def main() -> int:
                 results.setdefault(model, {})[dataset] = given[f"{model}:{dataset}"]
                 continue
             spec = {"kind": "train", "model": model, "dataset": dataset, "config_files": files,
-                    "config_dict": {"data_path": args.data_path, "seed": args.seed}}
+                    "config_dict": dict(common.overrides(args), data_path=args.data_path,
+                                        seed=args.seed)}
             results.setdefault(model, {})[dataset] = common.run_cached(
                 out, f"{model}-{dataset}", spec, not args.report_only)
     report(out, results, args)

@@ -24,14 +24,10 @@ LAYER = str(common.REPO / "properties" / "model" / "LLMRec-sentence.yaml")
 def main() -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--dataset", default="amazon_mixed")
-    parser.add_argument("--set", action="append", default=[],
-                        help="extra key=value (YAML value) for every run, e.g. --set epochs=1")
     args = parser.parse_args()
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
-    import yaml
-
-    extra = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
+    extra = common.overrides(args)
     results: Dict[str, Any] = {}
     for mode in MODES:
         spec = {"kind": "train", "model": "LLMRec", "dataset": args.dataset,
