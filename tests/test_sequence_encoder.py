@@ -151,3 +151,23 @@ def test_title_vector_cache_reuses_vectors_and_keys_on_titles(tmp_path, tiny_lms
     other.attach_titles(["", "a new title"])
     other.lm_title_vectors()
     assert calls and len(os.listdir(folder)) == 2  # other titles: another key
+
+
+def test_checkpoint_of_another_catalogue_keeps_ids_of_shared_items(tiny_lms, tiny_data):
+    """Zero-shot loading: a model built on catalogue B loads A's weights and A's id names."""
+    dataset, train, _, _ = tiny_data
+    trained = sequence_model(tiny_lms, dataset)
+    train_steps(trained, first_batch(train), steps=3)
+    state, other = trained.state_dict(), trained.other_parameter()
+    assert other["id_fusion_tokens"] == [str(t) for t in dataset.field2id_token["item_id"]]
+    target = sequence_model(tiny_lms, dataset)
+    tokens = other["id_fusion_tokens"]
+    target.attach_titles(["", "some other title", "a third one"], item_tokens=["[PAD]", tokens[5], "unseen"])
+    state = {k: v for k, v in state.items()}
+    target.id_fusion.resize(3)  # as if built on a 3-item catalogue
+    target.load_state_dict(state)
+    assert not bool(target.id_fusion.known.any())  # ids unnamed until other_parameter is loaded
+    target.load_other_parameter(other)
+    part = target.id_fusion(torch.arange(3)).detach()
+    assert torch.equal(part[1], trained.id_fusion.embedding.weight[5].detach())
+    assert torch.count_nonzero(part[2]) == 0

@@ -18,22 +18,41 @@ class ItemIdFusion(nn.Module):
 
     def __init__(self, trained_tokens: Sequence[str], dim: int) -> None:
         super().__init__()
-        self.trained_tokens = [str(t) for t in trained_tokens]  # index = trained item id
-        self._index = {token: i for i, token in enumerate(self.trained_tokens) if i > 0}
-        self.embedding = nn.Embedding(len(self.trained_tokens), dim, padding_idx=0)
+        self.embedding = nn.Embedding(len(trained_tokens), dim, padding_idx=0)
         nn.init.zeros_(self.embedding.weight)
-        self.register_buffer("remap", torch.arange(len(self.trained_tokens)), persistent=False)
+        self.register_buffer("remap", torch.arange(len(trained_tokens)), persistent=False)
+        self._current: Optional[list[str]] = None
+        self._n_items = len(trained_tokens)
+        self.set_trained_tokens(trained_tokens)
+
+    def set_trained_tokens(self, tokens: Sequence[str]) -> None:
+        """The raw item id of every row of the embedding (index = trained id; saved with checkpoints)."""
+        if len(tokens) != self.embedding.num_embeddings:
+            raise ValueError(f"{len(tokens)} item ids for an id embedding of {self.embedding.num_embeddings} rows")
+        self.trained_tokens = [str(t) for t in tokens]
+        self._index = {token: i for i, token in enumerate(self.trained_tokens) if i > 0}
+        self.rebind(self._current, self._n_items)
+
+    def resize(self, rows: int) -> None:
+        """Make room for a checkpoint's embedding of ``rows`` items (trained on another catalogue); until
+        :meth:`set_trained_tokens` names them, no current item is matched."""
+        device = self.embedding.weight.device
+        self.embedding = nn.Embedding(rows, self.embedding.embedding_dim, padding_idx=0).to(device)
+        self.trained_tokens, self._index = [""] * rows, {}
+        self.rebind(self._current, self._n_items)
 
     def rebind(self, item_tokens: Optional[Sequence[str]], n_items: int) -> None:
         """Map the current catalogue's ids (``item_tokens``, index = id) to trained ids; unknown -> 0.
 
         ``item_tokens=None`` means a catalogue without raw ids: no item gets an id part.
         """
+        self._current = None if item_tokens is None else [str(t) for t in item_tokens[:n_items]]
+        self._n_items = n_items
         remap = np.zeros(n_items, dtype=np.int64)
-        if item_tokens is not None:
-            for i, token in enumerate(item_tokens[:n_items]):
+        if self._current is not None:
+            for i, token in enumerate(self._current):
                 if i > 0:
-                    remap[i] = self._index.get(str(token), 0)
+                    remap[i] = self._index.get(token, 0)
         self.remap = torch.from_numpy(remap).to(self.embedding.weight.device)
 
     @property

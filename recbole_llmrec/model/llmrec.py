@@ -319,7 +319,20 @@ class LLMRec(SequentialRecommender):
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         self.invalidate_item_cache()
         self._features = None  # whitening statistics may change
+        rows = state_dict.get("id_fusion.embedding.weight")
+        if self.id_fusion is not None and rows is not None and rows.shape[0] != self.id_fusion.embedding.num_embeddings:
+            # trained on another catalogue (zero-shot): its items are named by load_other_parameter
+            self.id_fusion.resize(rows.shape[0])
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def other_parameter(self) -> dict:
+        """Plain data saved beside the weights (RecBole's hook): the raw item ids of the id embedding."""
+        return {"id_fusion_tokens": list(self.id_fusion.trained_tokens)} if self.id_fusion is not None else {}
+
+    def load_other_parameter(self, para: Optional[dict]) -> None:
+        if para and self.id_fusion is not None and para.get("id_fusion_tokens") is not None:
+            self.id_fusion.set_trained_tokens(para["id_fusion_tokens"])
+            self.invalidate_item_cache()
 
     # ------------------------------------------------------------------ RecBole API
     def _scale(self, users: torch.Tensor) -> torch.Tensor:
