@@ -61,6 +61,48 @@ def _normalize(title: str) -> str:
     return " ".join(title.split()).casefold()
 
 
+def load_model(checkpoint: str, device: str = "cpu", data_path: Optional[str] = None) -> Tuple[Any, Any]:
+    """``(model, dataset)``: a text-based checkpoint's model, weights loaded, in eval mode, with
+    the dataset it was trained on (features loaded, not split). Id-only models are refused."""
+    import os
+
+    from recbole.data import create_dataset
+    from recbole.data.dataset import Dataset as RecBoleDataset
+
+    from recbole_llmrec.checkpoint import load_checkpoint
+    from recbole_llmrec.registry import get_model
+
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    state = load_checkpoint(checkpoint)
+    config = state["config"]
+    model_class = get_model(config["model"])
+    if not hasattr(model_class, "attach_titles"):
+        raise ValueError(
+            f"{checkpoint}: {config['model']} is an id-only model (it scores items by learned "
+            "id embeddings, not by their titles), so it cannot recommend from titles or for "
+            "another catalogue; use an LLMRec checkpoint")
+    config["device"] = torch.device(device)
+    if data_path is not None:  # RecBole's data_path already ends with the dataset's folder
+        config["data_path"] = os.path.join(data_path, config["dataset"])
+    dataset_dir = config["data_path"]
+    if not os.path.isdir(dataset_dir):
+        raise FileNotFoundError(
+            f"{checkpoint}: its dataset folder {dataset_dir} is missing (the model needs the "
+            "dataset it was trained on); pass data_path / --data_path where it is now")
+    started = time.perf_counter()
+    dataset = create_dataset(config)
+    # Features as RecBole Interactions, as data_preparation leaves them, but without the
+    # sequential data augmentation and split: inter_feat keeps one row per interaction.
+    RecBoleDataset._change_feat_format(dataset)
+    model = model_class(config, dataset)
+    model.load_state_dict(state["state_dict"])
+    model.load_other_parameter(state.get("other_parameter"))
+    logger.info("loaded %s from %s in %.1f s", config["model"], checkpoint,
+                time.perf_counter() - started)
+    return model.eval(), dataset
+
+
 class Recommender:
     """A trained text-based model bound to a catalogue; see :meth:`from_checkpoint`."""
 
@@ -99,48 +141,17 @@ class Recommender:
         dataset's name or folder. ``data_path`` points at the checkpoint's dataset if it moved."""
         import os
 
-        from recbole.data import create_dataset
-        from recbole.data.dataset import Dataset as RecBoleDataset
-
-        from recbole_llmrec.checkpoint import load_checkpoint
-        from recbole_llmrec.registry import get_model
         from recbole_llmrec.resources import embedded_data_path
 
-        if not os.path.isfile(checkpoint):
-            raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-        state = load_checkpoint(checkpoint)
-        config = state["config"]
-        model_class = get_model(config["model"])
-        if not hasattr(model_class, "attach_titles"):
-            raise ValueError(
-                f"{checkpoint}: {config['model']} is an id-only model (it scores items by learned "
-                "id embeddings, not by their titles), so it cannot recommend from titles or for "
-                "another catalogue; use an LLMRec checkpoint")
-        config["device"] = torch.device(device)
-        if data_path is not None:  # RecBole's data_path already ends with the dataset's folder
-            config["data_path"] = os.path.join(data_path, config["dataset"])
-        dataset_dir = config["data_path"]
-        if not os.path.isdir(dataset_dir):
-            raise FileNotFoundError(
-                f"{checkpoint}: its dataset folder {dataset_dir} is missing (the model needs the "
-                "dataset it was trained on); pass data_path / --data_path where it is now")
-        started = time.perf_counter()
-        dataset = create_dataset(config)
-        # Features as RecBole Interactions, as data_preparation leaves them, but without the
-        # sequential data augmentation and split: inter_feat keeps one row per interaction.
-        RecBoleDataset._change_feat_format(dataset)
-        model = model_class(config, dataset)
-        model.load_state_dict(state["state_dict"])
-        model.load_other_parameter(state.get("other_parameter"))
-        logger.info("loaded %s from %s in %.1f s", config["model"], checkpoint,
-                    time.perf_counter() - started)
+        model, dataset = load_model(checkpoint, device, data_path)
+        config = dataset.config
         settings = model.settings
         if catalogue is None:
             cat = catalogue_from_dataset(dataset, settings.title_field, settings.domain_field)
         elif isinstance(catalogue, Catalogue):
             cat = catalogue
         else:
-            search = [embedded_data_path(), os.path.dirname(os.path.normpath(dataset_dir))]
+            search = [embedded_data_path(), os.path.dirname(os.path.normpath(config["data_path"]))]
             cat = load_catalogue(str(catalogue), search, config["ITEM_ID_FIELD"],
                                  settings.title_field, settings.domain_field)
         cache = ItemVectorCache(cache_dir) if use_cache else None

