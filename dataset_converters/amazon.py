@@ -14,11 +14,12 @@ if __package__ in (None, ""):  # run as a file: make the package importable
 
 from dataset_converters.errors import ConversionError  # noqa: E402
 from dataset_converters.pipeline import Options, convert  # noqa: E402
+from dataset_converters.readers import RELEASES  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-DESCRIPTION = """\
-Convert Amazon review data (2014, 2018 or 2023 release) of one or more categories into
+DESCRIPTION = f"""\
+Convert Amazon review data ({", ".join(RELEASES)} release) of one or more categories into
 one RecBole dataset DATA_PATH/NAME/ (NAME.inter, NAME.item, NAME.stats.json).
 
 Filtering order: items without metadata or with an empty title are dropped with their
@@ -45,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, type=Path, metavar="DATA_PATH",
                    help="RecBole data_path; the dataset goes to DATA_PATH/NAME/")
     p.add_argument("--name", required=True, help="dataset name")
-    p.add_argument("--release", choices=["2014", "2018", "2023"],
+    p.add_argument("--release", choices=list(RELEASES),
                    help="release layout (default: detected from file names)")
     p.add_argument("--kcore", type=int, default=5,
                    help="K for k-core on users and items of the merged data (default 5)")

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from dataset_converters import atomic, cleaning, filtering, merging, readers
+from dataset_converters import cleaning, filtering, merging, readers, recbole_files
 from dataset_converters.errors import ConversionError
 from dataset_converters.merging import Interaction
 
@@ -230,7 +230,7 @@ def _write_all(opts: Options, dests: Dict[str, Path], rows: List[Interaction],
         for name in dests:
             temps[name] = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=opts.output))
             temps[name].chmod(0o755)  # mkdtemp makes 0700; datasets are shared read-only data
-        atomic.write_dataset(temps[opts.name], opts.name, rows, titles, stats, stats["rating_column"])
+        recbole_files.write_dataset(temps[opts.name], opts.name, rows, titles, stats, stats["rating_column"])
         skipped = []
         for d in opts.domains if opts.per_domain else []:
             name = f"{opts.name}_{d}"
@@ -239,7 +239,7 @@ def _write_all(opts: Options, dests: Dict[str, Path], rows: List[Interaction],
                 skipped.append(name)
                 continue
             sub_stats = dict(stats, name=name, domain=d, output=summarize(sub, [d]))
-            atomic.write_dataset(temps[name], name, sub, titles, sub_stats, stats["rating_column"])
+            recbole_files.write_dataset(temps[name], name, sub, titles, sub_stats, stats["rating_column"])
         for name, target in dests.items():
             if name not in skipped:
                 _install(temps.pop(name), target)

@@ -1,6 +1,6 @@
-"""Streaming, gzip-aware readers for the 2014, 2018 and 2023 Amazon review releases.
+"""Streaming, gzip-aware readers for the Amazon review releases (one :class:`Release` record each).
 
-File names decide the release unless one is given:
+File names decide the release unless one is given (today's records):
 
 * 2014: ``reviews_<Cat>_5.json(.gz)`` or ``reviews_<Cat>.json(.gz)`` + ``meta_<Cat>.json(.gz)``
   (metadata lines are Python literals; strict JSON lines are accepted too).
@@ -28,23 +28,67 @@ from dataset_converters.errors import ConversionError
 
 logger = logging.getLogger(__name__)
 
-RELEASES = ("2014", "2018", "2023")
 
-#: Candidate file names per release: (reviews patterns, metadata patterns), in preference order.
-FILE_PATTERNS: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
-    "2014": (
-        ("reviews_{c}_5.json.gz", "reviews_{c}_5.json", "reviews_{c}.json.gz", "reviews_{c}.json"),
-        ("meta_{c}.json.gz", "meta_{c}.json"),
+
+@dataclass(frozen=True)
+class ReviewFields:
+    """Where a release's review records keep each value."""
+
+    user: str
+    item: str
+    timestamp: str
+    timestamp_unit: str  # "s" or "ms"
+    rating: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """Everything the converter knows about one Amazon release: adding a release = one record
+    in :data:`RELEASE_LIST`.
+
+    ``review_files`` / ``meta_files``: candidate file names (``{c}`` = category), in preference
+    order; a reviews name ending in ``.csv``/``.csv.gz`` is the ratings-only CSV layout
+    (``item,user,rating,timestamp``). ``meta_format``: ``literal`` (Python literals, strict JSON
+    accepted) or ``json``.
+    """
+
+    name: str
+    review_files: Tuple[str, ...]
+    meta_files: Tuple[str, ...]
+    review_fields: ReviewFields
+    meta_item_field: str
+    meta_format: str
+
+
+_ASIN_FIELDS = ReviewFields("reviewerID", "asin", "unixReviewTime", "s", "overall")
+
+RELEASE_LIST: Tuple[Release, ...] = (
+    Release(
+        name="2014",
+        review_files=("reviews_{c}_5.json.gz", "reviews_{c}_5.json", "reviews_{c}.json.gz",
+                      "reviews_{c}.json"),
+        meta_files=("meta_{c}.json.gz", "meta_{c}.json"),
+        review_fields=_ASIN_FIELDS, meta_item_field="asin", meta_format="literal",
     ),
-    "2018": (
-        ("{c}_5.json.gz", "{c}_5.json", "{c}.json.gz", "{c}.json", "{c}.csv", "{c}.csv.gz"),
-        ("meta_{c}.json.gz", "meta_{c}.json"),
+    Release(
+        name="2018",
+        review_files=("{c}_5.json.gz", "{c}_5.json", "{c}.json.gz", "{c}.json", "{c}.csv",
+                      "{c}.csv.gz"),
+        meta_files=("meta_{c}.json.gz", "meta_{c}.json"),
+        review_fields=_ASIN_FIELDS, meta_item_field="asin", meta_format="json",
     ),
-    "2023": (
-        ("{c}.jsonl.gz", "{c}.jsonl"),
-        ("meta_{c}.jsonl.gz", "meta_{c}.jsonl"),
+    Release(
+        name="2023",
+        review_files=("{c}.jsonl.gz", "{c}.jsonl"),
+        meta_files=("meta_{c}.jsonl.gz", "meta_{c}.jsonl"),
+        review_fields=ReviewFields("user_id", "parent_asin", "timestamp", "ms", "rating"),
+        meta_item_field="parent_asin", meta_format="json",
     ),
-}
+)
+
+#: Releases by name; the CLI's ``--release`` choices.
+RELEASE_BY_NAME: Dict[str, Release] = {r.name: r for r in RELEASE_LIST}
+RELEASES: Tuple[str, ...] = tuple(RELEASE_BY_NAME)
 
 #: Timestamps at or above this many seconds (year 5138) are taken to be milliseconds.
 MS_THRESHOLD = 10**11
@@ -58,6 +102,11 @@ class DomainFiles:
     release: str
     reviews: Path
     meta: Path
+
+    @property
+    def spec(self) -> Release:
+        """The release's record."""
+        return RELEASE_BY_NAME[self.release]
 
     @property
     def is_csv(self) -> bool:
@@ -81,7 +130,7 @@ def locate(input_dir: Path, domain: str, release: Optional[str] = None) -> Domai
     found: List[Tuple[str, Path]] = []
     looked: List[str] = []
     for rel in releases:
-        for pattern in FILE_PATTERNS[rel][0]:
+        for pattern in RELEASE_BY_NAME[rel].review_files:
             name = pattern.format(c=domain)
             looked.append(name)
             if (input_dir / name).is_file():
@@ -97,7 +146,7 @@ def locate(input_dir: Path, domain: str, release: Optional[str] = None) -> Domai
             f"{input_dir}: domain '{domain}' matches several releases ({names}); pass --release"
         )
     rel, reviews = found[0]
-    metas = [input_dir / p.format(c=domain) for p in FILE_PATTERNS[rel][1]]
+    metas = [input_dir / p.format(c=domain) for p in RELEASE_BY_NAME[rel].meta_files]
     meta = next((m for m in metas if m.is_file()), None)
     if meta is None:
         raise ConversionError(
@@ -223,21 +272,14 @@ def _rating(record: Dict[str, Any], field: str, path: Path, lineno: int) -> Opti
     return float(value)
 
 
-#: Field names per release: user, item, timestamp, timestamp unit, rating.
-REVIEW_FIELDS = {
-    "2014": ("reviewerID", "asin", "unixReviewTime", "s", "overall"),
-    "2018": ("reviewerID", "asin", "unixReviewTime", "s", "overall"),
-    "2023": ("user_id", "parent_asin", "timestamp", "ms", "rating"),
-}
-META_ITEM_FIELD = {"2014": "asin", "2018": "asin", "2023": "parent_asin"}
-
-
 def read_reviews(files: DomainFiles, counts: Counter, now: float) -> List[Review]:
     """Read every review of a domain, in file order."""
     if files.is_csv:
         reviews = list(_read_csv_reviews(files.reviews, counts, now))
     else:
-        user_f, item_f, ts_f, unit, rating_f = REVIEW_FIELDS[files.release]
+        fields = files.spec.review_fields
+        user_f, item_f, ts_f, unit, rating_f = (fields.user, fields.item, fields.timestamp,
+                                                fields.timestamp_unit, fields.rating)
         reviews = []
         for lineno, text in iter_lines(files.reviews, counts):
             rec = parse_json(files.reviews, lineno, text)
@@ -285,8 +327,8 @@ def _read_csv_reviews(path: Path, counts: Counter, now: float) -> Iterator[Revie
 
 def read_meta(files: DomainFiles, counts: Counter) -> Dict[str, Optional[str]]:
     """Map item id -> raw title (``None`` when the record has no title); first record wins."""
-    item_f = META_ITEM_FIELD[files.release]
-    parse = parse_literal if files.release == "2014" else parse_json
+    item_f = files.spec.meta_item_field
+    parse = parse_literal if files.spec.meta_format == "literal" else parse_json
     titles: Dict[str, Optional[str]] = {}
     for lineno, text in iter_lines(files.meta, counts):
         rec = parse(files.meta, lineno, text)

@@ -335,3 +335,11 @@ def test_rating_column_written_when_input_has_ratings(tmp_path, folder, domains)
 def test_2018_json_has_no_rating_column(tmp_path):
     stats = convert(opts(tmp_path, input=RAW / "amazon2018", domains=["Video_Games"]))
     assert stats["rating_column"] is False and stats["source"]["Video_Games"]["release"] == "2018"
+
+
+def test_cli_release_choices_come_from_the_release_records():
+    from dataset_converters.readers import RELEASE_LIST
+
+    action = next(a for a in amazon.parser()._actions if a.dest == "release")
+    assert action.choices == [r.name for r in RELEASE_LIST]
+    assert all(r.meta_format in ("literal", "json") for r in RELEASE_LIST)
