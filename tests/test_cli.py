@@ -37,7 +37,7 @@ def test_result_file_not_overwritten_without_flag(tmp_path, tiny_config_dict):
 
 
 @pytest.mark.parametrize("model", ["SASRec", "GRU4Rec", "BERT4Rec"])
-def test_recbole_baselines_run_through_cli(tmp_path, tiny_config_dict, model):
+def test_recbole_baselines_run_through_cli(tmp_path, tiny_config_dict, model, capsys):
     out = tmp_path / f"{model}.json"
     argv = [f"--model={model}", "--dataset=tiny_mixed", f"--config_files={TINY_YAML}",
             f"--result_file={out}"] + [f"--{k}={v}" for k, v in tiny_config_dict.items()]
@@ -45,6 +45,12 @@ def test_recbole_baselines_run_through_cli(tmp_path, tiny_config_dict, model):
     result = json.loads(out.read_text())
     assert result["model"] == model
     assert all(0.0 <= v <= 1.0 for v in result["test_result"].values())
+    # the end-of-run summary: the test metrics of the result file, and where things went
+    summary = capsys.readouterr().out
+    assert f"== {model} on tiny_mixed ==" in summary
+    overall = next(line.split() for line in summary.splitlines() if line.strip().startswith("overall"))
+    assert overall[1:] == [f"{result['test_result'][m]:.4f}" for m in ("ndcg@10", "recall@10")]
+    assert f"result file: {out}" in summary and f"checkpoint:  {result['checkpoint']}" in summary
 
 
 def test_overrides_are_yaml_typed():
