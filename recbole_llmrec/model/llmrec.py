@@ -215,7 +215,11 @@ class LLMRec(SequentialRecommender):
             return self.encode_items(item_ids)
         vectors = self.adaptor(self.item_features()[item_ids])
         if self.id_fusion is not None:
-            vectors = vectors + self.id_fusion(item_ids)
+            ids = self.id_fusion(item_ids)
+            if self.training and self.settings.id_dropout > 0:  # learn to rank from text alone too
+                keep = torch.rand(ids.shape[:-1] + (1,), device=ids.device) >= self.settings.id_dropout
+                ids = ids * keep
+            vectors = vectors + ids
         return vectors
 
     def encode_items(self, item_ids: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,7 @@ class LLMRecSettings:
     title_vector_cache: Optional[str] = _default("title_vector_cache")
     adaptor: str = _default("adaptor")
     id_fusion: bool = _default("id_fusion")
+    id_dropout: float = _default("id_dropout")
     seq_hidden_size: int = _default("seq_hidden_size")
     seq_inner_size: int = _default("seq_inner_size")
     seq_layers: int = _default("seq_layers")
@@ -111,6 +112,9 @@ class LLMRecSettings:
         self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
         for name in ("seq_hidden_size", "seq_inner_size", "seq_layers", "seq_heads"):
             setattr(self, name, _int(name, getattr(self, name), minimum=1))
+        self.id_dropout = _float("id_dropout", self.id_dropout)
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
         self.seq_dropout = _float("seq_dropout", self.seq_dropout)
         if not 0.0 <= self.seq_dropout < 1.0:
             raise ValueError(f"seq_dropout must be in [0, 1), got {self.seq_dropout}")
