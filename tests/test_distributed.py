@@ -11,20 +11,11 @@ from recbole_llmrec.quick_start import parse_args, run
 
 def _single_process_eval(config_dict, checkpoint):
     """Valid/test metrics (and per-domain test metrics) of ``checkpoint`` in this process."""
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import init_seed
+    from recbole_llmrec.pipeline import build
 
-    from recbole_llmrec.config import build_config
-    from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
-    from recbole_llmrec.registry import get_model, get_trainer
-
-    config = build_config("LLMRec", TINY_DATASET, None, config_dict)
-    assert config["single_spec"]
-    init_seed(config["seed"], config["reproducibility"])
-    train, valid, test = data_preparation(config, create_dataset(config))
-    apply_eval_neg_scope(config, valid, test)
-    model = get_model("LLMRec")(config, train._dataset)
-    trainer = get_trainer(config["MODEL_TYPE"], "LLMRec")(config, model)
+    built = build("LLMRec", TINY_DATASET, None, config_dict, init_logging=False)
+    assert built.config["single_spec"]
+    model, trainer, valid, test = built.model, built.trainer, built.valid_data, built.test_data
     test_result = trainer.evaluate(test, load_best_model=True, model_file=checkpoint)
     test_per_domain = trainer.last_per_domain
     valid_result = trainer.evaluate(valid, load_best_model=False)

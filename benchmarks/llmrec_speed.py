@@ -1,13 +1,14 @@
-"""LLMRec against its physical limit: training throughput, padding efficiency, evaluation time, scaling.
+"""Speed benchmark (not the model comparison, which is ``run_benchmark.py``): LLMRec against its
+physical limit: training throughput, padding efficiency, evaluation time, scaling.
 
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/llmrec_perf.py --output perf.json            # full (< 10 min, 2-core CPU)
-    PYTHONPATH=. python benchmarks/llmrec_perf.py --quick --output perf.json    # seconds: tiny data + tiny LM
-    PYTHONPATH=. python benchmarks/llmrec_perf.py --parts train --set length_bucketing=False
+    PYTHONPATH=. python benchmarks/llmrec_speed.py --output perf.json            # full (< 10 min, 2-core CPU)
+    PYTHONPATH=. python benchmarks/llmrec_speed.py --quick --output perf.json    # seconds: tiny data + tiny LM
+    PYTHONPATH=. python benchmarks/llmrec_speed.py --parts train --set length_bucketing=False
 
-Everything goes through the public API: ``build_config('LLMRec', 'amazon_mixed', ...)``, RecBole's
-``create_dataset`` / ``data_preparation``, ``LLMRec(config, train_data._dataset)`` and ``LLMRecTrainer``.
+Everything goes through the public API: :func:`recbole_llmrec.pipeline.build` (config, RecBole's
+``create_dataset`` / ``data_preparation``, ``LLMRec`` and ``LLMRecTrainer``), as a training run does.
 
 * training: real steps (loader -> ``calculate_loss`` -> backward -> AdamW step) are timed while a hook on
   ``encoder.backbone`` records every token batch the model feeds the LM; then the bare backbone runs
@@ -35,6 +36,17 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+#: --quick: the repository's tiny dataset (test data) and a tiny random LM.
+TINY_DATA = REPO / "tests" / "data" / "atomic"
+TINY_DATASET = "tiny_mixed"
+QUICK_SETTINGS: Dict[str, Any] = {
+    "load_col": {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "title", "domain"]},
+    "train_neg_sample_args": None, "device": "cpu",
+    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full"},
+    "autocast_dtype": "auto", "max_title_tokens": 24, "max_history": 10, "MAX_ITEM_LIST_LENGTH": 10,
+    "num_negatives": 3, "train_batch_size": 8, "eval_batch_size": 8, "item_encode_batch_size": 128,
+    "learning_rate": 1e-2,
+}
 THRESHOLDS = {"train_vs_backbone": (">=", 0.8), "padding_efficiency": (">=", 0.9), "eval_vs_bound": ("<=", 1.2)}
 
 
@@ -47,38 +59,27 @@ def _parse_value(raw: str) -> Any:
 
 def build(args: argparse.Namespace) -> Dict[str, Any]:
     """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import init_seed
-
-    from recbole_llmrec.config import build_config
-    from recbole_llmrec.model import LLMRec
-    from recbole_llmrec.trainer import LLMRecTrainer
+    from recbole_llmrec.pipeline import build as build_pipeline
+    from recbole_llmrec.tiny_lm import build_tiny_lm, words_of
 
     overrides: Dict[str, Any] = {"show_progress": False, "state": "ERROR", "seed": args.seed,
                                  "checkpoint_dir": tempfile.mkdtemp(prefix="llmrec-perf-")}
     dataset_name = "amazon_mixed"
     files: List[str] = []
     if args.quick:
-        sys.path.insert(0, str(REPO / "tests"))
-        from model_helpers import TINY_DATASET, base_config_dict, build_tiny_lm
-
-        lm = build_tiny_lm("bert", Path(tempfile.mkdtemp(prefix="llmrec-perf-lm-")) / "bert")
-        overrides.update(base_config_dict(lm, autocast_dtype="auto", max_title_tokens=24, max_history=10,
-                                          MAX_ITEM_LIST_LENGTH=10))
-        overrides["checkpoint_dir"] = tempfile.mkdtemp(prefix="llmrec-perf-")
+        items = TINY_DATA / TINY_DATASET / f"{TINY_DATASET}.item"
+        lm = build_tiny_lm("bert", Path(tempfile.mkdtemp(prefix="llmrec-perf-lm-")) / "bert",
+                           words_of(items.read_text(encoding="utf-8")))
+        overrides.update(QUICK_SETTINGS, data_path=str(TINY_DATA), llm_path=str(lm))
         dataset_name = TINY_DATASET
     else:
         # RecBole must keep 10 items of history, or the max_history=10 scaling point is capped
         # at the default 5 (the model itself reads only the last max_history items).
         overrides["MAX_ITEM_LIST_LENGTH"] = 10
     overrides.update(args.set or {})
-    config = build_config("LLMRec", dataset_name, files, overrides)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(config["seed"], config["reproducibility"])
-    model = LLMRec(config, train_data._dataset)
-    trainer = LLMRecTrainer(config, model)
+    built = build_pipeline("LLMRec", dataset_name, files, overrides, init_logging=False)
+    config, train_data, test_data = built.config, built.train_data, built.test_data
+    model, trainer = built.model, built.trainer
     return {"config": config, "train": train_data, "test": test_data, "model": model, "trainer": trainer}
 
 
