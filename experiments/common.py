@@ -95,9 +95,11 @@ def run_cached(out: Path, name: str, spec: Dict[str, Any], run: bool = True) -> 
     spec_path = out / "runs" / f".{name}.spec.json"
     write_json(spec, spec_path)
     logger.info("run %s: %s", name, json.dumps(spec))
-    proc = subprocess.run([sys.executable, str(RUN_ONE), str(spec_path), str(path)],
-                          cwd=str(REPO), check=False)  # log/ and saved/ as the CLI
-    spec_path.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run([sys.executable, str(RUN_ONE), str(spec_path), str(path)],
+                              cwd=str(REPO), check=False)  # log/ and saved/ as the CLI
+    finally:
+        spec_path.unlink(missing_ok=True)
     if proc.returncode != 0 or not path.exists():
         raise SystemExit(f"error: run {name} failed (exit {proc.returncode}); see its log above")
     with open(path, encoding="utf-8") as handle:
@@ -143,7 +145,7 @@ def md_table(rows: Iterable[Dict[str, Any]], columns: List[str]) -> str:
     """A markdown table of ``columns`` (floats with 4 decimals)."""
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:.4f}"
+            return f"{v:.1f}" if abs(v) >= 10 else f"{v:.4f}"
         return "" if v is None else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
