@@ -60,6 +60,16 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
         if not config["single_spec"] and hasattr(self.model, "shard_item_table"):
             self.model.shard_item_table = True
 
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        """RecBole's epoch, with the learning rate of ``lr_schedule`` for this epoch."""
+        schedule = self.config["lr_schedule"] or "constant"
+        if schedule not in ("constant", "linear"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {schedule!r}")
+        if schedule == "linear":  # learning_rate * (1 - epoch / epochs): the last epoch runs at lr / epochs
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate * (1.0 - epoch_idx / max(int(self.epochs), 1))
+        return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
     def _epoch_train_data(self, train_data: Any, epoch_idx: int) -> Any:
         per_user = self.config["train_prefixes_per_user"]
         if per_user is not None:

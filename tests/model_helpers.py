@@ -31,6 +31,13 @@ def build_tiny_lm(arch: str, folder: Path) -> Path:
     return tiny_lm.build_tiny_lm(arch, folder, dataset_words())
 
 
+#: The default user encoder (sequence), small enough for the tiny LMs.
+SEQUENCE_SETTINGS: dict[str, Any] = {
+    "user_encoder": "sequence", "tuning": "frozen", "negative_sampling": "full_catalogue", "logit_scale": 1.0,
+    "normalize_embeddings": False, "seq_hidden_size": 8, "seq_inner_size": 16, "seq_heads": 2, "seq_dropout": 0.0,
+}
+
+
 def base_config_dict(llm_path: str | Path, **overrides: Any) -> dict[str, Any]:
     """RecBole config entries for LLM-Rec on the committed tiny dataset with a tiny LM."""
     config = {
