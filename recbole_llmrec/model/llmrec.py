@@ -356,8 +356,14 @@ class LLMRec(SequentialRecommender):
         return nn.functional.cross_entropy(logits, targets)
 
     def predict(self, interaction: Any) -> torch.Tensor:
-        """Score [B] of ``interaction[ITEM_ID]`` for each user (uses the cached item table in eval)."""
-        users = self._scale(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]))
+        """Score [B] of ``interaction[ITEM_ID]`` for each user (uses the cached item table in eval).
+
+        Sampled evaluation repeats each user's row once per candidate (1,001 times under the paper's
+        protocol): each distinct history is encoded once.
+        """
+        rows = torch.cat([interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN].unsqueeze(1)], dim=1)
+        histories, inverse = torch.unique(rows, dim=0, return_inverse=True)
+        users = self._scale(self.forward(histories[:, :-1], histories[:, -1]))[inverse]
         items = interaction[self.ITEM_ID].long()
         item_vecs = self.item_vectors(items) if self.training else self.item_table()[items]
         return (users * self._scored_items(item_vecs)).sum(-1)
