@@ -90,9 +90,11 @@ def evaluate_checkpoint(
     start = time.perf_counter()
     built, saved = load_pipeline(model_file, dataset, config_file_list, config_dict)
     config, trainer, valid_data, test_data = built.config, built.trainer, built.valid_data, built.test_data
-    valid_result = trainer.evaluate(valid_data, load_best_model=False)
+    valid_result = trainer.evaluate(valid_data, load_best_model=False,
+                                    show_progress=config["show_progress"])
     valid_per_domain = trainer.last_per_domain
-    test_result = trainer.evaluate(test_data, load_best_model=False)
+    test_result = trainer.evaluate(test_data, load_best_model=False,
+                                   show_progress=config["show_progress"])
     result = {
         "model": config["model"],
         "dataset": dataset,
