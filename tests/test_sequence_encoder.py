@@ -117,8 +117,9 @@ def test_zero_shot_catalogue_without_ids_ranks_by_text(tiny_lms, tiny_data):
     batch = Interaction({model.ITEM_SEQ: torch.tensor([[1, 3, 0], [2, 0, 0]]), model.ITEM_SEQ_LEN: torch.tensor([2, 1])})
     with torch.no_grad():
         scores = model.full_sort_predict(batch)
+        text = torch.nn.functional.normalize(model.lm_title_vectors(), dim=-1)
         expected = model._scale(model.forward(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])) @ \
-            model.adaptor(model.item_features()).T
+            model.adaptor(model.item_features()).T + model.settings.unseen_title_similarity_weight * (text[[3, 2]] @ text.T)
     assert scores.shape == (2, 5)
     assert torch.allclose(scores[:, 1:], expected[:, 1:], atol=1e-5)
 
@@ -171,3 +172,33 @@ def test_checkpoint_of_another_catalogue_keeps_ids_of_shared_items(tiny_lms, tin
     part = target.id_fusion(torch.arange(3)).detach()
     assert torch.equal(part[1], trained.id_fusion.embedding.weight[5].detach())
     assert torch.count_nonzero(part[2]) == 0
+
+
+def test_title_similarity_adds_the_last_title_cosine_at_ranking(tiny_lms, tiny_data):
+    dataset, train, valid, _ = tiny_data
+    model = sequence_model(tiny_lms, dataset, title_similarity_weight=0.0, unseen_title_similarity_weight=None)
+    train_steps(model, first_batch(train), steps=2)
+    model.eval()
+    batch = first_batch(valid)
+    seq, length = batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]
+    with torch.no_grad():
+        plain = model.full_sort_predict(batch)
+        model.settings.title_similarity_weight = 3.0
+        boosted = model.full_sort_predict(batch)
+        point = model.predict(batch)
+    text = torch.nn.functional.normalize(model.lm_title_vectors(), dim=-1)
+    last = seq[torch.arange(len(seq)), length - 1]
+    expected = plain[:, 1:] + 3.0 * (text[last] @ text.T)[:, 1:]
+    assert torch.allclose(boosted[:, 1:], expected, atol=1e-5)
+    assert torch.allclose(boosted[torch.arange(len(point)), batch["item_id"]], point, atol=1e-5)
+
+
+def test_unseen_items_get_their_own_title_similarity_weight(tiny_lms, tiny_data):
+    dataset, train, _, _ = tiny_data
+    model = sequence_model(tiny_lms, dataset, title_similarity_weight=2.0, unseen_title_similarity_weight=9.0)
+    tokens = [str(t) for t in dataset.field2id_token["item_id"]]
+    model.attach_titles(["", "red toy car", "blue lipstick"], item_tokens=["[PAD]", tokens[1], "never-seen"])
+    weights = model._title_similarity_weights()
+    assert weights[1].item() == 2.0 and weights[2].item() == 9.0
+    model.settings.unseen_title_similarity_weight = None
+    assert model._title_similarity_weights()[2].item() == 2.0

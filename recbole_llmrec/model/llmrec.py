@@ -366,14 +366,45 @@ class LLMRec(SequentialRecommender):
         users = self._scale(self.forward(histories[:, :-1], histories[:, -1]))[inverse]
         items = interaction[self.ITEM_ID].long()
         item_vecs = self.item_vectors(items) if self.training else self.item_table()[items]
-        return (users * self._scored_items(item_vecs)).sum(-1)
+        scores = (users * self._scored_items(item_vecs)).sum(-1)
+        if self._title_similarity_on():
+            scores = scores + self._title_similarity(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+        return scores
 
     def full_sort_predict(self, interaction: Any) -> torch.Tensor:
         """Scores [B, n_items] against every item; column 0 (padding) is -inf."""
-        users = self._scale(self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]))
+        item_seq, item_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        users = self._scale(self.forward(item_seq, item_len))
         scores = users @ self._scored_items(self.item_table()).T
+        if self._title_similarity_on():
+            scores = scores + self._title_similarity(item_seq, item_len)
         scores[:, 0] = float("-inf")
         return scores
+
+    def _title_similarity_on(self) -> bool:
+        s = self.settings
+        return self.sequence and not self.training and (
+            s.title_similarity_weight > 0 or bool(s.unseen_title_similarity_weight))
+
+    def _title_similarity(self, item_seq: torch.Tensor, item_len: torch.Tensor,
+                          items: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Cosine of the frozen LM vectors of each user's last title and the candidates' titles:
+        [B, n_items], or [B] for ``items`` [B]. Needs no training, so it carries over to any catalogue."""
+        text = nn.functional.normalize(self.lm_title_vectors(), dim=-1)
+        last = item_seq.gather(1, (item_len.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        weight = self._title_similarity_weights()
+        if items is None:
+            return (text[last] @ text.T) * weight
+        return (text[last] * text[items]).sum(-1) * weight[items]
+
+    def _title_similarity_weights(self) -> torch.Tensor:
+        """Per item: ``title_similarity_weight``, or ``unseen_title_similarity_weight`` for items without a
+        learned id part (another catalogue: what the trained part knows least)."""
+        s = self.settings
+        weight = torch.full((self.n_items,), s.title_similarity_weight, device=self.title_ids.device)
+        if self.id_fusion is not None and s.unseen_title_similarity_weight is not None:
+            weight[~self.id_fusion.known] = s.unseen_title_similarity_weight
+        return weight
 
 
 class _NormalizedItems:
