@@ -50,6 +50,8 @@ def main() -> int:
     # A target's bucket depends on the dataset's training split only, so the rows of a model
     # evaluated without it (zero-shot: no per_popularity) are bucketed with the other's labels.
     labelled = next((r for r in (sas, llm) if r and "popularity" in r["per_row"]["test"]), None)
+    if labelled is None and (sas or llm):  # result files older than per-row labels
+        labelled = label_rows(sas or llm, Path(args.data_path) / args.dataset)
     buckets = sorted({b for b in (labelled or {}).get("per_row", {}).get("test", {})
                       .get("popularity", []) if b is not None},
                      key=lambda b: int(b.split("-")[0].rstrip("+")))
@@ -85,6 +87,27 @@ def main() -> int:
                          "wall_s": {m: (r or {}).get("wall_s") for m, r in results.items()}},
                         plot(rows))
     return 0
+
+
+def label_rows(result: Dict[str, Any], folder: Path) -> Dict[str, Any]:
+    """A copy of ``result`` whose per-row block has ``popularity`` labels, counted from the
+    dataset's .inter file as the evaluation does: every interaction of a user but the last two
+    (validation and test) is a training interaction; edges [0, 1, 5, 20]."""
+    import csv
+    from collections import Counter
+
+    from recbole_llmrec.evaluation.groups import bucket_labels
+
+    per_user: Dict[str, List[str]] = {}
+    with open(folder / f"{folder.name}.inter", newline="", encoding="utf-8") as handle:
+        for rec in csv.DictReader(handle, delimiter="\t"):
+            per_user.setdefault(rec["user_id:token"], []).append(rec["item_id:token"])
+    counts = Counter(i for items in per_user.values() for i in items[:-2])
+    edges, labels = [0, 1, 5, 20], bucket_labels([0, 1, 5, 20])
+    block = dict(result["per_row"]["test"])
+    block["popularity"] = [labels[max(b for b, e in enumerate(edges) if counts[t] >= e)]
+                           for t in block["target"]]
+    return dict(result, per_row={"test": block})
 
 
 def plot(rows):
