@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from recbole_llmrec.model.negatives import DomainSampler
+from recbole_llmrec.model.negative_sampling.domain_sampler import DomainSampler
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.settings import LLMRecSettings
 
