@@ -107,9 +107,13 @@ def make_model(config: Any, dataset: Any, seed: int = 0) -> Any:
     return LLMRec(config, dataset)
 
 
-def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2) -> list[float]:
-    """Run ``steps`` AdamW steps of ``model`` on one batch; returns the losses."""
-    model.train()
+def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2, dropout: bool = True) -> list[float]:
+    """Run ``steps`` AdamW steps of ``model`` on one batch; returns the losses.
+
+    ``dropout=False`` steps in eval mode (no dropout, so the loss on one batch must fall), dropping
+    cached item tables after every step.
+    """
+    model.train(dropout)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr)
     losses = []
@@ -118,5 +122,7 @@ def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2) -> list[fl
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if not dropout:
+            model.invalidate_item_cache()
         losses.append(float(loss))
     return losses

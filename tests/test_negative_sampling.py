@@ -14,21 +14,6 @@ SEQUENCE = {"user_encoder": "sequence", "tuning": "frozen", "logit_scale": 1.0, 
             "seq_hidden_size": 8, "seq_inner_size": 16, "seq_dropout": 0.0}
 
 
-def steps_without_dropout(model, batch, steps, lr):
-    """AdamW steps on one batch in eval mode (no dropout), so the loss must fall."""
-    model.eval()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = model.calculate_loss(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        model.invalidate_item_cache()
-        losses.append(loss.item())
-    return losses
-
-
 def test_every_strategy_is_documented_in_the_yaml():
     text = MODEL_YAML.read_text()
     doc = text[text.index("negative_sampling:"): text.index("num_negatives:")]
@@ -43,7 +28,7 @@ def test_each_strategy_trains(encoder, sampling, tiny_lms, tiny_data):
     overrides = SEQUENCE if encoder == "sequence" else {}
     model = make_model(make_config(tiny_lms["bert"], negative_sampling=sampling, **overrides), dataset)
     assert type(model.negatives) is STRATEGIES[sampling]
-    losses = steps_without_dropout(model, first_batch(train), 6, lr=1e-2 if encoder == "sequence" else 1e-3)
+    losses = train_steps(model, first_batch(train), 6, lr=1e-2 if encoder == "sequence" else 1e-3, dropout=False)
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
 
 
