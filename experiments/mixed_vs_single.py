@@ -61,17 +61,27 @@ def main() -> int:
     return 0
 
 
+def domain_labelled(results) -> Optional[Dict[str, Any]]:
+    """A mixed result whose per-row block has ``domain`` labels. Every model's mixed run has the
+    same test rows and a target's domain depends only on the dataset, so one labelled file labels
+    all (a result file written before per-row labels has none)."""
+    return next((r[MIXED] for r in results.values() if r.get(MIXED) is not None
+                 and "domain" in (r[MIXED].get("per_row") or {}).get("test", {})), None)
+
+
 def report(out: Path, results, args) -> None:
     rows: List[Dict[str, Any]] = []
+    labelled = domain_labelled(results)
     for model, per_dataset in results.items():
         mixed = per_dataset.get(MIXED)
         for domain in DOMAINS:
             single = per_dataset.get(f"{SPLIT}_{domain}")
             row: Dict[str, Any] = {"model": model, "domain": domain}
-            if mixed is None or single is None:
-                rows.append(dict(row, status="not run"))
+            if mixed is None or single is None or labelled is None:
+                rows.append(dict(row, status="not run" if mixed is None or single is None
+                                 else "no per-row domain labels"))
                 continue
-            keep = rows_in_group(mixed, "domain", domain)
+            keep = rows_in_group(labelled, "domain", domain)
             for metric in common.METRICS:
                 keys, va, vb = align_rows(row_table(single, metric), row_table(mixed, metric), keep)
                 d = paired_difference(va, vb, seed=args.seed).as_dict()

@@ -36,6 +36,10 @@ def test_defaults_match_the_yaml():
         ("trust_remote_code", "yes"),
         ("lora_target_modules", []),
         ("llm_path", ""),
+        ("title_similarity_weight", -1.0),
+        ("unseen_title_similarity_weight", -1.0),
+        ("cold_title_similarity_weight", -0.5),
+        ("cold_title_similarity_weight", "a lot"),
     ],
 )
 def test_bad_values_raise(key, value):

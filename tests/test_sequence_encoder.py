@@ -202,3 +202,31 @@ def test_unseen_items_get_their_own_title_similarity_weight(tiny_lms, tiny_data)
     assert weights[1].item() == 2.0 and weights[2].item() == 9.0
     model.settings.unseen_title_similarity_weight = None
     assert model._title_similarity_weights()[2].item() == 2.0
+
+
+def test_cold_items_have_no_id_part_and_their_own_title_similarity_weight(tiny_lms, tiny_data):
+    """An item of the training catalogue that no training interaction reached: text part only."""
+    from recbole_llmrec.data.item_counts import item_train_counts
+
+    _, train, _, _ = tiny_data
+    counts = item_train_counts(train._dataset)
+    cold = [i for i in range(1, len(counts)) if counts[i] == 0]
+    warm = [i for i in range(1, len(counts)) if counts[i] > 0]
+    assert cold and warm  # leave-one-out: some items are only ever a validation or test target
+    model = sequence_model(tiny_lms, train._dataset, title_similarity_weight=2.0,
+                           unseen_title_similarity_weight=9.0, cold_title_similarity_weight=5.0)
+    train_steps(model, first_batch(train), steps=3)
+    part = model.id_fusion(torch.arange(len(counts))).detach()
+    assert all(torch.count_nonzero(part[i]) == 0 for i in cold)
+    assert any(torch.count_nonzero(part[i]) > 0 for i in warm)
+    weights = model._title_similarity_weights()
+    assert all(weights[i].item() == 5.0 for i in cold) and all(weights[i].item() == 2.0 for i in warm)
+    # the flags travel with the checkpoint: a model built on the full dataset takes them over
+    other = model.other_parameter()
+    assert [not f for f in other["id_fusion_learned"][1:]] == [counts[i].item() == 0 for i in range(1, len(counts))]
+    target = sequence_model(tiny_lms, tiny_data[0])
+    target.load_state_dict(model.state_dict())
+    target.load_other_parameter(other)
+    assert torch.equal(target.id_fusion.known[1:], counts[1:] > 0)
+    target.load_other_parameter({"id_fusion_tokens": other["id_fusion_tokens"]})  # an older checkpoint
+    assert bool(target.id_fusion.known[1:].all())

@@ -7,12 +7,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from recbole_llmrec.data.item_counts import item_train_counts
 from recbole_llmrec.evaluation.grouped_evaluator import GroupedEvaluator, row_info
 from recbole_llmrec.evaluation.groups import (
     Grouping,
     check_bucket_edges,
     domain_grouping,
-    item_train_counts,
     popularity_grouping,
 )
 

@@ -26,6 +26,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_llmrec.data.bucketing import history_token_lengths
+from recbole_llmrec.data.item_counts import item_train_counts
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import load_domains, load_titles, tokenize_titles
 from recbole_llmrec.distributed.collectives import gather_sharded_items, rank_and_world
@@ -64,8 +65,11 @@ class LLMRec(SequentialRecommender):
             self.encoder.requires_grad_(False)
             d = s.seq_hidden_size
             self.adaptor = TextAdaptor(s.adaptor, self.encoder.output_size, d, s.seq_dropout)
-            tokens = dataset.field2id_token[dataset.iid_field]
-            self.id_fusion: Optional[ItemIdFusion] = ItemIdFusion(tokens, d) if s.id_fusion else None
+            self.id_fusion: Optional[ItemIdFusion] = None
+            if s.id_fusion:  # items without a training interaction get no id vector (only ever a negative)
+                learned = (item_train_counts(dataset) > 0).tolist()
+                learned[0] = True  # padding
+                self.id_fusion = ItemIdFusion(dataset.field2id_token[dataset.iid_field], d, learned)
             self.user_encoder = SequenceUserEncoder(d, s.seq_inner_size, s.seq_layers, s.seq_heads,
                                                     s.seq_dropout, s.max_history)
         else:
@@ -330,12 +334,17 @@ class LLMRec(SequentialRecommender):
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def other_parameter(self) -> dict:
-        """Plain data saved beside the weights (RecBole's hook): the raw item ids of the id embedding."""
-        return {"id_fusion_tokens": list(self.id_fusion.trained_tokens)} if self.id_fusion is not None else {}
+        """Plain data saved beside the weights (RecBole's hook): the raw item ids of the id embedding and
+        which rows have an id vector."""
+        if self.id_fusion is None:
+            return {}
+        return {"id_fusion_tokens": list(self.id_fusion.trained_tokens),
+                "id_fusion_learned": list(self.id_fusion.learned)}
 
     def load_other_parameter(self, para: Optional[dict]) -> None:
         if para and self.id_fusion is not None and para.get("id_fusion_tokens") is not None:
-            self.id_fusion.set_trained_tokens(para["id_fusion_tokens"])
+            # checkpoints written before cold items lost their id vector have no flags: every row has one
+            self.id_fusion.set_trained_tokens(para["id_fusion_tokens"], para.get("id_fusion_learned"))
             self.invalidate_item_cache()
 
     # ------------------------------------------------------------------ RecBole API
@@ -384,7 +393,8 @@ class LLMRec(SequentialRecommender):
     def _title_similarity_on(self) -> bool:
         s = self.settings
         return self.sequence and not self.training and (
-            s.title_similarity_weight > 0 or bool(s.unseen_title_similarity_weight))
+            s.title_similarity_weight > 0 or bool(s.unseen_title_similarity_weight)
+            or bool(s.cold_title_similarity_weight))
 
     def _title_similarity(self, item_seq: torch.Tensor, item_len: torch.Tensor,
                           items: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -398,12 +408,17 @@ class LLMRec(SequentialRecommender):
         return (text[last] * text[items]).sum(-1) * weight[items]
 
     def _title_similarity_weights(self) -> torch.Tensor:
-        """Per item: ``title_similarity_weight``, or ``unseen_title_similarity_weight`` for items without a
-        learned id part (another catalogue: what the trained part knows least)."""
+        """Per item: ``title_similarity_weight``; ``cold_title_similarity_weight`` for items of the
+        training catalogue without an id part (no training interaction); ``unseen_title_similarity_weight``
+        for items of another catalogue (what the trained part knows least)."""
         s = self.settings
         weight = torch.full((self.n_items,), s.title_similarity_weight, device=self.title_ids.device)
-        if self.id_fusion is not None and s.unseen_title_similarity_weight is not None:
-            weight[~self.id_fusion.known] = s.unseen_title_similarity_weight
+        if self.id_fusion is not None:
+            cold = self.id_fusion.cold
+            if s.unseen_title_similarity_weight is not None:
+                weight[~self.id_fusion.known & ~cold] = s.unseen_title_similarity_weight
+            if s.cold_title_similarity_weight is not None:
+                weight[cold] = s.cold_title_similarity_weight
         return weight
 
 

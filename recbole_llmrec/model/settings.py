@@ -64,6 +64,7 @@ class LLMRecSettings:
     id_dropout: float = _default("id_dropout")
     title_similarity_weight: float = _default("title_similarity_weight")
     unseen_title_similarity_weight: Optional[float] = _default("unseen_title_similarity_weight")
+    cold_title_similarity_weight: Optional[float] = _default("cold_title_similarity_weight")
     seq_hidden_size: int = _default("seq_hidden_size")
     seq_inner_size: int = _default("seq_inner_size")
     seq_layers: int = _default("seq_layers")
@@ -120,11 +121,12 @@ class LLMRecSettings:
         self.title_similarity_weight = _float("title_similarity_weight", self.title_similarity_weight)
         if self.title_similarity_weight < 0:
             raise ValueError(f"title_similarity_weight must be >= 0, got {self.title_similarity_weight}")
-        if self.unseen_title_similarity_weight is not None:
-            self.unseen_title_similarity_weight = _float("unseen_title_similarity_weight",
-                                                         self.unseen_title_similarity_weight)
-            if self.unseen_title_similarity_weight < 0:
-                raise ValueError(f"unseen_title_similarity_weight must be >= 0, got {self.unseen_title_similarity_weight}")
+        for key in ("unseen_title_similarity_weight", "cold_title_similarity_weight"):
+            value = getattr(self, key)
+            if value is not None:
+                setattr(self, key, _float(key, value))
+                if getattr(self, key) < 0:
+                    raise ValueError(f"{key} must be >= 0, got {value}")
         self.seq_dropout = _float("seq_dropout", self.seq_dropout)
         if not 0.0 <= self.seq_dropout < 1.0:
             raise ValueError(f"seq_dropout must be in [0, 1), got {self.seq_dropout}")
