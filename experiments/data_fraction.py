@@ -18,6 +18,7 @@ from recbole_llmrec.evaluation.paired import compare_results
 QUESTION = "data_fraction"
 DATASET = "amazon_videogames"
 ZERO_SHOT_CANDIDATES = (  # first existing one is the default zero-shot result
+    common.RESULTS / "zero_shot" / "LLMRec-default-amazon_videogames.json",
     common.RESULTS / "backbone_transfer" / "runs" / "MiniLM-trained-zeroshot-amazon_videogames.json",
     common.RESULTS / "backbone_transfer" / "runs" / "MiniLM-asis-amazon_videogames.json",
 )
@@ -29,8 +30,9 @@ def main() -> int:
                         help="shares of the users whose training rows SASRec sees")
     parser.add_argument("--zeroshot_result", default=None,
                         help="result JSON (with per_row) of LLMRec zero-shot on amazon_videogames; "
-                             "default: the backbone_transfer experiment's trained MiniLM, else its "
-                             "untrained one")
+                             "default: the first of benchmarks/results/zero_shot (the default "
+                             "model trained on amazon_mixed), the backbone_transfer experiment's "
+                             "trained MiniLM, its untrained one")
     args = parser.parse_args()
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)

@@ -11,6 +11,7 @@ differences against full fine-tuning.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List
 
 import common
@@ -24,12 +25,21 @@ LAYER = str(common.REPO / "properties" / "model" / "LLMRec-sentence.yaml")
 def main() -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--dataset", default="amazon_mixed")
+    parser.add_argument("--modes", default=",".join(MODES), help="tuning modes to run (default: %(default)s)")
+    parser.add_argument("--full_result", default=None,
+                        help="result JSON of the full fine-tuning run to compare with when --modes "
+                             "leaves out full (e.g. another learning rate for lora and frozen)")
     args = parser.parse_args()
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     extra = common.overrides(args)
     results: Dict[str, Any] = {}
-    for mode in MODES:
+    modes = [m for m in args.modes.split(",") if m]
+    if any(m not in MODES for m in modes):
+        raise SystemExit(f"error: --modes takes {', '.join(MODES)}, got {args.modes!r}")
+    if "full" not in modes and args.full_result:
+        results["full"] = common.load_json(Path(args.full_result))
+    for mode in modes:
         spec = {"kind": "train", "model": "LLMRec", "dataset": args.dataset,
                 "config_files": [LAYER], "count_params": True,
                 "config_dict": dict(extra, tuning=mode, data_path=args.data_path, seed=args.seed)}
@@ -55,7 +65,9 @@ def main() -> int:
         "Claim (paper): full fine-tuning suits small LMs (MiniLM is one), LoRA large ones. "
         f"Dataset `{args.dataset}`, the sentence-encoder layer `properties/model/LLMRec-sentence.yaml`"
         f"{' with ' + str(extra) if extra else ''}; differences are mode - full, paired over "
-        "test rows. Peak memory: the run's process (max RSS).", "",
+        "test rows. Peak memory: the run's process (max RSS)."
+        + (f" The full row is `{args.full_result}` (its own settings, not the overrides)."
+           if "full" not in modes and args.full_result else ""), "",
         common.md_table(rows, ["tuning", "ndcg@10", "recall@10", "trainable params", "wall_s",
                                "peak_rss_mb", "vs full ndcg@10", "status"]),
     ]
