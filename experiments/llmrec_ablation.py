@@ -29,7 +29,9 @@ from recbole_llmrec.atomic import atomic_output, write_json_atomic  # noqa: E402
 #: variant -> overrides of the default (a value of None removes nothing: it is passed as-is).
 VARIANTS: Dict[str, Dict[str, str]] = {
     "default": {},
-    "no title similarity": {"title_similarity_weight": "0", "unseen_title_similarity_weight": "0"},
+    "no title similarity": {"title_similarity_weight": "0", "unseen_title_similarity_weight": "0",
+                            "cold_title_similarity_weight": "0"},
+    "cold title weight = item weight (4)": {"cold_title_similarity_weight": "4"},
     "constant learning rate": {"lr_schedule": "constant"},
     "no id fusion (text only)": {"id_fusion": "False"},
     "adaptor none (linear)": {"adaptor": "none"},
