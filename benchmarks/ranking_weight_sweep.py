@@ -48,12 +48,13 @@ def main() -> int:
     parser.add_argument("--output", required=True, help="folder of results.md and results.json")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+    import common  # the experiments' logging, atomic writers and machine facts
+
+    common.setup_logging()
     out = Path(args.output)
     if (out / "results.json").exists() and not args.overwrite:
         raise SystemExit(f"error: {out}/results.json exists; pass --overwrite to replace it")
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
-    import common  # the experiments' atomic writers and machine facts
 
     rows = sweep(args.checkpoint, args.dataset, args.key, [float(v) for v in args.values.split(",")])
     out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ class ItemIdFusion(nn.Module):
 
     def set_trained_tokens(self, tokens: Sequence[str], learned: Optional[Sequence[bool]] = None) -> None:
         """The raw item id of every row of the embedding (index = trained id) and whether the row has an
-        id vector (``learned``; None: every row). Both are saved with checkpoints."""
+        id vector (``learned``; None: every row; row 0, padding, is never matched). Both are saved
+        with checkpoints."""
         if len(tokens) != self.embedding.num_embeddings:
             raise ValueError(f"{len(tokens)} item ids for an id embedding of {self.embedding.num_embeddings} rows")
         if learned is not None and len(learned) != len(tokens):

@@ -68,7 +68,6 @@ class LLMRec(SequentialRecommender):
             self.id_fusion: Optional[ItemIdFusion] = None
             if s.id_fusion:  # items without a training interaction get no id vector (only ever a negative)
                 learned = (item_train_counts(dataset) > 0).tolist()
-                learned[0] = True  # padding
                 self.id_fusion = ItemIdFusion(dataset.field2id_token[dataset.iid_field], d, learned)
             self.user_encoder = SequenceUserEncoder(d, s.seq_inner_size, s.seq_layers, s.seq_heads,
                                                     s.seq_dropout, s.max_history)
