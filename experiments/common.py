@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,16 @@ def run_cached(out: Path, name: str, spec: Dict[str, Any], run: bool = True) -> 
     if not run:
         logger.warning("run %s: not run yet", name)
         return None
+    # One process runs it; another experiment wanting the same run waits and reads its result.
+    with RunLock(str(out / "runs" / f"{name}{LOCK_SUFFIX}"), name).acquire(wait=True):
+        if path.exists():
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        return _run_child(out, name, spec, path)
+
+
+def _run_child(out: Path, name: str, spec: Dict[str, Any], path: Path) -> Dict[str, Any]:
+    """Run ``name`` in a child process (``run_one.py``) and read the result it wrote."""
     spec_path = out / "runs" / f".{name}.spec.json"
     write_json(spec, spec_path)
     logger.info("run %s: %s", name, json.dumps(spec))

@@ -14,6 +14,7 @@ import torch
 
 from recbole_llmrec.atomic import atomic_output
 from recbole_llmrec.config import PluginConfig
+from recbole_llmrec.run_files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -23,10 +24,13 @@ def register_safe_globals() -> None:
     torch.serialization.add_safe_globals([PluginConfig])
 
 
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a torn file."""
+def atomic_save(obj: Any, path: str) -> str:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a torn file.
+    Returns the SHA-256 of the bytes written (taken before the rename)."""
     with atomic_output(path, ".pth") as tmp:
         torch.save(obj, tmp)
+        digest = file_sha256(tmp)
+    return digest
 
 
 def load_checkpoint(path: str, map_location: Any = "cpu") -> Dict[str, Any]:

@@ -9,8 +9,10 @@ import torch
 
 from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
 from recbole_llmrec.config import single_process_config
+from recbole_llmrec.distributed.collectives import broadcast_object
 from recbole_llmrec.plain import plain_result
 from recbole_llmrec.resume import capture_rng_state, last_checkpoint_path, restore_rng_state
+from recbole_llmrec.run_files import file_sha256, reserve, reserve_unique, unique_path, verify_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,21 @@ class SafeCheckpointMixin:
     Only local rank 0 writes (one writer per node: under DDP every rank holds the same weights,
     and each node reloads the file it wrote, so nodes need no shared filesystem); the config is
     stored as a single-process one (rank 0's view without the DDP entries).
+
+    The best checkpoint's name cannot collide with another run's: ``<model>-<run id>.pth``
+    (:func:`recbole_llmrec.run_files.unique_run_id`: microseconds, pid, random suffix), reserved
+    with ``O_EXCL`` before the first write. Every write records the file's SHA-256
+    (``saved_model_sha256``), and ``evaluate(load_best_model=True)`` verifies it before loading.
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
         super().__init__(config, model)
+        self.saved_model_file = unique_path(self.checkpoint_dir, config["model"], ".pth")
+        if not config["single_spec"]:  # every rank loads the file rank 0 names
+            self.saved_model_file = broadcast_object(self.saved_model_file)
+        #: SHA-256 of the best checkpoint as this run last wrote it (None: not written yet).
+        self.saved_model_sha256: Optional[str] = None
+        self._reserved: Optional[str] = None  # the file name this run created exclusively
         self.last_checkpoint_file = last_checkpoint_path(config)
         self._write_last = False
         self._train_loader: Any = None
@@ -63,9 +76,30 @@ class SafeCheckpointMixin:
         if not self._is_writer():
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        atomic_save(self._checkpoint_state(epoch), saved_model_file)
+        if saved_model_file == self.saved_model_file:
+            saved_model_file = self._reserve_best_file()
+        digest = atomic_save(self._checkpoint_state(epoch), saved_model_file)
+        if saved_model_file == self.saved_model_file:
+            self.saved_model_sha256 = digest
         if verbose:
             logger.info("Saving current: %s", saved_model_file)
+
+    def _reserve_best_file(self) -> str:
+        """Create the best checkpoint's file exclusively before its first write (a name another
+        process already created is never written: single process, a new name; DDP, an error)."""
+        if self._reserved == self.saved_model_file:
+            return self.saved_model_file
+        if not reserve(self.saved_model_file):
+            if not self.config["single_spec"]:
+                raise FileExistsError(f"checkpoint {self.saved_model_file} already exists: "
+                                      "another run created it")
+            taken = self.saved_model_file
+            self.saved_model_file = reserve_unique(
+                lambda: unique_path(self.checkpoint_dir, self.config["model"], ".pth"))
+            logger.warning("checkpoint %s exists (another run): saving to %s", taken,
+                           self.saved_model_file)
+        self._reserved = self.saved_model_file
+        return self.saved_model_file
 
     def _save_last_checkpoint(self, epoch: int, finished: bool) -> None:
         """Write the resumable state after ``epoch`` (called before anything of the next epoch)."""
@@ -76,6 +110,7 @@ class SafeCheckpointMixin:
         state.update({
             "best_valid_result": plain_result(self.best_valid_result),
             "best_checkpoint": self.saved_model_file,
+            "best_checkpoint_sha256": self.saved_model_sha256,
             "finished": finished,
             "rng": capture_rng_state(),
             "train_generator": generator.get_state() if generator is not None else None,
@@ -149,14 +184,19 @@ class SafeCheckpointMixin:
         self.cur_step = int(checkpoint["cur_step"])
         self.best_valid_score = checkpoint["best_valid_score"]
         best = checkpoint.get("best_checkpoint")
-        if best is None:  # a best checkpoint: RecBole's behaviour
-            self.saved_model_file = resume_file
+        if best is None:  # a best checkpoint: RecBole's behaviour (improvements are saved into it)
+            self.saved_model_file = self._reserved = resume_file
+            self.saved_model_sha256 = file_sha256(resume_file)
         else:
             if not os.path.isfile(best):
                 raise FileNotFoundError(
                     f"cannot resume from {resume_file}: its best checkpoint {best} is missing"
                 )
-            self.saved_model_file = best
+            digest = checkpoint.get("best_checkpoint_sha256")  # absent in files of older versions
+            if digest is not None:
+                verify_sha256(best, digest, "best checkpoint")
+            self.saved_model_file = self._reserved = best
+            self.saved_model_sha256 = digest or file_sha256(best)
             self.best_valid_result = checkpoint["best_valid_result"]
             self._resumed_finished = bool(checkpoint["finished"])
             self._pending_rng = checkpoint["rng"]
@@ -165,6 +205,15 @@ class SafeCheckpointMixin:
                 self.valid_per_domain = [(s, d) for s, d in checkpoint["valid_per_domain"]]
             self.train_loss_dict = dict(checkpoint["train_loss"])
         logger.info("resumed from %s: training continues at epoch %d", resume_file, self.start_epoch)
+
+    # ------------------------------------------------------------------ evaluating
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        """RecBole's ``evaluate``; the best checkpoint this run wrote is verified (SHA-256) first."""
+        if (eval_data and load_best_model and model_file is None and self._is_writer()
+                and self.saved_model_sha256 is not None):
+            verify_sha256(self.saved_model_file, self.saved_model_sha256)
+        return super().evaluate(eval_data, load_best_model=load_best_model, model_file=model_file,
+                                show_progress=show_progress)
 
     def _apply_pending_state(self, train_data: Any) -> None:
         if self._pending_rng is not None:

@@ -2,8 +2,9 @@
 
 Layers, lowest first (RecBole's own rule: later wins):
 RecBole's internal defaults < ``properties/overall.yaml`` < ``properties/model/<Model>.yaml``
-< ``properties/dataset/<dataset>.yaml`` (for ``amazon_*`` datasets without one: the converter's
-layout, ``properties/dataset/amazon.yaml``) < the user's ``config_file_list`` < ``config_dict``.
+< ``properties/dataset/<dataset>.yaml`` (for datasets without one that are named ``amazon_*`` or
+whose ``.inter`` file has the converter's header: the converter's layout,
+``properties/dataset/amazon.yaml``) < the user's ``config_file_list`` < ``config_dict``.
 """
 from __future__ import annotations
 
@@ -24,13 +25,34 @@ logger = logging.getLogger(__name__)
 
 #: Datasets whose name starts with this get the converter's column layout (dataset/amazon.yaml).
 CONVERTED_PREFIX = "amazon_"
+#: The first columns of every ``.inter`` file ``dataset_converters`` writes: a dataset of any name
+#: whose ``.inter`` starts so gets the converter's layout too.
+CONVERTED_INTER_COLUMNS = ("user_id:token", "item_id:token", "timestamp:float")
+#: RecBole's own default ``data_path``.
+RECBOLE_DATA_PATH = "dataset/"
 
 
-def default_config_files(model_name: str, dataset: str) -> List[str]:
-    """The plugin's YAML layers that exist for this model and dataset, lowest first."""
+def is_converted_dataset(data_path: Optional[str], dataset: str) -> bool:
+    """Whether ``<data_path>/<dataset>/<dataset>.inter`` has the converter's header."""
+    if not data_path:
+        return False
+    path = os.path.join(data_path, dataset, f"{dataset}.inter")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = handle.readline().rstrip("\r\n").split("\t")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return tuple(header[:len(CONVERTED_INTER_COLUMNS)]) == CONVERTED_INTER_COLUMNS
+
+
+def default_config_files(model_name: str, dataset: str, data_path: Optional[str] = None) -> List[str]:
+    """The plugin's YAML layers that exist for this model and dataset, lowest first (a dataset
+    without a layer of its own gets the converter's when named ``amazon_*`` or when its files in
+    ``data_path`` are the converter's)."""
     props = properties_dir()
     dataset_layer = props / "dataset" / f"{dataset}.yaml"
-    if not dataset_layer.is_file() and dataset.startswith(CONVERTED_PREFIX):
+    if not dataset_layer.is_file() and (dataset.startswith(CONVERTED_PREFIX)
+                                        or is_converted_dataset(data_path, dataset)):
         dataset_layer = props / "dataset" / "amazon.yaml"
     candidates = [props / "overall.yaml", props / "model" / f"{model_name}.yaml", dataset_layer]
     return [str(p) for p in candidates if p.is_file()]
@@ -101,21 +123,23 @@ def build_config(
     ``data_path`` defaults to the embedded dataset folder when ``dataset`` is embedded there.
     """
     model_class = get_model(model) if isinstance(model, str) else model
-    files = default_config_files(model_class.__name__, dataset) + list(config_file_list or [])
-    for path in files:
+    user_files = list(config_file_list or [])
+    for path in user_files:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"config file not found: {path}")
     config_dict = dict(config_dict or {})
-    if "data_path" not in config_dict and (embedded_data_path() / dataset).is_dir():
-        user_sets_path = any("data_path" in _yaml_keys(p) for p in config_file_list or [])
-        if not user_sets_path:
-            config_dict["data_path"] = str(embedded_data_path())
+    user_path = [_yaml_keys(p).get("data_path") for p in user_files if "data_path" in _yaml_keys(p)]
+    if "data_path" not in config_dict and not user_path and (embedded_data_path() / dataset).is_dir():
+        config_dict["data_path"] = str(embedded_data_path())
+    data_path = config_dict.get("data_path") or (user_path[-1] if user_path else RECBOLE_DATA_PATH)
+    files = default_config_files(model_class.__name__, dataset, str(data_path)) + user_files
     return PluginConfig(
         model=model_class, dataset=dataset, config_file_list=files, config_dict=config_dict
     )
 
 
-def _yaml_keys(path: str) -> Iterable[str]:
+def _yaml_keys(path: str) -> Dict[str, Any]:
+    """A YAML file's top-level entries (empty when it holds no mapping)."""
     with open(path, encoding="utf-8") as handle:
         loaded = yaml.safe_load(handle) or {}
-    return loaded.keys() if isinstance(loaded, dict) else ()
+    return loaded if isinstance(loaded, dict) else {}

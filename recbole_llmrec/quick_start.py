@@ -21,7 +21,8 @@ from recbole_llmrec.distributed.process_group import check_launch
 from recbole_llmrec.overrides import parse_config_overrides
 from recbole_llmrec.pipeline import build, check_config
 from recbole_llmrec.plain import plain_result
-from recbole_llmrec.resume import find_resume_file
+from recbole_llmrec.resume import find_resume_file, run_name
+from recbole_llmrec.run_lock import claim_run_name
 from recbole_llmrec.run_summary import format_summary
 from recbole_llmrec.transfer import evaluate_checkpoint
 
@@ -67,25 +68,38 @@ def run(
     digest) comes from global rank 0; on a node without it, ``run`` returns None.
     """
     check_result_file(result_file, overwrite)
-    if nproc == 1 and (world_size is None or world_size <= 0):
-        result = _run_single(model, dataset, config_file_list, config_dict, saved, resume,
-                             resume_from)
-    else:
-        result = _run_distributed(model, dataset, config_file_list, config_dict, saved, nproc,
-                                  world_size, ip, port, group_offset, resume, resume_from)
-    if result_file and result is not None:
-        write_json_atomic(result, result_file)
+    config = build_config(model, dataset, config_file_list, config_dict)
+    check_config(config)
+    lock = None
+    if saved:  # one owner per run name (its <run_name>-last.pth): see recbole_llmrec.run_lock
+        lock, name = claim_run_name(config["checkpoint_dir"], run_name(config),
+                                    explicit=bool(config["run_name"]) or resume or bool(resume_from))
+        if name != run_name(config):
+            config["run_name"] = name
+            config_dict = {**(config_dict or {}), "run_name": name}
+    try:
+        if nproc == 1 and (world_size is None or world_size <= 0):
+            result = _run_single(model, dataset, config_file_list, config_dict, saved, resume,
+                                 resume_from, config=config)
+        else:
+            result = _run_distributed(model, dataset, config_file_list, config_dict, saved, nproc,
+                                      world_size, ip, port, group_offset, resume, resume_from,
+                                      config=config)
+        if result_file and result is not None:
+            write_json_atomic(result, result_file)
+    finally:
+        if lock is not None:
+            lock.release()
     return result
 
 
 def _run_distributed(model: str, dataset: str, config_file_list: Optional[Sequence[str]],
                      config_dict: Optional[Dict[str, Any]], saved: bool, nproc: int,
                      world_size: int, ip: str, port: Union[int, str], group_offset: int,
-                     resume: bool = False,
-                     resume_from: Optional[str] = None) -> Optional[Dict[str, Any]]:
-    """Spawn this node's DDP ranks, each running :func:`_run_single`; global rank 0's result."""
-    config = build_config(model, dataset, config_file_list, config_dict)  # fail before spawning
-    check_config(config)
+                     resume: bool = False, resume_from: Optional[str] = None,
+                     config: Any = None) -> Optional[Dict[str, Any]]:
+    """Spawn this node's DDP ranks, each running :func:`_run_single`; global rank 0's result.
+    ``config``: the run's config, built and checked before spawning."""
     world = check_launch(nproc, world_size, group_offset, config["gpu_id"])
     # RecBole's ensure_dir (check, then makedirs) races between ranks: create the folders first.
     os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
@@ -113,10 +127,12 @@ def _run_single(
     saved: bool = True,
     resume: bool = False,
     resume_from: Optional[str] = None,
+    config: Any = None,
 ) -> Dict[str, Any]:
-    """One process's train + test run (a whole single-process run, or one DDP rank)."""
+    """One process's train + test run (a whole single-process run, or one DDP rank);
+    ``config``: one built already (else built from the other arguments)."""
     start = time.perf_counter()
-    built = build(model, dataset, config_file_list, config_dict)
+    built = build(model, dataset, config_file_list, config_dict, config=config)
     config, trainer = built.config, built.trainer
     train_data, valid_data, test_data = built.train_data, built.valid_data, built.test_data
     resume_file = find_resume_file(config, resume, resume_from)
@@ -148,6 +164,7 @@ def _run_single(
     result.update(trainer.grouped_results())
     if saved:
         result["checkpoint"] = trainer.saved_model_file
+        result["checkpoint_sha256"] = trainer.saved_model_sha256
     if digests is not None:
         result["distributed"] = {
             "world_size": config["world_size"],

@@ -57,3 +57,28 @@ def test_recbole_own_lookup_finds_plugin_model():
 def test_missing_config_file_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         build_config("Pop", "amazon_mixed", [str(tmp_path / "nope.yaml")])
+
+
+def test_converted_dataset_gets_the_converter_layout_under_any_name(tmp_path, tiny_config_dict):
+    """A dataset the converter wrote works under a name that is not amazon_* (no --config_files)."""
+    import shutil
+
+    from recbole.data import create_dataset
+
+    from conftest import ATOMIC_DIR
+
+    target = tmp_path / "data" / "beauty_toys_all"
+    target.mkdir(parents=True)
+    for suffix in ("inter", "item"):
+        shutil.copy(ATOMIC_DIR / "tiny_mixed" / f"tiny_mixed.{suffix}", target / f"beauty_toys_all.{suffix}")
+    config = build_config("Pop", "beauty_toys_all", None,
+                          dict(tiny_config_dict, data_path=str(tmp_path / "data")))
+    assert config["load_col"] == {"inter": ["user_id", "item_id", "timestamp"],
+                                  "item": ["item_id", "title", "domain"]}
+    assert len(create_dataset(config).inter_feat) > 0
+    # a dataset in another layout gets RecBole's defaults, as before
+    (target / "beauty_toys_all.inter").write_text("user_id:token\titem_id:token\trating:float\n")
+    config = build_config("Pop", "beauty_toys_all", None,
+                          dict(tiny_config_dict, data_path=str(tmp_path / "data")))
+    assert config["load_col"] != {"inter": ["user_id", "item_id", "timestamp"],
+                                  "item": ["item_id", "title", "domain"]}

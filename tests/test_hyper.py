@@ -62,15 +62,20 @@ def test_shipped_search_spaces_use_real_keys():
     config = build_config("SASRec", "tiny_mixed", [str(TINY_YAML)], {"data_path": "unused"})
     assert all(config[name] is not None for name in sasrec)
 
-    llmrec = [p for p in parse_params_file(str(hyper / "LLMRec.hyper"))]
-    assert {p.name for p in llmrec} == {"learning_rate", "max_history", "max_title_tokens",
-                                       "num_negatives", "train_prefixes_per_user"}
     known = set(yaml.safe_load((properties_dir() / "model" / "LLMRec.yaml").read_text()))
     trainer_src = (REPO / "recbole_llmrec" / "trainer.py").read_text()
-    for p in llmrec:
-        assert p.name in known or f'"{p.name}"' in trainer_src, p.name
-    max_history = next(p for p in llmrec if p.name == "max_history")
-    assert max(max_history.args) <= 10  # LLMRec.yaml's MAX_ITEM_LIST_LENGTH
+    spaces = {"LLMRec": {"learning_rate", "seq_dropout", "seq_hidden_size", "seq_layers",
+                         "id_dropout", "max_history", "epochs"},
+              "LLMRec-sentence": {"learning_rate", "max_history", "max_title_tokens",
+                                  "train_prefixes_per_user", "train_batch_size"}}
+    for name, keys in spaces.items():
+        params = parse_params_file(str(hyper / f"{name}.hyper"))
+        assert {p.name for p in params} == keys, name
+        for p in params:
+            assert p.name in known or f'"{p.name}"' in trainer_src, (name, p.name)
+        layer = yaml.safe_load((properties_dir() / "model" / f"{name}.yaml").read_text())
+        max_history = next(p for p in params if p.name == "max_history")
+        assert max(max_history.args) <= layer["MAX_ITEM_LIST_LENGTH"], name  # the model's layer
 
 
 def test_hyperopt_exhaustive_two_trials_sasrec(tmp_path, tiny_config_dict):

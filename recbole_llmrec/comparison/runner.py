@@ -5,11 +5,12 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from recbole_llmrec.comparison.manifest import build_manifest, prepare_output_dir
 from recbole_llmrec.config import build_config
 from recbole_llmrec.quick_start import write_json_atomic
+from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock, RunLockedError
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ def run_benchmark(
     """Run every missing (model, seed) of ``spec`` into ``output_dir/runs/`` and rebuild the
     aggregate files (md, csv, json, png). Returns the aggregated summary.
 
+    Several benchmark processes may share ``output_dir``: each (model, seed) is run by one of
+    them (``runs/<model>__seed<seed>.lock``), the others read its result when it is done.
+
     ``run_fn`` defaults to :func:`recbole_llmrec.quick_start.run` (tests pass a wrapper).
     """
     from recbole_llmrec.comparison.aggregate import aggregate
@@ -75,29 +79,49 @@ def run_benchmark(
     manifest = build_manifest(spec.dataset, spec.config_files, overrides)
     prepare_output_dir(output_dir, manifest, overwrite)
 
-    records = []
-    total = len(spec.models) * len(seeds)
-    for index, (model, seed) in enumerate(
-        ((m, s) for m in spec.models for s in seeds), start=1
-    ):
-        path = os.path.join(output_dir, "runs", run_file_name(model, seed))
-        if os.path.exists(path):
-            logger.info("[%d/%d] %s seed=%d: skip, already done (%s)", index, total, model, seed, path)
-            records.append(load_run(path, model, seed))
-            continue
-        logger.info("[%d/%d] %s seed=%d: running", index, total, model, seed)
-        record = _run_one(spec, model, seed, overrides, run_fn)
-        write_json_atomic(record, path)
-        logger.info("[%d/%d] %s seed=%d: done in %.1f s", index, total, model, seed,
-                    record["result"].get("wall_time_s", float("nan")))
-        records.append(record)
+    pairs = [(m, s) for m in spec.models for s in seeds]
+    records: Dict[Tuple[str, int], Dict[str, Any]] = {}
+    # Runs another benchmark process in this folder is running are left to it and read last.
+    deferred = [p for p in pairs
+                if not _run_or_read(spec, output_dir, p, pairs, overrides, run_fn, records, False)]
+    for pair in deferred:
+        _run_or_read(spec, output_dir, pair, pairs, overrides, run_fn, records, True)
 
-    summary = aggregate(records, list(spec.models), seeds, dataset=spec.dataset)
+    summary = aggregate([records[p] for p in pairs], list(spec.models), seeds, dataset=spec.dataset)
     summary["manifest"] = manifest
     write_reports(summary, output_dir)
     write_plot(summary, os.path.join(output_dir, "results.png"))
     logger.info("benchmark written to %s", output_dir)
     return summary
+
+
+def _run_or_read(spec: BenchmarkSpec, output_dir: str, pair: Tuple[str, int],
+                 pairs: List[Tuple[str, int]], overrides: Dict[str, Any], run_fn: RunFn,
+                 records: Dict[Tuple[str, int], Dict[str, Any]], wait: bool) -> bool:
+    """Read or run one (model, seed) under its lock ``runs/<name>.lock``; False when another
+    live process holds that lock and ``wait`` is off."""
+    model, seed = pair
+    tag = f"[{pairs.index(pair) + 1}/{len(pairs)}] {model} seed={seed}"
+    path = os.path.join(output_dir, "runs", run_file_name(model, seed))
+    lock = RunLock(os.path.splitext(path)[0] + LOCK_SUFFIX, f"{model} seed={seed}")
+    try:
+        lock.acquire(wait=wait)
+    except RunLockedError as err:
+        logger.info("%s: %s; left to it", tag, err)
+        return False
+    try:
+        if os.path.exists(path):
+            logger.info("%s: skip, already done (%s)", tag, path)
+            records[pair] = load_run(path, model, seed)
+            return True
+        logger.info("%s: running", tag)
+        record = _run_one(spec, model, seed, overrides, run_fn)
+        write_json_atomic(record, path)
+        logger.info("%s: done in %.1f s", tag, record["result"].get("wall_time_s", float("nan")))
+        records[pair] = record
+        return True
+    finally:
+        lock.release()
 
 
 def _run_one(

@@ -15,7 +15,6 @@ import torch.distributed as dist
 from recbole.trainer.trainer import AbstractTrainer
 from torch.nn.parallel import DistributedDataParallel
 
-from recbole_llmrec.distributed.collectives import broadcast_object
 from recbole_llmrec.distributed.collector import RowGatheringCollector
 
 
@@ -61,8 +60,7 @@ class DistributedTrainerMixin:
         if config["single_spec"]:
             return
         self.eval_collector = RowGatheringCollector(config)
-        # RecBole names the file from each rank's clock: use rank 0's name everywhere.
-        self.saved_model_file = broadcast_object(self.saved_model_file)
+        # The checkpoint's name is rank 0's on every rank: SafeCheckpointMixin broadcasts it.
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if self.config["single_spec"] or not eval_data:

@@ -1,0 +1,159 @@
+"""Runs side by side in one directory never share a checkpoint: each reports its own metrics and
+names its own checkpoint (with a matching SHA-256); one live owner per run name; stale locks are
+taken over."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import torch
+import yaml
+
+import recbole_llmrec  # noqa: F401  (registers the plugin's safe globals)
+from model_helpers import REPO_DIR, base_config_dict
+from recbole_llmrec.quick_start import cli, run
+from recbole_llmrec.run_files import file_sha256
+from recbole_llmrec.run_lock import RunLock, RunLockedError, lock_path
+
+COMPARED = ("best_valid_score", "best_valid_result", "test_result")
+
+
+def _cli(config_file: Path, checkpoint_dir: Path, result: Path, seed: int) -> List[str]:
+    return [sys.executable, str(REPO_DIR / "run_recbole_llmrec.py"), "--model=LLMRec",
+            "--dataset=tiny_mixed", f"--config_files={config_file}", f"--seed={seed}",
+            f"--checkpoint_dir={checkpoint_dir}", f"--result_file={result}"]
+
+
+def _start(cmd: List[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) <= 1e-6
+    return a == b
+
+
+def test_two_runs_in_one_directory_keep_their_own_checkpoints(tmp_path, tiny_lms):
+    config = base_config_dict(tiny_lms["opt"], epochs=3, stopping_step=10, topk=[10, 200],
+                              metric_decimal_place=10)
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+
+    solo: Dict[int, Dict[str, Any]] = {}
+    for seed in (1, 2):  # each seed alone, in its own directory
+        out = tmp_path / f"solo{seed}.json"
+        _finish(_start(_cli(config_file, tmp_path / f"solo{seed}", out, seed), tmp_path))
+        solo[seed] = json.loads(out.read_text())
+    assert not _close(solo[1]["test_result"], solo[2]["test_result"]), "seeds must differ"
+
+    shared = tmp_path / "shared"
+    procs = {seed: _start(_cli(config_file, shared, tmp_path / f"side{seed}.json", seed), tmp_path)
+             for seed in (1, 2)}
+    logs = {seed: _finish(proc) for seed, proc in procs.items()}
+    side = {seed: json.loads((tmp_path / f"side{seed}.json").read_text()) for seed in (1, 2)}
+
+    for seed in (1, 2):
+        for key in COMPARED:
+            assert _close(side[seed][key], solo[seed][key]), (seed, key)
+        checkpoint = side[seed]["checkpoint"]
+        assert Path(checkpoint).parent == shared
+        assert file_sha256(checkpoint) == side[seed]["checkpoint_sha256"]
+        assert _close(torch.load(checkpoint, weights_only=True)["best_valid_score"],
+                      side[seed]["best_valid_score"])
+    assert side[1]["checkpoint"] != side[2]["checkpoint"]
+    # one run kept the default run name, the other took a unique one and said so
+    lasts = sorted(p.name for p in shared.glob("*-last.pth"))
+    assert len(lasts) == 2 and "LLMRec-tiny_mixed-last.pth" in lasts, lasts
+    assert sum("this run is named" in log for log in logs.values()) == 1
+    assert not list(shared.glob("*.lock")) and not list(shared.glob(".tmp-*"))
+
+
+def test_second_run_with_the_same_run_name_is_refused(tmp_path, tiny_config_dict, capsys):
+    from conftest import TINY_YAML
+
+    checkpoint_dir = tiny_config_dict["checkpoint_dir"]
+    with RunLock(lock_path(checkpoint_dir, "mine"), "mine"):
+        with pytest.raises(RunLockedError, match=f"held by pid {os.getpid()}"):
+            run("Pop", "tiny_mixed", [str(TINY_YAML)], {**tiny_config_dict, "run_name": "mine"})
+        assert not list(Path(checkpoint_dir).glob("*.pth")) and not Path("log").exists()
+        status = cli(["--model=Pop", "--dataset=tiny_mixed", f"--config_files={TINY_YAML}",
+                      f"--data_path={tiny_config_dict['data_path']}",
+                      f"--checkpoint_dir={checkpoint_dir}", "--run_name=mine"])
+        assert status == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: run 'mine' is in use")
+        assert f"pid {os.getpid()}" in err[0]
+    # the lock is gone with its owner: the same run now goes ahead
+    result = run("Pop", "tiny_mixed", [str(TINY_YAML)], {**tiny_config_dict, "run_name": "mine"})
+    assert (Path(checkpoint_dir) / "mine-last.pth").is_file()
+    assert file_sha256(result["checkpoint"]) == result["checkpoint_sha256"]
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path):
+    path = tmp_path / "run.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from recbole_llmrec.run_lock import RunLock; "
+         "RunLock(sys.argv[1], 'r').acquire(); print('held', flush=True); time.sleep(600)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
+            RunLock(str(path), "r").acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert path.exists()  # a dead owner leaves its file behind
+    lock = RunLock(str(path), "r").acquire()
+    assert lock.took_over is not None and lock.took_over["pid"] == holder.pid
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    lock.release()
+    assert not path.exists()
+
+
+def test_waiting_for_a_lock_blocks_until_its_owner_ends(tmp_path):
+    path = tmp_path / "run.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from recbole_llmrec.run_lock import RunLock; "
+         "lock = RunLock(sys.argv[1], 'r').acquire(); print('held', flush=True); time.sleep(1.5); "
+         "lock.release()", str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    with RunLock(str(path), "r").acquire(wait=True) as lock:
+        assert lock.held and lock.took_over is None  # released cleanly, not taken over
+    assert time.monotonic() - start > 0.5
+    holder.wait(timeout=30)
+
+
+def test_changed_checkpoint_is_refused_at_test_time(tmp_path, tiny_config_dict):
+    """The test evaluation verifies the best checkpoint's digest before loading it."""
+    from conftest import TINY_YAML
+    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.run_files import DigestMismatchError
+
+    built = build("Pop", "tiny_mixed", [str(TINY_YAML)], tiny_config_dict)
+    built.trainer.fit(built.train_data, built.valid_data, saved=True)
+    path = built.trainer.saved_model_file
+    assert file_sha256(path) == built.trainer.saved_model_sha256
+    state = torch.load(path, weights_only=True)
+    state["best_valid_score"] = -1.0  # another run's file under the same name
+    torch.save(state, path)
+    with pytest.raises(DigestMismatchError, match="changed after this run wrote it"):
+        built.trainer.evaluate(built.test_data, load_best_model=True)
