@@ -1,4 +1,7 @@
-"""Orchestration: read, clean, merge, filter, then write atomically into ``DATA_PATH/NAME/``."""
+"""Orchestration: read, clean, merge, filter, then write atomically into ``DATA_PATH/NAME/``.
+
+Two paths with the same output byte for byte: in memory (lists of :class:`Interaction`, the
+default) and ``--streaming`` (one review at a time into compact numpy columns)."""
 
 import logging
 import os
@@ -8,13 +11,20 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set,
+                    Tuple)
+
+import numpy as np
 
 from dataset_converters import cleaning, filtering, merging, readers, recbole_files
 from dataset_converters.errors import ConversionError
 from dataset_converters.merging import Interaction
 
 logger = logging.getLogger(__name__)
+
+
+#: ``--catalogue`` choices: the items of the kept interactions, or every item surviving k-core.
+CATALOGUES = ("interacted", "all")
 
 
 @dataclass
@@ -32,7 +42,19 @@ class Options:
     seed: int = 2020
     overwrite: bool = False
     per_domain: bool = False
+    catalogue: str = "interacted"
+    streaming: bool = False
     now: float = field(default_factory=time.time)
+
+
+@dataclass
+class Built:
+    """What filtering produced: the rows to write, the ``.item`` catalogue and the stats."""
+
+    rows: Callable[[Optional[str]], Iterable[Interaction]]  # rows of one domain, or all (None)
+    catalogue: Dict[str, str]  # item id -> domain, the items written to ``.item``
+    titles: Mapping[str, str]
+    stats: Dict[str, Any]
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -56,6 +78,10 @@ def validate(opts: Options) -> None:
         )
     if opts.max_users is not None and opts.max_users < 1:
         raise ConversionError(f"--max-users must be at least 1, got {opts.max_users}")
+    if opts.catalogue not in CATALOGUES:
+        raise ConversionError(
+            f"--catalogue must be one of {', '.join(CATALOGUES)}, got {opts.catalogue!r}"
+        )
     if not opts.input.is_dir():
         raise ConversionError(f"{opts.input}: --input is not a directory")
 
@@ -64,6 +90,46 @@ def targets(opts: Options) -> Dict[str, Path]:
     """Dataset name -> target folder (the merged dataset, then per-domain ones)."""
     names = [opts.name] + ([f"{opts.name}_{d}" for d in opts.domains] if opts.per_domain else [])
     return {n: opts.output / n for n in names}
+
+
+def _read_titles(f: readers.DomainFiles, c: Counter, titles: Dict[str, str],
+                 unusable: Set[str], known: Set[str]) -> None:
+    """Add the usable cleaned titles of one domain's metadata (earlier domains win)."""
+    for item, raw in readers.read_meta(f, c).items():
+        if item in known:
+            c["meta_items_already_in_earlier_domain"] += 1
+            continue
+        known.add(item)
+        if raw is None:
+            c["items_dropped_title_missing"] += 1
+            unusable.add(item)
+            continue
+        clean, truncated = cleaning.clean_title(raw)
+        problem = cleaning.title_problem(clean)
+        if problem:
+            c[f"items_dropped_title_{problem}"] += 1
+            unusable.add(item)
+            continue
+        c["titles_truncated"] += int(truncated)
+        c["titles_changed_by_cleaning"] += int(clean != raw)
+        titles[item] = clean
+
+
+def _source(files: Sequence[readers.DomainFiles]) -> Dict[str, Dict[str, str]]:
+    return {f.domain: {"release": f.release, "reviews": f.reviews.name, "meta": f.meta.name}
+            for f in files}
+
+
+def _kept_reviews(f: readers.DomainFiles, c: Counter, titles: Mapping[str, str],
+                  unusable: Set[str], now: float) -> Iterator[readers.Review]:
+    """Stream the reviews of one domain whose item has a usable title; count the others."""
+    for r in readers.iter_reviews(f, c, now):
+        if r.item in titles:
+            yield r
+        elif r.item in unusable:
+            c["reviews_dropped_unusable_title"] += 1
+        else:
+            c["reviews_dropped_missing_metadata"] += 1
 
 
 def _load(opts: Options, counts: Dict[str, Counter]) -> Tuple[List[Interaction], Dict[str, str], Dict[str, Any]]:
@@ -76,40 +142,30 @@ def _load(opts: Options, counts: Dict[str, Counter]) -> Tuple[List[Interaction],
     for f in files:
         c = counts[f.domain]
         logger.info("reading %s (%s) and %s", f.reviews.name, f.release, f.meta.name)
-        for item, raw in readers.read_meta(f, c).items():
-            if item in known:
-                c["meta_items_already_in_earlier_domain"] += 1
-                continue
-            known.add(item)
-            if raw is None:
-                c["items_dropped_title_missing"] += 1
-                unusable.add(item)
-                continue
-            clean, truncated = cleaning.clean_title(raw)
-            problem = cleaning.title_problem(clean)
-            if problem:
-                c[f"items_dropped_title_{problem}"] += 1
-                unusable.add(item)
-                continue
-            c["titles_truncated"] += int(truncated)
-            c["titles_changed_by_cleaning"] += int(clean != raw)
-            titles[item] = clean
-        reviews = readers.read_reviews(f, c, opts.now)
-        kept = []
-        for r in reviews:
-            if r.item in titles:
-                kept.append(r)
-            elif r.item in unusable:
-                c["reviews_dropped_unusable_title"] += 1
-            else:
-                c["reviews_dropped_missing_metadata"] += 1
-        all_reviews.append(kept)
+        _read_titles(f, c, titles, unusable, known)
+        all_reviews.append(list(_kept_reviews(f, c, titles, unusable, opts.now)))
     rows = merging.merge(opts.domains, all_reviews, set(titles), counts)
-    source = {
-        f.domain: {"release": f.release, "reviews": f.reviews.name, "meta": f.meta.name}
-        for f in files
-    }
-    return rows, titles, source
+    return rows, titles, _source(files)
+
+
+def _load_columns(opts: Options, counts: Dict[str, Counter]
+                  ) -> Tuple[merging.Table, Dict[str, str], Dict[str, Any]]:
+    """:func:`_load` into compact columns, one review at a time (``--streaming``)."""
+    files = [readers.locate(opts.input, d, opts.release) for d in opts.domains]
+    titles: Dict[str, str] = {}
+    unusable: Set[str] = set()
+    known: Set[str] = set()
+    merger = merging.ColumnMerger(opts.domains)
+    for source, f in enumerate(files):
+        c = counts[f.domain]
+        logger.info("reading %s (%s) and %s", f.reviews.name, f.release, f.meta.name)
+        _read_titles(f, c, titles, unusable, known)
+        relabelled = 0
+        for r in _kept_reviews(f, c, titles, unusable, opts.now):
+            relabelled += merger.add(source, r)
+        if relabelled:
+            c["reviews_relabelled_to_first_domain"] += relabelled
+    return merger.finish(counts), titles, _source(files)
 
 
 def summarize(rows: Sequence[Interaction], domains: Sequence[str]) -> Dict[str, Any]:
@@ -130,37 +186,34 @@ def summarize(rows: Sequence[Interaction], domains: Sequence[str]) -> Dict[str, 
     }
 
 
-def build(opts: Options) -> Tuple[List[Interaction], Dict[str, str], Dict[str, Any]]:
-    """Run reading and filtering; return kept rows, titles and the stats (without writing)."""
-    counts: Dict[str, Counter] = {d: Counter() for d in opts.domains}
-    rows, titles, source = _load(opts, counts)
-    merged = len(rows)
-    rows, rounds = filtering.kcore(rows, opts.kcore)
-    after_kcore = summarize(rows, opts.domains)
-    removed_min = removed_max = 0
-    if opts.min_domains > 1:
-        rows, removed_min = filtering.select_min_domains(rows, opts.min_domains)
-    if opts.max_users is not None:
-        rows, removed_max = filtering.select_max_users(rows, opts.max_users, opts.seed)
-    if not rows:
+def _stats(opts: Options, source: Dict[str, Any], counts: Dict[str, Counter], merged: int,
+           rounds: List[Dict[str, int]], after_kcore: Dict[str, Any], removed: Tuple[int, int],
+           output: Dict[str, Any], ratings: Tuple[bool, bool],
+           catalogue: Dict[str, str]) -> Dict[str, Any]:
+    """Check the filtered result and assemble ``NAME.stats.json``.
+
+    ``ratings``: (every kept row has a rating, some kept row has one).
+    """
+    if not output["interactions"]:
         raise ConversionError(
             "no interactions left after filtering (k-core / --min-domains); "
             "lower --kcore or --min-domains"
         )
-    ratings = [r.rating is not None for r in rows]
-    with_rating = all(ratings)
-    if any(ratings) and not with_rating:
+    with_rating, any_rating = ratings
+    if any_rating and not with_rating:
         logger.warning("only some reviews carry a rating: the rating column is not written")
-    output = summarize(rows, opts.domains)
     empty = sorted(d for d, s in output["per_domain"].items() if s["interactions"] == 0)
     for d in empty:
         logger.warning("domain %s has no interactions left after filtering (skipped)", d)
-    options = {k: v for k, v in asdict(opts).items() if k not in ("input", "output", "now", "overwrite")}
+    hidden = ("input", "output", "now", "overwrite", "streaming")
+    hidden += ("catalogue",) if opts.catalogue == "interacted" else ()
+    options = {k: v for k, v in asdict(opts).items() if k not in hidden}
     stats = {
         "name": opts.name,
         "source": source,
         "options": options,
-        "filter_order": filtering.FILTER_ORDER,
+        "filter_order": (filtering.FILTER_ORDER if opts.catalogue == "interacted"
+                         else filtering.FILTER_ORDER_ALL),
         "tie_order": (
             "rows grouped by user (sorted by id); per user by timestamp, ties broken by the order "
             "of --domains, then by line order in the raw file"
@@ -169,13 +222,76 @@ def build(opts: Options) -> Tuple[List[Interaction], Dict[str, str], Dict[str, A
         "interactions_after_merge": merged,
         "kcore_rounds": rounds,
         "after_kcore": after_kcore,
-        "users_removed_by_min_domains": removed_min,
-        "users_removed_by_max_users": removed_max,
+        "users_removed_by_min_domains": removed[0],
+        "users_removed_by_max_users": removed[1],
         "domains_empty_after_filtering": empty,
         "rating_column": with_rating,
         "output": output,
     }
-    return rows, titles, stats
+    if opts.catalogue != "interacted":
+        stats["catalogue"] = _catalogue_stats(opts.catalogue, catalogue, output)
+    return stats
+
+
+def _catalogue_stats(mode: str, catalogue: Mapping[str, str], output: Dict[str, Any]) -> Dict[str, Any]:
+    per = Counter(catalogue.values())
+    return {
+        "mode": mode,
+        "items": len(catalogue),
+        "items_without_interaction": len(catalogue) - output["items"],
+        "per_domain": {d: per.get(d, 0) for d in output["per_domain"]},
+    }
+
+
+def _build_memory(opts: Options) -> Tuple[List[Interaction], Built]:
+    counts: Dict[str, Counter] = {d: Counter() for d in opts.domains}
+    rows, titles, source = _load(opts, counts)
+    merged = len(rows)
+    rows, rounds = filtering.kcore(rows, opts.kcore)
+    after_kcore = summarize(rows, opts.domains)
+    kcore_items = {r.item: r.domain for r in rows} if opts.catalogue == "all" else {}
+    removed_min = removed_max = 0
+    if opts.min_domains > 1:
+        rows, removed_min = filtering.select_min_domains(rows, opts.min_domains)
+    if opts.max_users is not None:
+        rows, removed_max = filtering.select_max_users(rows, opts.max_users, opts.seed)
+    ratings = [r.rating is not None for r in rows]
+    catalogue = kcore_items or {r.item: r.domain for r in rows}
+    output = summarize(rows, opts.domains)
+    stats = _stats(opts, source, counts, merged, rounds, after_kcore, (removed_min, removed_max),
+                   output, (all(ratings), any(ratings)), catalogue)
+    kept = rows
+    return rows, Built(lambda d: kept if d is None else [r for r in kept if r.domain == d],
+                       catalogue, titles, stats)
+
+
+def _build_streaming(opts: Options) -> Built:
+    counts: Dict[str, Counter] = {d: Counter() for d in opts.domains}
+    table, titles, source = _load_columns(opts, counts)
+    merged = len(table)
+    keep, rounds = filtering.kcore_mask(table.user, table.item, opts.kcore)
+    table = table.subset(keep)
+    after_kcore = table.summary()
+    kcore_items = table.item_domains() if opts.catalogue == "all" else {}
+    removed_min = removed_max = 0
+    if opts.min_domains > 1:
+        keep, removed_min = filtering.min_domains_mask(table.user, table.domain(), opts.min_domains)
+        table = table.subset(keep)
+    if opts.max_users is not None:
+        keep, removed_max = filtering.max_users_mask(table.user, opts.max_users, opts.seed)
+        table = table.subset(keep)
+    rated = ~np.isnan(table.rating)
+    catalogue = kcore_items or table.item_domains()
+    output = table.summary()
+    stats = _stats(opts, source, counts, merged, rounds, after_kcore, (removed_min, removed_max),
+                   output, (bool(rated.all()), bool(rated.any())), catalogue)
+    return Built(table.interactions, catalogue, titles, stats)
+
+
+def build(opts: Options) -> Tuple[List[Interaction], Dict[str, str], Dict[str, Any]]:
+    """Run reading and filtering in memory; return kept rows, titles and the stats (without writing)."""
+    rows, built = _build_memory(opts)
+    return rows, built.titles, built.stats
 
 
 def _install(tmp: Path, target: Path) -> None:
@@ -213,33 +329,46 @@ def convert(opts: Options) -> Dict[str, Any]:
         raise ConversionError(
             f"output folder exists: {', '.join(existing)} (pass --overwrite to replace it)"
         )
-    rows, titles, stats = build(opts)
+    built = _build_streaming(opts) if opts.streaming else _build_memory(opts)[1]
     try:
-        _write_all(opts, dests, rows, titles, stats)
+        _write_all(opts, dests, built)
     except OSError as exc:
         raise ConversionError(f"{opts.output}: cannot write output ({exc})") from None
-    return stats
+    return built.stats
 
 
-def _write_all(opts: Options, dests: Dict[str, Path], rows: List[Interaction],
-               titles: Dict[str, str], stats: Dict[str, Any]) -> None:
+def _domain_stats(stats: Dict[str, Any], name: str, domain: str) -> Dict[str, Any]:
+    """The stats of ``NAME_<domain>``: the merged stats with this domain's output."""
+    own = stats["output"]["per_domain"][domain]
+    sub = dict(stats, name=name, domain=domain, output=dict(own, per_domain={domain: own}))
+    if "catalogue" in stats:
+        items = stats["catalogue"]["per_domain"][domain]
+        sub["catalogue"] = {"mode": stats["catalogue"]["mode"], "items": items,
+                            "items_without_interaction": items - own["items"],
+                            "per_domain": {domain: items}}
+    return sub
+
+
+def _write_all(opts: Options, dests: Dict[str, Path], built: Built) -> None:
     created_output = not opts.output.exists()
     opts.output.mkdir(parents=True, exist_ok=True)
     temps: Dict[str, Path] = {}
+    with_rating = built.stats["rating_column"]
     try:
         for name in dests:
             temps[name] = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=opts.output))
             temps[name].chmod(0o755)  # mkdtemp makes 0700; datasets are shared read-only data
-        recbole_files.write_dataset(temps[opts.name], opts.name, rows, titles, stats, stats["rating_column"])
+        recbole_files.write_dataset(temps[opts.name], opts.name, built.rows(None), built.catalogue,
+                                    built.titles, built.stats, with_rating)
         skipped = []
         for d in opts.domains if opts.per_domain else []:
             name = f"{opts.name}_{d}"
-            sub = [r for r in rows if r.domain == d]
-            if not sub:
+            if not built.stats["output"]["per_domain"][d]["interactions"]:
                 skipped.append(name)
                 continue
-            sub_stats = dict(stats, name=name, domain=d, output=summarize(sub, [d]))
-            recbole_files.write_dataset(temps[name], name, sub, titles, sub_stats, stats["rating_column"])
+            items = {i: dd for i, dd in built.catalogue.items() if dd == d}
+            recbole_files.write_dataset(temps[name], name, built.rows(d), items, built.titles,
+                                        _domain_stats(built.stats, name, d), with_rating)
         for name, target in dests.items():
             if name not in skipped:
                 _install(temps.pop(name), target)

@@ -272,30 +272,42 @@ def _rating(record: Dict[str, Any], field: str, path: Path, lineno: int) -> Opti
     return float(value)
 
 
+def iter_reviews(files: DomainFiles, counts: Counter, now: float) -> Iterator[Review]:
+    """Yield every review of a domain, in file order, one line at a time (constant memory).
+
+    Counts ``reviews_read``; raises :class:`ConversionError` at the end if there were none.
+    """
+    n = 0
+    if files.is_csv:
+        reviews: Iterator[Review] = _read_csv_reviews(files.reviews, counts, now)
+    else:
+        reviews = _read_json_reviews(files, counts, now)
+    for review in reviews:
+        n += 1
+        yield review
+    if not n:
+        raise ConversionError(f"{files.reviews}: contains no reviews")
+    counts["reviews_read"] += n
+
+
 def read_reviews(files: DomainFiles, counts: Counter, now: float) -> List[Review]:
     """Read every review of a domain, in file order."""
-    if files.is_csv:
-        reviews = list(_read_csv_reviews(files.reviews, counts, now))
-    else:
-        fields = files.spec.review_fields
-        user_f, item_f, ts_f, unit, rating_f = (fields.user, fields.item, fields.timestamp,
-                                                fields.timestamp_unit, fields.rating)
-        reviews = []
-        for lineno, text in iter_lines(files.reviews, counts):
-            rec = parse_json(files.reviews, lineno, text)
-            reviews.append(
-                Review(
-                    user=_id(rec, user_f, files.reviews, lineno),
-                    item=_id(rec, item_f, files.reviews, lineno),
-                    timestamp=check_timestamp(rec.get(ts_f), ts_f, files.reviews, lineno, unit, now),
-                    rating=_rating(rec, rating_f, files.reviews, lineno),
-                    line=lineno,
-                )
-            )
-    if not reviews:
-        raise ConversionError(f"{files.reviews}: contains no reviews")
-    counts["reviews_read"] += len(reviews)
-    return reviews
+    return list(iter_reviews(files, counts, now))
+
+
+def _read_json_reviews(files: DomainFiles, counts: Counter, now: float) -> Iterator[Review]:
+    fields = files.spec.review_fields
+    user_f, item_f, ts_f, unit, rating_f = (fields.user, fields.item, fields.timestamp,
+                                            fields.timestamp_unit, fields.rating)
+    for lineno, text in iter_lines(files.reviews, counts):
+        rec = parse_json(files.reviews, lineno, text)
+        yield Review(
+            user=_id(rec, user_f, files.reviews, lineno),
+            item=_id(rec, item_f, files.reviews, lineno),
+            timestamp=check_timestamp(rec.get(ts_f), ts_f, files.reviews, lineno, unit, now),
+            rating=_rating(rec, rating_f, files.reviews, lineno),
+            line=lineno,
+        )
 
 
 CSV_FIELDS = ("item", "user", "rating", "timestamp")

@@ -49,10 +49,10 @@ def write_stats(path: Path, stats: Dict[str, Any]) -> None:
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def write_dataset(folder: Path, name: str, rows: List[Interaction],
+def write_dataset(folder: Path, name: str, rows: Iterable[Interaction], items: Mapping[str, str],
                   titles: Mapping[str, str], stats: Dict[str, Any], with_rating: bool) -> None:
-    """Write ``NAME.inter``, ``NAME.item`` (items of ``rows`` only) and ``NAME.stats.json``."""
-    item_domain = {r.item: r.domain for r in rows}
+    """Write ``NAME.inter`` (``rows``, streamed once), ``NAME.item`` (``items``: id -> domain,
+    with their titles) and ``NAME.stats.json``."""
     write_inter(folder / f"{name}.inter", rows, with_rating)
-    write_item(folder / f"{name}.item", {i: titles[i] for i in item_domain}, item_domain)
+    write_item(folder / f"{name}.item", {i: titles[i] for i in items}, items)
     write_stats(folder / f"{name}.stats.json", stats)
