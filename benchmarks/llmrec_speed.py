@@ -141,7 +141,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
     With ``bare``, each step is followed by the bare backbone on the batches it recorded (interleaved, so
     both see the same machine load)."""
     model, trainer = parts["model"], parts["trainer"]
-    device = model._device()
+    device = model.text.device
     model.train()
     loader = _epoch_loader(trainer, parts["train"], 0)
     recorder = BackboneRecorder(model.encoder.backbone)
@@ -187,7 +187,7 @@ def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
     from recbole_llmrec.model.precision import autocast_context
 
     enc = model.encoder
-    device = model._device()
+    device = model.text.device
     _sync(device)
     t0 = time.perf_counter()
     total = None
@@ -245,7 +245,7 @@ def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch:
     from recbole_llmrec.model.precision import autocast_context
 
     enc = model.encoder
-    device = model._device()
+    device = model.text.device
     lengths = mask.sum(1)
     order = torch.argsort(lengths, stable=True)
     with autocast_context(device, enc.autocast_dtype):
@@ -265,12 +265,12 @@ def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: 
     from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 
     s, enc = model.settings, model.encoder
-    device = model._device()
+    device = model.text.device
     item_ids = torch.arange(1, n_items, device=device)
-    item_inputs = build_item_batch(item_ids, model.title_ids, model.title_offsets, enc.special)
+    item_inputs = build_item_batch(item_ids, model.text.title_ids, model.text.title_offsets, enc.special)
     seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(device)
     seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(device)
-    user_inputs = build_history_batch(seq, seq_len, model.title_ids, model.title_offsets, s.max_history, enc.special)
+    user_inputs = build_history_batch(seq, seq_len, model.text.title_ids, model.text.title_offsets, s.max_history, enc.special)
     model.eval()
     with torch.inference_mode():
         _sync(device)
@@ -293,7 +293,7 @@ def measure_eval(parts: Dict[str, Any], max_users: Optional[int], max_items: Opt
     run, history masking restricted to those columns) - a cheaper run of the same code path.
     """
     model, trainer = parts["model"], parts["trainer"]
-    device = model._device()
+    device = model.text.device
     batches = _eval_batches(parts["test"], max_users)
     full_n = model.n_items
     n_items = full_n if max_items is None else min(full_n, max_items + 1)
@@ -346,24 +346,24 @@ def _time(fn: Callable[[], Any], device: torch.device) -> float:
 
 def _item_table_time(model: Any, n: int, seed: int) -> float:
     """Seconds to encode ``n`` random items the way ``item_table`` does (length-sorted chunks, no grad)."""
-    device = model._device()
+    device = model.text.device
     g = torch.Generator().manual_seed(seed)
     ids = (torch.randperm(model.n_items - 1, generator=g)[:n] + 1).to(device)
-    lengths = (model.title_offsets[ids + 1] - model.title_offsets[ids])
+    lengths = (model.text.title_offsets[ids + 1] - model.text.title_offsets[ids])
     ids = ids[torch.argsort(lengths, stable=True)]
     step = model.settings.item_encode_batch_size
 
     def run() -> None:
         with torch.no_grad():
             for b in range(0, ids.numel(), step):
-                model.encode_items(ids[b: b + step])
+                model.item_vectors(ids[b: b + step])
 
     model.eval()
     return _time(run, device)
 
 
 def _user_time(model: Any, batches: List[Any]) -> float:
-    device = model._device()
+    device = model.text.device
 
     def run() -> None:
         with torch.no_grad():

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 logger = logging.getLogger(__name__)
-KEYS = ("title_similarity_weight", "cold_title_similarity_weight", "unseen_title_similarity_weight")
+
+def weight_keys() -> list:
+    """Every scoring term's keys (``recbole_llmrec.model.scoring``'s registry)."""
+    from recbole_llmrec.model.scoring import SCORING_TERMS
+
+    return [key for term in SCORING_TERMS.values() for key in term.keys]
 
 
 def sweep(checkpoint: str, dataset: str, key: str, values: List[float]) -> List[Dict[str, Any]]:
@@ -27,7 +32,7 @@ def sweep(checkpoint: str, dataset: str, key: str, values: List[float]) -> List[
     trainer.set_train_dataset(built.train_data._dataset)
     rows = []
     for value in values:
-        setattr(model.settings, key, value)
+        model.set_scoring_values({key: value})
         row: Dict[str, Any] = {key: value}
         for split, data in (("valid", built.valid_data), ("test", built.test_data)):
             result = trainer.evaluate(data, load_best_model=False)
@@ -43,7 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--dataset", default="amazon_mixed")
-    parser.add_argument("--key", default="cold_title_similarity_weight", choices=KEYS)
+    parser.add_argument("--key", default="cold_title_similarity_weight", choices=weight_keys())
     parser.add_argument("--values", default="0,4,8,10,12,16")
     parser.add_argument("--output", required=True, help="folder of results.md and results.json")
     parser.add_argument("--overwrite", action="store_true")

@@ -18,15 +18,10 @@ from recbole_llmrec.atomic import atomic_output
 
 def count_trainable(spec: Dict[str, Any]) -> Dict[str, int]:
     """Trainable and total parameters of the model the spec builds (built once more, not trained)."""
-    from recbole.data import create_dataset, data_preparation
+    from recbole_llmrec.pipeline import build
 
-    from recbole_llmrec.config import build_config
-    from recbole_llmrec.registry import get_model
-
-    config = build_config(spec["model"], spec["dataset"], spec.get("config_files"),
-                          dict(spec.get("config_dict") or {}))
-    train_data, _, _ = data_preparation(config, create_dataset(config))
-    model = get_model(config["model"])(config, train_data._dataset)
+    model = build(spec["model"], spec["dataset"], spec.get("config_files"), dict(spec.get("config_dict") or {}),
+                  init_logging=False, with_trainer=False).model
     return {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "total": sum(p.numel() for p in model.parameters())}
 

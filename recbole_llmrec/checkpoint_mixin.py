@@ -128,7 +128,10 @@ class SafeCheckpointMixin:
     # ------------------------------------------------------------------ the training loop
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
-        """RecBole's ``fit``, writing the last checkpoint; a finished resumed run trains no more."""
+        """RecBole's ``fit``, writing the last checkpoint; a finished resumed run trains no more;
+        ``epochs: 0`` trains nothing, saves the model as it is and validates it once."""
+        if self.epochs == 0 and self.start_epoch == 0 and not self._resumed_finished:
+            return self._fit_untrained(valid_data, saved, show_progress)
         if self._resumed_finished or self.start_epoch >= self.epochs:
             logger.info("resumed run has nothing left to train (epoch %d of %d%s)", self.start_epoch,
                         self.epochs, ", finished" if self._resumed_finished else "")
@@ -141,6 +144,17 @@ class SafeCheckpointMixin:
         if self._write_last and self._last_epoch_trained is not None:
             self._save_last_checkpoint(self._last_epoch_trained, finished=True)
         return result
+
+    def _fit_untrained(self, valid_data: Any, saved: bool, show_progress: bool):
+        """``epochs: 0`` (a model with nothing to train, e.g. TitleKNN): one validation of the
+        model as built; its checkpoint is the best one (so the test evaluation reads it)."""
+        if valid_data:
+            self.best_valid_score, self.best_valid_result = self._valid_epoch(
+                valid_data, show_progress=show_progress)
+            logger.info("epochs: 0, nothing trained; valid result: %s", self.best_valid_result)
+        if saved:
+            self._save_checkpoint(-1)
+        return self.best_valid_score, self.best_valid_result
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         # The previous epoch (training, validation, early stopping) is complete here and nothing

@@ -1,9 +1,10 @@
 """Item vectors on disk: a cache keyed by checkpoint + catalogue, chunked encoding, and export.
 
-* :class:`ItemVectorCache` keeps a catalogue's encoded vectors in a safetensors file named by a key
-  made of the checkpoint file (path, size, modification time), the catalogue's content hash and
-  the settings that change the vectors; files are written atomically, so a second ``recommend`` on
-  the same catalogue skips the language model.
+* the cache (:class:`~recbole_llmrec.model.vector_cache.VectorCache`, the package's one vector
+  cache, here ``ItemVectorCache``) keeps a catalogue's encoded vectors in a safetensors file named
+  by a key made of the checkpoint file (path, size, modification time), the catalogue's content
+  hash and the settings that change the vectors; files are written atomically, so a second
+  ``recommend`` on the same catalogue skips the language model.
 * :func:`encode_titles_to_npy` encodes any number of titles chunk by chunk into a ``.npy`` memmap:
   memory holds the output matrix plus one chunk.
 * ``python -m recbole_llmrec.item_vectors export --checkpoint PATH --output FILE`` writes a
@@ -14,8 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -27,68 +26,22 @@ import numpy as np
 import torch
 
 from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.model.vector_cache import CACHE_ENV, VectorCache, default_cache_dir, file_identity
+from recbole_llmrec.recommend import Recommender, catalogue_cache_key
 
 logger = logging.getLogger(__name__)
 
-#: Bumped when the cached content or its key changes meaning.
-CACHE_FORMAT = 1
-#: Environment variable naming the cache folder.
-CACHE_ENV = "RECBOLE_LLMREC_CACHE"
 FORMATS = ("npy", "recbole")
-
-
-def default_cache_dir() -> Path:
-    """``$RECBOLE_LLMREC_CACHE``, else ``$XDG_CACHE_HOME/recbole_llmrec/item_vectors`` (``~/.cache``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "recbole_llmrec" / "item_vectors"
-
-
-def checkpoint_identity(path: str) -> Dict[str, Any]:
-    """What identifies a checkpoint file cheaply: absolute path, size and modification time (ns)."""
-    stat = os.stat(path)
-    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+#: The item-vector cache is the package's one vector cache.
+ItemVectorCache = VectorCache
+checkpoint_identity = file_identity
+__all__ = ["ItemVectorCache", "cache_key", "checkpoint_identity", "default_cache_dir", "encode_titles_to_npy",
+           "export_item_vectors", "main"]
 
 
 def cache_key(checkpoint: str, catalogue_hash: str, settings: Dict[str, Any]) -> str:
     """Hex key of a catalogue's vectors under a checkpoint and the settings that change them."""
-    payload = {"format": CACHE_FORMAT, "checkpoint": checkpoint_identity(checkpoint),
-               "catalogue": catalogue_hash, "settings": settings}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-class ItemVectorCache:
-    """Named tensors per key, one safetensors file each, in ``folder``."""
-
-    def __init__(self, folder: Optional[str | os.PathLike] = None) -> None:
-        self.folder = Path(folder) if folder is not None else default_cache_dir()
-
-    def path(self, key: str) -> Path:
-        return self.folder / f"{key}.safetensors"
-
-    def load(self, key: str) -> Optional[Dict[str, torch.Tensor]]:
-        """The tensors stored under ``key``, or None (missing or unreadable: it is re-encoded)."""
-        from safetensors.torch import load_file
-
-        path = self.path(key)
-        if not path.is_file():
-            return None
-        try:
-            return load_file(str(path))
-        except Exception as err:  # a damaged cache file is not fatal: encode again
-            logger.warning("ignoring unreadable item-vector cache %s (%s)", path, err)
-            return None
-
-    def save(self, key: str, tensors: Dict[str, torch.Tensor], metadata: Dict[str, str]) -> Path:
-        """Store ``tensors`` under ``key`` (temporary file + rename)."""
-        from safetensors.torch import save_file
-
-        path = self.path(key)
-        plain = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in tensors.items()}
-        with atomic_output(str(path), ".safetensors") as tmp:
-            save_file(plain, tmp, metadata={k: str(v) for k, v in metadata.items()})
-        return path
+    return catalogue_cache_key(checkpoint, catalogue_hash, settings)
 
 
 # ------------------------------------------------------------------------------ chunked encoding
@@ -181,8 +134,6 @@ def export_item_vectors(
     naming each row's item. ``recbole``: one RecBole feature file (e.g. ``<dataset>.itememb``).
     Returns a summary (``output``, ``items``, ``dim``, ``format``, ``files``).
     """
-    from recbole_llmrec.recommend import Recommender
-
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     files = [output] + ([items_sidecar(output)] if fmt == "npy" else [])

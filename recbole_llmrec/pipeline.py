@@ -31,7 +31,7 @@ class Pipeline:
     valid_data: Any
     test_data: Any
     model: Any
-    trainer: Any
+    trainer: Optional[Any]
 
 
 def check_config(config: Any) -> None:
@@ -48,6 +48,7 @@ def build(
     config_dict: Optional[Dict[str, Any]] = None,
     config: Any = None,
     init_logging: bool = True,
+    with_trainer: bool = True,
 ) -> Pipeline:
     """Build ``model`` (a name or class) on ``dataset`` with its trainer.
 
@@ -55,7 +56,8 @@ def build(
     ``build_config(model, dataset, config_file_list, config_dict)``. The model's
     ``check_config`` runs before the dataset is loaded; the data splits are seeded with
     ``seed``, the model with ``seed + local_rank``. ``init_logging`` sets up RecBole's logger
-    (console and ``log/`` file) as RecBole's own runs do.
+    (console and ``log/`` file) as RecBole's own runs do. ``with_trainer=False`` leaves
+    ``trainer`` None (tools that only need the model and the dataset: ``recommend``, parameter counts).
     """
     if config is None:
         config = build_config(model, dataset, config_file_list, config_dict)
@@ -73,5 +75,5 @@ def build(
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model_obj = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info("%s", model_obj)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model_obj)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model_obj) if with_trainer else None
     return Pipeline(config, data, train_data, valid_data, test_data, model_obj, trainer)

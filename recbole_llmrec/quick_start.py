@@ -162,6 +162,8 @@ def _run_single(
             "test": plain_result(trainer.last_per_domain),
         }
     result.update(trainer.grouped_results())
+    if getattr(trainer, "calibration", None) is not None:
+        result["calibration"] = trainer.calibration.as_dict()
     if saved:
         result["checkpoint"] = trainer.saved_model_file
         result["checkpoint_sha256"] = trainer.saved_model_sha256

@@ -24,15 +24,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from recbole.data.interaction import Interaction
 
 from recbole_llmrec.catalogue import PAD_TOKEN, Catalogue, catalogue_from_dataset, load_catalogue
-from recbole_llmrec.item_vectors import ItemVectorCache, cache_key
+from recbole_llmrec.checkpoint import load_checkpoint
+from recbole_llmrec.data.titles import load_titles
+from recbole_llmrec.model.vector_cache import VectorCache, cache_key, file_identity
+from recbole_llmrec.pipeline import build
+from recbole_llmrec.registry import get_model
+from recbole_llmrec.resources import embedded_data_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +70,14 @@ def _normalize(title: str) -> str:
 
 def load_model(checkpoint: str, device: str = "cpu", data_path: Optional[str] = None) -> Tuple[Any, Any]:
     """``(model, dataset)``: a text-based checkpoint's model, weights loaded, in eval mode, with
-    the dataset it was trained on (features loaded, not split). Id-only models are refused."""
-    import os
-
-    from recbole.data import create_dataset
-    from recbole.data.dataset import Dataset as RecBoleDataset
-
-    from recbole_llmrec.checkpoint import load_checkpoint
-    from recbole_llmrec.registry import get_model
+    the dataset it was trained on (all interactions; built by :func:`recbole_llmrec.pipeline.build`
+    from the checkpoint's config). Id-only models are refused."""
 
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     state = load_checkpoint(checkpoint)
     config = state["config"]
-    model_class = get_model(config["model"])
-    if not hasattr(model_class, "attach_titles"):
+    if not hasattr(get_model(config["model"]), "catalogue_vectors"):
         raise ValueError(
             f"{checkpoint}: {config['model']} is an id-only model (it scores items by learned "
             "id embeddings, not by their titles), so it cannot recommend from titles or for "
@@ -91,24 +91,27 @@ def load_model(checkpoint: str, device: str = "cpu", data_path: Optional[str] = 
             f"{checkpoint}: its dataset folder {dataset_dir} is missing (the model needs the "
             "dataset it was trained on); pass data_path / --data_path where it is now")
     started = time.perf_counter()
-    dataset = create_dataset(config)
-    # Features as RecBole Interactions, as data_preparation leaves them, but without the
-    # sequential data augmentation and split: inter_feat keeps one row per interaction.
-    RecBoleDataset._change_feat_format(dataset)
-    model = model_class(config, dataset)
+    built = build(config["model"], config["dataset"], config=config, init_logging=False, with_trainer=False)
+    model = built.model
     model.load_state_dict(state["state_dict"])
     model.load_other_parameter(state.get("other_parameter"))
     logger.info("loaded %s from %s in %.1f s", config["model"], checkpoint,
                 time.perf_counter() - started)
-    return model.eval(), dataset
+    return model.eval(), built.dataset
+
+
+def catalogue_cache_key(checkpoint: str, catalogue_hash: str, settings: Dict[str, Any]) -> str:
+    """Vector-cache key of a catalogue's vectors under a checkpoint file and the settings that change them."""
+    return cache_key({"kind": "catalogue_vectors", "checkpoint": file_identity(checkpoint),
+                      "catalogue": catalogue_hash, "settings": settings})
 
 
 class Recommender:
     """A trained text-based model bound to a catalogue; see :meth:`from_checkpoint`."""
 
     def __init__(self, model: Any, catalogue: Catalogue, dataset: Any = None,
-                 checkpoint: Optional[str] = None, cache: Optional[ItemVectorCache] = None) -> None:
-        if not hasattr(model, "attach_titles"):
+                 checkpoint: Optional[str] = None, cache: Optional[VectorCache] = None) -> None:
+        if not hasattr(model, "catalogue_vectors"):
             raise ValueError(f"{type(model).__name__} ranks items by learned id embeddings only: "
                              "it cannot rank titles or another catalogue")
         self.model = model.eval()
@@ -139,10 +142,6 @@ class Recommender:
         """Load ``checkpoint`` (an LLMRec ``.pth``) with its dataset and bind it to ``catalogue``:
         None (the checkpoint's dataset), a :class:`Catalogue`, a TSV/CSV file, or a converted
         dataset's name or folder. ``data_path`` points at the checkpoint's dataset if it moved."""
-        import os
-
-        from recbole_llmrec.resources import embedded_data_path
-
         model, dataset = load_model(checkpoint, device, data_path)
         config = dataset.config
         settings = model.settings
@@ -154,25 +153,21 @@ class Recommender:
             search = [embedded_data_path(), os.path.dirname(os.path.normpath(config["data_path"]))]
             cat = load_catalogue(str(catalogue), search, config["ITEM_ID_FIELD"],
                                  settings.title_field, settings.domain_field)
-        cache = ItemVectorCache(cache_dir) if use_cache else None
+        cache = VectorCache(cache_dir) if use_cache else None
         return cls(model, cat, dataset=dataset, checkpoint=checkpoint, cache=cache)
 
     # ------------------------------------------------------------------------- item vectors
-    def _sequence(self) -> bool:
-        return bool(getattr(self.model, "sequence", False))
-
     def _cache_key(self) -> Optional[str]:
         if self.cache is None or self.checkpoint is None:
             return None
         model = self.model
         settings = {"model": type(model).__name__, "width": model.item_table_width,
-                    "device": str(_device(model).type),
-                    "autocast_dtype": getattr(model.settings, "autocast_dtype", None)}
-        return cache_key(self.checkpoint, self.catalogue.content_hash(), settings)
+                    "device": str(_device(model).type), "autocast_dtype": model.settings.autocast_dtype}
+        return catalogue_cache_key(self.checkpoint, self.catalogue.content_hash(), settings)
 
     def _catalogue_vectors(self) -> Dict[str, torch.Tensor]:
-        """The catalogue's item table (and, for the sequence encoder, its LM title vectors):
-        from the on-disk cache when there, else encoded once and stored."""
+        """The catalogue's vectors (the model's :meth:`catalogue_vectors`): from the on-disk cache
+        when there, else encoded once and stored."""
         self._bind(())
         key = self._cache_key()
         stored = self.cache.load(key) if key is not None else None
@@ -181,13 +176,10 @@ class Recommender:
             self.vectors_from_cache = True
             logger.info("item vectors of %d items from cache %s", len(self.catalogue),
                         self.cache.path(key))
-            self._restore(stored, 0)
+            self.model.load_catalogue_vectors(stored)
             return stored
         started = time.perf_counter()
-        with torch.no_grad():
-            vectors = {"item_table": self.model.item_table().detach().float().cpu()}
-            if self._sequence():
-                vectors["text_vectors"] = self.model.lm_title_vectors().detach().float().cpu()
+        vectors = self.model.catalogue_vectors()
         logger.info("encoded %d catalogue items in %.1f s", len(self.catalogue),
                     time.perf_counter() - started)
         if key is not None:
@@ -209,34 +201,6 @@ class Recommender:
         tokens = [PAD_TOKEN] + list(cat.item_ids) + [""] * len(extras)  # "" matches no trained id
         self.model.attach_titles(titles, domains, tokens)
         self._bound = extras
-
-    def _restore(self, vectors: Dict[str, torch.Tensor], n_extras: int,
-                 extras: Tuple[str, ...] = ()) -> None:
-        """Give the bound model the cached vectors; extra rows (never ranked) are zeros in the item
-        table and, for the sequence encoder, the LM vectors of the extra titles."""
-        model = self.model
-        device = _device(model)
-        table = vectors["item_table"]
-        if n_extras:
-            table = torch.cat([table, table.new_zeros(n_extras, table.shape[1])])
-        if "text_vectors" in vectors and self._sequence():
-            text = vectors["text_vectors"]
-            if n_extras:
-                text = torch.cat([text, self._lm_vectors(list(extras)).to(text.dtype)])
-            model.text_vectors = text.to(device)
-        model.load_item_table(table.to(device))
-
-    def _lm_vectors(self, titles: List[str]) -> torch.Tensor:
-        """Frozen-LM vectors of ``titles`` (sequence encoder: what the adaptor reads)."""
-        from recbole_llmrec.data.titles import tokenize_titles
-
-        model = self.model
-        table = tokenize_titles([""] + titles, model.encoder.tokenizer, model.settings.max_title_tokens,
-                                leading_space=model.encoder.title_leading_space)
-        ids, offsets = table.ids.to(_device(model)), table.offsets.to(_device(model))
-        with torch.no_grad():
-            items = torch.arange(1, table.n_items, device=ids.device)
-            return model._encode_title_table(ids, offsets, items).float().cpu()
 
     def catalogue_item_vectors(self) -> torch.Tensor:
         """The vectors [n_items, D] the model ranks the catalogue's items with (catalogue order)."""
@@ -261,7 +225,6 @@ class Recommender:
             order = torch.argsort(inter[dataset.time_field][mask], stable=True)
             items = items[order]
         tokens = dataset.field2id_token[iid_field]
-        from recbole_llmrec.data.titles import load_titles
 
         titles = load_titles(dataset, self.model.settings.title_field)
         return [(str(tokens[i]), titles[i]) for i in items.tolist()]
@@ -308,10 +271,9 @@ class Recommender:
         extra_key = tuple(extras)
         if self._bound != extra_key:
             self._bind(extra_key)
-            self._restore(self._vectors, len(extras), extra_key)
+            self.model.load_catalogue_vectors(self._vectors, extra_key)
         model = self.model
         seq = ids[-model.max_seq_length:]
-        from recbole.data.interaction import Interaction
 
         batch = Interaction({model.ITEM_SEQ: torch.tensor([seq], dtype=torch.long),
                              model.ITEM_SEQ_LEN: torch.tensor([len(seq)], dtype=torch.long)})

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 #: Plugin models: name -> (module, RecBole submodule that RecBole's own lookup searches).
 PLUGIN_MODELS: Dict[str, tuple] = {
     "LLMRec": ("recbole_llmrec.model.llmrec", "sequential_recommender"),
+    "TitleKNN": ("recbole_llmrec.model.title_knn", "sequential_recommender"),
 }
 
 

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Dict, Type
+from typing import Any, Dict, Optional, Type
 
 import numpy as np
 import torch
-from recbole.data.dataloader import TrainDataLoader
+from recbole.data.dataloader import FullSortEvalDataLoader, TrainDataLoader
 from recbole.trainer import Trainer
 from recbole.utils import ModelType
 from recbole.utils import get_trainer as recbole_get_trainer
 
+from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
 from recbole_llmrec.checkpoint_mixin import SafeCheckpointMixin
 from recbole_llmrec.data.bucketing import bucketed_loader
 from recbole_llmrec.data.prefix_sampling import sample_prefix_rows
 from recbole_llmrec.distributed.trainer_mixins import DDPConstruction, DistributedTrainerMixin
+from recbole_llmrec.evaluation.calibration import Calibration, active_keys, calibrate, check_grid
 from recbole_llmrec.evaluation.grouped_eval_mixin import GroupedEvalMixin
+from recbole_llmrec.run_files import verify_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +56,58 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
     * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
     * ``length_bucketing`` (bool): batches of examples with similar user-sentence length
       (:mod:`recbole_llmrec.data.bucketing`), deterministic per ``seed + epoch``; single process only.
+    * ``calibrate_scoring`` (bool), ``calibration_grid``: after training, fit the ranking-time
+      scoring weights on the validation split (:meth:`calibrate`).
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
         super().__init__(config, model)
         if not config["single_spec"] and hasattr(self.model, "shard_item_table"):
             self.model.shard_item_table = True
+        #: What :meth:`calibrate` fitted after training (None: not calibrated).
+        self.calibration: Optional[Calibration] = None
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None):
+        """RecBole's ``fit``; then, with ``calibrate_scoring``, :meth:`calibrate` on ``valid_data``."""
+        result = super().fit(train_data, valid_data, verbose=verbose, saved=saved,
+                             show_progress=show_progress, callback_fn=callback_fn)
+        if self.config["calibrate_scoring"] and valid_data:
+            self.calibrate(valid_data, saved)
+        return result
+
+    def calibrate(self, valid_data: Any, saved: bool = True) -> Optional[Calibration]:
+        """Fit the ranking-time scoring weights of ``calibration_grid`` on the validation split
+        (:mod:`recbole_llmrec.evaluation.calibration`) for the best model, and store them in its
+        checkpoint (``saved``), where the test evaluation, ``recommend`` and
+        ``--evaluate_checkpoint`` read them."""
+        if not self.config["single_spec"]:
+            logger.warning("calibrate_scoring: calibration runs in single-process runs only; this DDP run "
+                           "keeps the configured scoring weights")
+            return None
+        if not isinstance(valid_data, FullSortEvalDataLoader):
+            logger.warning("calibrate_scoring: needs full-ranking validation (eval_args mode: full); "
+                           "this run keeps the configured scoring weights")
+            return None
+        model = self._unwrapped_model()
+        checkpoint = None
+        if saved and self.saved_model_sha256 is not None:  # the best epoch's weights
+            verify_sha256(self.saved_model_file, self.saved_model_sha256)
+            checkpoint = load_checkpoint(self.saved_model_file, map_location=self.device)
+            model.load_state_dict(checkpoint["state_dict"])
+            model.load_other_parameter(checkpoint.get("other_parameter"))
+        grid = check_grid(self.config["calibration_grid"], model.scoring_values())
+        active = active_keys(model, list(grid))
+        if not active:
+            logger.info("calibrate_scoring: no term of %s applies to this model; nothing to fit", sorted(grid))
+            return None
+        grid = {key: grid[key] for key in active}
+        self.calibration = calibrate(model, valid_data, grid, self.config["valid_metric"], self.device)
+        if checkpoint is not None:
+            checkpoint["other_parameter"] = model.other_parameter()
+            self.saved_model_sha256 = atomic_save(checkpoint, self.saved_model_file)
+            logger.info("fitted scoring weights stored in %s", self.saved_model_file)
+        return self.calibration
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """RecBole's epoch, with the learning rate of ``lr_schedule`` for this epoch."""

@@ -75,7 +75,7 @@ def test_packed_encoding_equals_one_padded_call(tiny_lms, tiny_data):
         model.encoder.backbone.eval()  # no dropout; packing still on (the encoder is in train mode)
         with torch.no_grad():
             users = model.encode_users(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])
-            items = model.encode_items(torch.arange(1, 60))
+            items = model.item_vectors(torch.arange(1, 60))
         vecs[eff] = (users, items)
     for a, b in zip(vecs[0.0], vecs[0.99]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -157,3 +157,35 @@ def test_changed_checkpoint_is_refused_at_test_time(tmp_path, tiny_config_dict):
     torch.save(state, path)
     with pytest.raises(DigestMismatchError, match="changed after this run wrote it"):
         built.trainer.evaluate(built.test_data, load_best_model=True)
+
+
+_CACHE_WRITER = """
+import sys, torch
+from recbole_llmrec.model.vector_cache import VectorCache
+torch.manual_seed(0)
+vectors = torch.randn(20000, 64)  # 5 MB: long enough writes for the two writers to overlap
+print('ready', flush=True)
+sys.stdin.readline()
+for _ in range(5):
+    VectorCache(sys.argv[1]).save('k' * 32, {'vectors': vectors}, {'n': 20000})
+"""
+
+
+def test_two_processes_writing_one_vector_cache_leave_one_valid_file(tmp_path):
+    from recbole_llmrec.model.vector_cache import VectorCache
+
+    writers = [subprocess.Popen([sys.executable, "-c", _CACHE_WRITER, str(tmp_path / "cache")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    for writer in writers:
+        assert writer.stdout.readline().strip() == "ready"
+    for writer in writers:  # release both at once
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    for writer in writers:
+        writer.stdin.close()
+        assert writer.wait(timeout=120) == 0
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["k" * 32 + ".safetensors"]
+    torch.manual_seed(0)
+    loaded = VectorCache(tmp_path / "cache").load("k" * 32)
+    assert loaded is not None and torch.equal(loaded["vectors"], torch.randn(20000, 64))

@@ -85,7 +85,7 @@ def test_frozen_trains_no_lm_weight(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = make_model(make_config(tiny_lms["bert"], tuning="frozen", projection_size=8), dataset)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"encoder.projection.weight", "encoder.projection.bias"}
+    assert trainable == {"text.lm.projection.weight", "text.lm.projection.bias"}
     lm_before = {n: p.detach().clone() for n, p in model.encoder.backbone.named_parameters()}
     losses = train_steps(model, first_batch(train), steps=2)
     assert all(torch.equal(p, lm_before[n]) for n, p in model.encoder.backbone.named_parameters())

@@ -56,7 +56,7 @@ def test_encoder_ignores_padding(arch, side, tiny_lms, tiny_data):
     encoder = model.encoder
     items = torch.arange(1, 9)
     special = dataclasses.replace(encoder.special, padding_side=side)
-    ids, mask = build_item_batch(items, model.title_ids, model.title_offsets, special)
+    ids, mask = build_item_batch(items, model.text.title_ids, model.text.title_offsets, special)
     extra = 7
     pad = torch.full((ids.shape[0], extra), special.pad_id)
     zeros = torch.zeros_like(pad)
@@ -65,7 +65,7 @@ def test_encoder_ignores_padding(arch, side, tiny_lms, tiny_data):
     else:
         ids2, mask2 = torch.cat([pad, ids], 1), torch.cat([zeros, mask], 1)
     with torch.no_grad():
-        reference = encoder(*build_item_batch(items, model.title_ids, model.title_offsets, encoder.special))
+        reference = encoder(*build_item_batch(items, model.text.title_ids, model.text.title_offsets, encoder.special))
         a, b = encoder(ids, mask), encoder(ids2, mask2)
     assert torch.isfinite(b).all()
     assert torch.allclose(a, b, atol=1e-5)

@@ -43,8 +43,8 @@ def test_lm_stays_frozen_and_titles_are_encoded_once(tiny_lms, tiny_data):
     train_steps(model, first_batch(train), steps=2)
     assert len(calls) == encoded_once  # no LM call after the catalogue was encoded
     assert all(torch.equal(p, lm_before[n]) for n, p in model.encoder.named_parameters())
-    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"adaptor", "id_fusion", "user_encoder"}
+    trainable = {".".join(n.split(".")[:2]) for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"users.adaptor", "users.id_fusion", "users.transformer"}
 
 
 def test_whitening_is_fitted_on_the_catalogue_and_saved(tiny_lms, tiny_data):
@@ -52,11 +52,11 @@ def test_whitening_is_fitted_on_the_catalogue_and_saved(tiny_lms, tiny_data):
     config = make_config(tiny_lms["bert"], **SEQUENCE, adaptor="whiten")
     model = make_model(config, dataset)
     train_steps(model, first_batch(train), steps=2)
-    assert bool(model.adaptor.whitening.fitted)
-    white = model.adaptor.whitening(model.lm_title_vectors()[1:]).double()
+    assert bool(model.users.adaptor.whitening.fitted)
+    white = model.users.adaptor.whitening(model.lm_title_vectors()[1:]).double()
     assert torch.allclose(white.mean(0), torch.zeros(white.shape[1], dtype=white.dtype), atol=1e-5)
     state = model.state_dict()
-    assert bool(state["adaptor.whitening.fitted"]) and "adaptor.whitening.matrix" in state
+    assert bool(state["users.adaptor.whitening.fitted"]) and "users.adaptor.whitening.matrix" in state
     assert not any(k.startswith(("title_", "text_vectors", "negatives.")) for k in state)
     other = make_model(config, dataset, seed=7)
     other.load_state_dict(state)
@@ -83,7 +83,7 @@ def test_id_part_is_zero_for_unseen_items(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = sequence_model(tiny_lms, dataset)
     train_steps(model, first_batch(train), steps=3)
-    trained = model.id_fusion.embedding.weight.detach().clone()
+    trained = model.users.id_fusion.embedding.weight.detach().clone()
     assert trained[1:].abs().sum() > 0  # the id part learned something
     tokens = list(dataset.field2id_token["item_id"])
     titles = model.title_texts if hasattr(model, "title_texts") else None
@@ -94,12 +94,12 @@ def test_id_part_is_zero_for_unseen_items(tiny_lms, tiny_data):
     new_titles = ["", titles[2], titles[1], "brand new product"]
     model.attach_titles(new_titles, item_tokens=["[PAD]", tokens[2], tokens[1], "never-seen-id"])
     ids = torch.arange(4)
-    part = model.id_fusion(ids).detach()
+    part = model.users.id_fusion(ids).detach()
     assert torch.equal(part[1], trained[2]) and torch.equal(part[2], trained[1])
     assert torch.count_nonzero(part[3]) == 0 and torch.count_nonzero(part[0]) == 0
     model.eval()
     with torch.no_grad():
-        text_only = model.adaptor(model.item_features())
+        text_only = model.users.adaptor(model.users.features(model.text))
         table = model.item_table()
     assert torch.allclose(table[3], text_only[3]) and not torch.allclose(table[1], text_only[1])
 
@@ -110,7 +110,7 @@ def test_zero_shot_catalogue_without_ids_ranks_by_text(tiny_lms, tiny_data):
     train_steps(model, first_batch(train), steps=2)
     model.attach_titles(["", "red toy car", "blue lipstick", "toy train set", "face cream"],
                         domains=["", "Toys", "Beauty", "Toys", "Beauty"])
-    assert model.n_items == 5 and not bool(model.id_fusion.known.any())
+    assert model.n_items == 5 and not bool(model.users.id_fusion.known.any())
     model.eval()
     from recbole.data.interaction import Interaction
 
@@ -118,8 +118,8 @@ def test_zero_shot_catalogue_without_ids_ranks_by_text(tiny_lms, tiny_data):
     with torch.no_grad():
         scores = model.full_sort_predict(batch)
         text = torch.nn.functional.normalize(model.lm_title_vectors(), dim=-1)
-        expected = model._scale(model.forward(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])) @ \
-            model.adaptor(model.item_features()).T + model.settings.unseen_title_similarity_weight * (text[[3, 2]] @ text.T)
+        expected = model.scaled_user_vectors(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]) @ \
+            model.users.adaptor(model.users.features(model.text)).T + model.scoring_values()["unseen_title_similarity_weight"] * (text[[3, 2]] @ text.T)
     assert scores.shape == (2, 5)
     assert torch.allclose(scores[:, 1:], expected[:, 1:], atol=1e-5)
 
@@ -165,12 +165,12 @@ def test_checkpoint_of_another_catalogue_keeps_ids_of_shared_items(tiny_lms, tin
     tokens = other["id_fusion_tokens"]
     target.attach_titles(["", "some other title", "a third one"], item_tokens=["[PAD]", tokens[5], "unseen"])
     state = {k: v for k, v in state.items()}
-    target.id_fusion.resize(3)  # as if built on a 3-item catalogue
+    target.users.id_fusion.resize(3)  # as if built on a 3-item catalogue
     target.load_state_dict(state)
-    assert not bool(target.id_fusion.known.any())  # ids unnamed until other_parameter is loaded
+    assert not bool(target.users.id_fusion.known.any())  # ids unnamed until other_parameter is loaded
     target.load_other_parameter(other)
-    part = target.id_fusion(torch.arange(3)).detach()
-    assert torch.equal(part[1], trained.id_fusion.embedding.weight[5].detach())
+    part = target.users.id_fusion(torch.arange(3)).detach()
+    assert torch.equal(part[1], trained.users.id_fusion.embedding.weight[5].detach())
     assert torch.count_nonzero(part[2]) == 0
 
 
@@ -183,7 +183,7 @@ def test_title_similarity_adds_the_last_title_cosine_at_ranking(tiny_lms, tiny_d
     seq, length = batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]
     with torch.no_grad():
         plain = model.full_sort_predict(batch)
-        model.settings.title_similarity_weight = 3.0
+        model.set_scoring_values({"title_similarity_weight": 3.0})
         boosted = model.full_sort_predict(batch)
         point = model.predict(batch)
     text = torch.nn.functional.normalize(model.lm_title_vectors(), dim=-1)
@@ -198,10 +198,10 @@ def test_unseen_items_get_their_own_title_similarity_weight(tiny_lms, tiny_data)
     model = sequence_model(tiny_lms, dataset, title_similarity_weight=2.0, unseen_title_similarity_weight=9.0)
     tokens = [str(t) for t in dataset.field2id_token["item_id"]]
     model.attach_titles(["", "red toy car", "blue lipstick"], item_tokens=["[PAD]", tokens[1], "never-seen"])
-    weights = model._title_similarity_weights()
+    weights = model.scoring.terms["title_similarity"].item_weights(model)
     assert weights[1].item() == 2.0 and weights[2].item() == 9.0
-    model.settings.unseen_title_similarity_weight = None
-    assert model._title_similarity_weights()[2].item() == 2.0
+    model.set_scoring_values({"unseen_title_similarity_weight": None})
+    assert model.scoring.terms["title_similarity"].item_weights(model)[2].item() == 2.0
 
 
 def test_cold_items_have_no_id_part_and_their_own_title_similarity_weight(tiny_lms, tiny_data):
@@ -216,10 +216,10 @@ def test_cold_items_have_no_id_part_and_their_own_title_similarity_weight(tiny_l
     model = sequence_model(tiny_lms, train._dataset, title_similarity_weight=2.0,
                            unseen_title_similarity_weight=9.0, cold_title_similarity_weight=5.0)
     train_steps(model, first_batch(train), steps=3)
-    part = model.id_fusion(torch.arange(len(counts))).detach()
+    part = model.users.id_fusion(torch.arange(len(counts))).detach()
     assert all(torch.count_nonzero(part[i]) == 0 for i in cold)
     assert any(torch.count_nonzero(part[i]) > 0 for i in warm)
-    weights = model._title_similarity_weights()
+    weights = model.scoring.terms["title_similarity"].item_weights(model)
     assert all(weights[i].item() == 5.0 for i in cold) and all(weights[i].item() == 2.0 for i in warm)
     # the flags travel with the checkpoint: a model built on the full dataset takes them over
     other = model.other_parameter()
@@ -227,6 +227,6 @@ def test_cold_items_have_no_id_part_and_their_own_title_similarity_weight(tiny_l
     target = sequence_model(tiny_lms, tiny_data[0])
     target.load_state_dict(model.state_dict())
     target.load_other_parameter(other)
-    assert torch.equal(target.id_fusion.known[1:], counts[1:] > 0)
+    assert torch.equal(target.users.id_fusion.known[1:], counts[1:] > 0)
     target.load_other_parameter({"id_fusion_tokens": other["id_fusion_tokens"]})  # an older checkpoint
-    assert bool(target.id_fusion.known[1:].all())
+    assert bool(target.users.id_fusion.known[1:].all())

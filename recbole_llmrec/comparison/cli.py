@@ -25,7 +25,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
         "--key=value is passed to every model's RecBole config (e.g. --epochs=5)."
     )
     parser.add_argument("--dataset", "-d", default="amazon_mixed", help="dataset name")
-    parser.add_argument("--models", default="LLMRec,SASRec,GRU4Rec,BERT4Rec,Pop",
+    parser.add_argument("--models", default="LLMRec,TitleKNN,SASRec,GRU4Rec,BERT4Rec,Pop",
                         help="comma-separated models, in report order")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds (default: the configured seed)")

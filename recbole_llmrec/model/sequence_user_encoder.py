@@ -1,4 +1,4 @@
-"""``user_encoder: sequence``: a SASRec-sized transformer over the vectors of the history's items.
+"""``user_encoder: sequence``'s transformer: a SASRec-sized transformer over the vectors of the history's items.
 
 Each title is encoded by the LM once (per catalogue), not once per prefix: the user vector is read
 at the last position of a causal transformer (RecBole's own ``TransformerEncoder``) over the
@@ -11,7 +11,7 @@ from recbole.model.layers import TransformerEncoder
 from torch import nn
 
 
-class SequenceUserEncoder(nn.Module):
+class HistoryTransformer(nn.Module):
     """``forward(item_vectors [B, L, D], item_seq [B, L], item_len [B]) -> [B, D]``."""
 
     def __init__(self, hidden_size: int, inner_size: int, n_layers: int, n_heads: int, dropout: float,

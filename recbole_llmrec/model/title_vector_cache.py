@@ -1,53 +1,60 @@
-"""An on-disk cache of frozen LM title vectors (``title_vector_cache``), for ``user_encoder: sequence``.
+"""The frozen LM's title vectors in the vector cache (``title_vector_cache``: a folder or null).
 
-The key covers everything the vectors depend on: the LM (its resolved location and config), the
-pooling, the compute dtype and the exact token ids of every title (so titles, tokenizer and
-``max_title_tokens``). Files are written all-or-nothing and read with ``weights_only=True``.
+The key covers everything the vectors depend on: the LM (:func:`lm_identity`: its resolved
+location, files and config, the pooling, the compute dtype) and the exact token ids of every title
+(so titles, tokenizer and ``max_title_tokens``). Storage is :class:`~recbole_llmrec.model.vector_cache.VectorCache`.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
-from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.model.precision import resolve_autocast_dtype
+from recbole_llmrec.model.vector_cache import VectorCache
+from recbole_llmrec.model.vector_cache import cache_key as vector_key
 
 logger = logging.getLogger(__name__)
 
+_NAME = "title_vectors"
 
-def cache_key(lm_identity: dict, title_ids: torch.Tensor, title_offsets: torch.Tensor) -> str:
-    """Hex digest of the LM identity and the tokenized titles."""
-    digest = hashlib.sha256(json.dumps(lm_identity, sort_keys=True, default=str).encode())
-    digest.update(title_ids.detach().cpu().numpy().tobytes())
-    digest.update(title_offsets.detach().cpu().numpy().tobytes())
-    return digest.hexdigest()[:32]
+
+def lm_identity(encoder: Any, device: torch.device) -> dict:
+    """What a :class:`~recbole_llmrec.model.text_encoder.TextEncoder`'s title vectors depend on besides the titles."""
+    resolved = encoder.resolved
+    files = {}
+    if os.path.isdir(resolved.path):
+        for name in sorted(os.listdir(resolved.path)):
+            full = os.path.join(resolved.path, name)
+            if os.path.isfile(full):
+                stat = os.stat(full)
+                files[name] = [stat.st_size, int(stat.st_mtime)]
+    dtype = resolve_autocast_dtype(encoder.settings.autocast_dtype, device)
+    return {"path": resolved.path, "gguf": resolved.gguf_file, "files": files, "pooling": encoder.pooling,
+            "dtype": str(dtype), "config": encoder.backbone.config.to_json_string()}
+
+
+def cache_key(identity: dict, title_ids: torch.Tensor, title_offsets: torch.Tensor) -> str:
+    """Key of the title vectors of an LM (``identity``) and a tokenized title table."""
+    return vector_key({"kind": _NAME, "lm": identity}, title_ids, title_offsets)
 
 
 def load(folder: Optional[str], key: str) -> Optional[torch.Tensor]:
     """The cached vectors for ``key``, or None (no folder, no file, or an unreadable file: logged)."""
     if not folder:
         return None
-    path = os.path.join(folder, f"{key}.pt")
-    if not os.path.isfile(path):
+    stored = VectorCache(folder).load(key)
+    if stored is None or _NAME not in stored:
         return None
-    try:
-        vectors = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a damaged file is re-encoded, never trusted
-        logger.warning("title vector cache %s unreadable (%s): encoding again", path, err)
-        return None
-    logger.info("title vectors read from cache %s", path)
-    return vectors
+    logger.info("title vectors read from cache %s", VectorCache(folder).path(key))
+    return stored[_NAME]
 
 
 def save(folder: Optional[str], key: str, vectors: torch.Tensor) -> None:
     """Store ``vectors`` under ``key`` (no-op without a folder)."""
     if not folder:
         return
-    path = os.path.join(folder, f"{key}.pt")
-    with atomic_output(path, ".pt") as tmp:
-        torch.save(vectors.detach().cpu(), tmp)
+    path = VectorCache(folder).save(key, {_NAME: vectors})
     logger.info("title vectors cached in %s", path)

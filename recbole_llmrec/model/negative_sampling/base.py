@@ -21,10 +21,14 @@ class NegativeStrategy(nn.Module):
     """Turns user vectors [B, D] and positive item ids [B] into ``(logits [B, C], targets [B])``.
 
     ``calculate_loss`` applies the logit scale and the cross-entropy; a strategy only chooses the
-    candidates each example is scored against. Register a new one in ``STRATEGIES``
+    candidates each example is scored against. ``settings`` is the
+    :class:`~recbole_llmrec.model.settings.NegativeSettings` record. Register a new one in ``STRATEGIES``
     (``negative_sampling/__init__.py``) and document its name under ``negative_sampling`` in
     ``properties/model/LLMRec.yaml``.
     """
+
+    #: Whether the strategy samples by item domain (the model warns when a catalogue has none).
+    needs_domains: bool = False
 
     def __init__(self, settings: Any) -> None:
         super().__init__()

@@ -12,6 +12,8 @@ from recbole_llmrec.model.negative_sampling.domain_sampler import DomainSampler
 class InDomainNegatives(NegativeStrategy):
     """Column 0 is the positive, then ``num_negatives`` sampled items of its domain (never itself)."""
 
+    needs_domains = True
+
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self.sampler = DomainSampler(1, None)

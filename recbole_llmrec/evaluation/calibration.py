@@ -1,0 +1,184 @@
+"""Fit the weights of a model's ranking-time scoring terms on the validation split.
+
+A scoring weight multiplies its term, so the score under any weights is ``base + sum_k w_k * c_k``:
+``base`` the terms that are not fitted (LLMRec's learned score), ``c_k`` the part weight ``k``
+multiplies (its term with ``k = 1`` and the term's other fitted weights 0). One pass over the
+validation users computes ``base`` and every ``c_k`` batch by batch, and every point of the grid is
+scored from them: the cost of one validation plus a top-k per grid point, never a retraining, and
+memory of one batch's ``[users x items]`` matrices, whatever the number of users.
+
+The model needs ``scores(item_seq, item_len, terms=None)``, ``scoring_values()``,
+``set_scoring_values(values, fitted=False)`` and ``scoring.terms`` (name -> term with its ``keys``;
+a term's weights are its keys ending in ``_weight``): LLMRec's public API.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+#: Metrics the calibration can optimise (RecBole's definitions, one or more targets per user).
+METRICS = ("ndcg", "recall", "hit")
+
+
+@dataclass
+class Calibration:
+    """What was fitted: the chosen ``values``, the metric before (configured weights) and after,
+    and the score of every grid point (``grid``: list of (values, score))."""
+
+    metric: str
+    values: Dict[str, float]
+    configured: Dict[str, float]
+    score: float
+    configured_score: float
+    users: int
+    grid: List[Tuple[Dict[str, float], float]] = field(default_factory=list)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Plain data for the result file."""
+        return {"metric": self.metric, "values": self.values, "configured": self.configured,
+                "valid_score": self.score, "configured_valid_score": self.configured_score,
+                "users": self.users}
+
+
+def parse_metric(name: str) -> Tuple[str, int]:
+    """``'NDCG@10'`` -> ``('ndcg', 10)``; ``ValueError`` for a metric the calibration cannot fit."""
+    match = re.fullmatch(r"\s*([A-Za-z]+)@(\d+)\s*", str(name))
+    if not match or match.group(1).lower() not in METRICS:
+        raise ValueError(f"calibration optimises one of {[m + '@k' for m in METRICS]}, got valid_metric {name!r}")
+    return match.group(1).lower(), int(match.group(2))
+
+
+def check_grid(grid: Any, known: Mapping[str, Any]) -> Dict[str, List[float]]:
+    """``calibration_grid`` as ``{weight key: [values]}``, every key a scoring weight of the model."""
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError(f"calibration_grid must map scoring weight keys to lists of values, got {grid!r}")
+    checked: Dict[str, List[float]] = {}
+    for key, values in grid.items():
+        if key not in known:
+            raise ValueError(f"calibration_grid: {key!r} is not a scoring key; keys: {sorted(known)}")
+        if not isinstance(values, Sequence) or isinstance(values, str) or not values:
+            raise ValueError(f"calibration_grid: {key!r} needs a non-empty list of weights, got {values!r}")
+        try:
+            floats = [float(v) for v in values]
+        except (TypeError, ValueError):
+            raise ValueError(f"calibration_grid: {key!r} has a value that is no number: {values!r}") from None
+        if any(v < 0 or math.isnan(v) for v in floats):
+            raise ValueError(f"calibration_grid: {key!r} needs weights >= 0, got {values!r}")
+        checked[str(key)] = floats
+    return checked
+
+
+def active_keys(model: Any, keys: Sequence[str]) -> List[str]:
+    """The weight keys whose term adds to the ranking score of ``model`` at all (with the key at 1;
+    e.g. LLMRec's title similarity needs the frozen LM's title vectors, which the sentence encoder
+    does not keep)."""
+    term_of = {key: name for name, term in model.scoring.terms.items() for key in term.keys}
+    saved, was_training = model.scoring_values(), model.training
+    model.eval()
+    try:
+        found = []
+        for key in keys:
+            model.set_scoring_values({key: 1.0})
+            if model.scoring.terms[term_of[key]].active(model):
+                found.append(key)
+            model.set_scoring_values({key: saved[key]})
+        return found
+    finally:
+        model.set_scoring_values(saved)
+        model.train(was_training)
+
+
+@torch.no_grad()
+def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], metric: str = "NDCG@10",
+              device: Any = "cpu") -> Calibration:
+    """Fit the weights of ``grid`` on ``valid_data`` (batches of a full-ranking loader:
+    ``(interaction, history_index, positive_u, positive_i)``) and set the best point on ``model``
+    as fitted values (the configured values compete as one more point when they are numbers)."""
+    kind, k = parse_metric(metric)
+    configured = {key: model.scoring_values()[key] for key in grid}
+    keys = list(grid)
+    points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[key] for key in keys))]
+    # configured values that are null (e.g. "same as title_similarity_weight") are no grid point
+    plain = None if any(v is None for v in configured.values()) else {key: float(v) for key, v in configured.items()}
+    if plain is not None and plain not in points:
+        points.append(plain)
+    totals = torch.zeros(len(points), dtype=torch.float64)
+    users = 0
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in valid_data:
+            base, parts, targets = _components(model, batch, keys, device)
+            for index, point in enumerate(points):
+                scores = base.clone()
+                for key, part in zip(keys, parts):
+                    if point[key]:
+                        scores.add_(part, alpha=point[key])
+                totals[index] += _metric_sum(scores, targets, kind, k)
+            users += int(targets.any(1).sum())
+    finally:
+        model.train(was_training)
+    if users == 0:
+        raise ValueError("calibration: the validation split has no users")
+    means = (totals / users).tolist()
+    best = max(range(len(points)), key=lambda i: (means[i], -i))  # the first grid point on ties
+    result = Calibration(
+        metric=metric, values=points[best], configured=configured, score=means[best],
+        configured_score=means[points.index(plain)] if plain is not None else float("nan"),
+        users=users, grid=list(zip(points, means)))
+    model.set_scoring_values(result.values, fitted=True)
+    logger.info("calibrated on %d validation users: %s = %.4f with %s (configured %s: %.4f)", users, metric,
+                result.score, result.values, configured, result.configured_score)
+    return result
+
+
+def _components(model: Any, batch: Any, keys: List[str], device: Any
+                ) -> Tuple[torch.Tensor, List[torch.Tensor], torch.Tensor]:
+    """``base`` [B, N]: every term with the fitted weights at 0 (history and padding at -inf);
+    the part each fitted weight multiplies (its term alone, that weight 1, the term's other
+    weights 0); each user's target items."""
+    interaction, history_index, positive_u, positive_i = batch
+    interaction = interaction.to(device)
+    item_seq, item_len = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
+    term_of = {key: name for name, term in model.scoring.terms.items() for key in term.keys}
+    saved = model.scoring_values()
+    try:
+        model.set_scoring_values({key: 0.0 for key in keys})
+        base = model.scores(item_seq, item_len).float()
+        parts = []
+        for key in keys:
+            term = model.scoring.terms[term_of[key]]
+            weights = [w for w in term.keys if w.endswith("_weight")]
+            model.set_scoring_values({w: (1.0 if w == key else 0.0) for w in weights})
+            parts.append(model.scores(item_seq, item_len, terms=[term_of[key]]).float())
+            model.set_scoring_values({w: saved[w] for w in weights if w not in keys})
+    finally:
+        model.set_scoring_values(saved)
+    base[:, 0] = -math.inf
+    if history_index is not None:
+        base[history_index] = -math.inf
+    targets = torch.zeros_like(base, dtype=torch.bool)
+    targets[positive_u.to(base.device), positive_i.to(base.device)] = True
+    return base, parts, targets
+
+
+def _metric_sum(scores: torch.Tensor, targets: torch.Tensor, kind: str, k: int) -> float:
+    """Sum over the batch's users of NDCG@k / Recall@k / Hit@k (RecBole's definitions);
+    ``targets``: bool [B, N], each user's target items."""
+    hits = targets.gather(1, scores.topk(k, dim=1).indices).double()  # [B, k]
+    n_pos = targets.sum(1).double()
+    if kind == "ndcg":
+        discount = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=scores.device))
+        ideal = discount.cumsum(0)[(n_pos.clamp(1, k) - 1).long()]
+        return float(((hits * discount).sum(1) / ideal).sum())
+    if kind == "recall":
+        return float((hits.sum(1) / n_pos.clamp(min=1)).sum())
+    return float(hits.max(1).values.sum())

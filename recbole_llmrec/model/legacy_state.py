@@ -1,0 +1,30 @@
+"""State-dict keys of checkpoints written before LLMRec was split into parts, mapped to today's."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Mapping
+
+#: Old key prefix -> new prefix (the LM moved into the text item encoder, the sequence encoder's
+#: parts into the user encoder).
+RENAMED_PREFIXES = {
+    "encoder.": "text.lm.",
+    "adaptor.": "users.adaptor.",
+    "id_fusion.": "users.id_fusion.",
+    "user_encoder.": "users.transformer.",
+}
+
+
+def _renamed(key: str) -> str:
+    for old, new in RENAMED_PREFIXES.items():
+        if key.startswith(old) or key == old[:-1]:
+            return new[:-1] + key[len(old) - 1:]
+    return key
+
+
+def upgrade_keys(state_dict: Mapping[str, Any]) -> "OrderedDict[str, Any]":
+    """``state_dict`` with old keys renamed (today's keys pass unchanged), module metadata kept."""
+    out: "OrderedDict[str, Any]" = OrderedDict((_renamed(key), value) for key, value in state_dict.items())
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        out._metadata = OrderedDict((_renamed(key), value) for key, value in metadata.items())  # type: ignore[attr-defined]
+    return out

@@ -1,0 +1,53 @@
+"""The interface of a scoring term: one additive part of LLMRec's ranking score."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Protocol
+
+import torch
+
+
+class ScoringModel(Protocol):
+    """What a term may read from the model (``LLMRec``'s public API)."""
+
+    training: bool
+    n_items: int
+
+    def scaled_user_vectors(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor: ...
+
+    def scored_item_vectors(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor: ...
+
+    def title_vectors(self) -> Optional[torch.Tensor]: ...
+
+    def item_groups(self) -> dict[str, torch.Tensor]: ...
+
+
+class ScoringTerm:
+    """``weighted scores`` of a batch of histories against every item ([B, n_items], :meth:`full`) or
+    against one candidate each ([B], :meth:`pointwise`); the model's score is the sum over the active
+    terms. A term's weights and options are its YAML keys (:attr:`keys`, defaults in
+    ``properties/model/LLMRec.yaml``), held as data in :attr:`values`: settings, or values fitted
+    later and saved in the checkpoint. Register a new term in ``SCORING_TERMS``
+    (``scoring/__init__.py``) and document its keys in the YAML.
+    """
+
+    #: The YAML keys of this term.
+    keys: tuple[str, ...] = ()
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.check(values)
+        self.values: dict[str, Any] = {key: values.get(key) for key in self.keys}
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` naming the key of a bad value (called by settings validation)."""
+
+    def active(self, model: ScoringModel) -> bool:
+        """Whether the term adds anything now (e.g. only at ranking time, only with a weight > 0)."""
+        return True
+
+    def full(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
+                  items: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,72 @@
+"""``title_similarity``: at ranking time, the cosine of the frozen LM vectors of the user's recent
+titles and each candidate's title. Needs no training, so it carries over to any catalogue.
+
+The user side is the last title (``title_similarity_history: 1``) or the recency-weighted mean of
+the last ``title_similarity_history`` titles (weight ``title_similarity_decay ** age``, age 0 =
+the last title). Each candidate's weight is ``title_similarity_weight``, or for items the trained
+part knows less about ``cold_title_similarity_weight`` (training catalogue, no training
+interaction) and ``unseen_title_similarity_weight`` (another catalogue).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+
+from recbole_llmrec.model.checks import integer, non_negative, number
+from recbole_llmrec.model.scoring.base import ScoringModel, ScoringTerm
+
+#: Item group (``UserEncoder.item_groups``) -> the key of its own weight.
+GROUP_WEIGHTS = {"unseen": "unseen_title_similarity_weight", "cold": "cold_title_similarity_weight"}
+
+
+class TitleSimilarity(ScoringTerm):
+    keys = ("title_similarity_weight", "unseen_title_similarity_weight", "cold_title_similarity_weight",
+            "title_similarity_history", "title_similarity_decay")
+
+    @classmethod
+    def check(cls, values: Mapping[str, Any]) -> None:
+        non_negative("title_similarity_weight", values.get("title_similarity_weight"))
+        for key in GROUP_WEIGHTS.values():
+            non_negative(key, values.get(key), optional=True)
+        integer("title_similarity_history", values.get("title_similarity_history"), minimum=1)
+        decay = number("title_similarity_decay", values.get("title_similarity_decay"))
+        if not 0.0 < decay <= 1.0:
+            raise ValueError(f"title_similarity_decay must be in (0, 1], got {decay}")
+
+    def active(self, model: ScoringModel) -> bool:
+        v = self.values
+        return (not model.training and model.title_vectors() is not None
+                and (v["title_similarity_weight"] > 0 or any(bool(v[k]) for k in GROUP_WEIGHTS.values())))
+
+    def full(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+        text = nn.functional.normalize(model.title_vectors(), dim=-1)
+        return (self._users(text, item_seq, item_len) @ text.T) * self.item_weights(model)
+
+    def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
+                  items: torch.Tensor) -> torch.Tensor:
+        text = nn.functional.normalize(model.title_vectors(), dim=-1)
+        return (self._users(text, item_seq, item_len) * text[items]).sum(-1) * self.item_weights(model)[items]
+
+    def _users(self, text: torch.Tensor, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+        history = min(int(self.values["title_similarity_history"]), item_seq.shape[1])
+        if history == 1:
+            return text[item_seq.gather(1, (item_len.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)]
+        age = torch.arange(history, device=item_seq.device)
+        position = item_len.long().unsqueeze(1) - 1 - age  # [B, k], age 0 = the last item
+        valid = position >= 0
+        items = item_seq.gather(1, position.clamp(min=0)) * valid
+        weights = float(self.values["title_similarity_decay"]) ** age.float() * valid
+        return nn.functional.normalize((weights.unsqueeze(-1) * text[items]).sum(1), dim=-1)
+
+    def item_weights(self, model: ScoringModel) -> torch.Tensor:
+        """Per item [n_items]: ``title_similarity_weight``, or its group's own weight when set."""
+        weight = torch.full((model.n_items,), float(self.values["title_similarity_weight"]),
+                            device=model.title_vectors().device)
+        groups = model.item_groups()
+        for group, key in GROUP_WEIGHTS.items():  # unseen first, then cold (as before the split)
+            value: Optional[float] = self.values[key]
+            if value is not None and group in groups:
+                weight[groups[group]] = value
+        return weight

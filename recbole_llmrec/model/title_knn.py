@@ -1,0 +1,164 @@
+"""TitleKNN: a no-training baseline that ranks items by the title similarity to the user's history.
+
+TitleKNN is LLMRec's ``title_similarity`` scoring term alone, with weight 1 on every item: every
+title is encoded once by the frozen LM LLMRec reads (its ``TextItemEncoder``: same LM, pooling,
+``max_title_tokens``, normalized vectors, the same ``title_vector_cache`` files); the user side is
+the last title or the recency-weighted mean of the last ``title_similarity_history`` titles
+(weight ``title_similarity_decay ** age``, age 0 = the last title); the score of a candidate is the
+cosine of its title vector with that. It shows what "recommend titles similar to the last one"
+scores without anything trained.
+
+Nothing is trained (``epochs: 0``: the trainer validates, saves and tests the model as built); the
+only parameter is a dummy (as RecBole's ``Pop``), which RecBole's optimizer needs. Items are known by their titles, so
+a TitleKNN checkpoint ranks any other catalogue (``--evaluate_checkpoint``); the LM itself is never
+saved in checkpoints, it is loaded from ``llm_path``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import torch
+import yaml
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_llmrec.data.titles import load_titles
+from recbole_llmrec.model.resolve import resolve_llm_path
+from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
+from recbole_llmrec.model.settings import LLMRecSettings, config_value
+from recbole_llmrec.model.text_items import TextItemEncoder
+from recbole_llmrec.resources import properties_dir
+
+logger = logging.getLogger(__name__)
+
+
+def _yaml_defaults() -> dict[str, Any]:
+    """The documented defaults: ``properties/model/TitleKNN.yaml`` is their one source."""
+    with open(properties_dir() / "model" / "TitleKNN.yaml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+_DEFAULTS = _yaml_defaults()
+
+
+def _default(name: str) -> Any:
+    return _DEFAULTS.get(name)
+
+
+@dataclass
+class TitleKNNSettings:
+    """TitleKNN's options; defaults and meaning: ``properties/model/TitleKNN.yaml``."""
+
+    llm_path: str = _default("llm_path")
+    trust_remote_code: bool = _default("trust_remote_code")
+    pooling: str = _default("pooling")
+    autocast_dtype: str = _default("autocast_dtype")
+    max_title_tokens: int = _default("max_title_tokens")
+    title_field: str = _default("title_field")
+    title_vector_cache: Optional[str] = _default("title_vector_cache")
+    item_encode_batch_size: int = _default("item_encode_batch_size")
+    title_similarity_history: int = _default("title_similarity_history")
+    title_similarity_decay: float = _default("title_similarity_decay")
+
+    @classmethod
+    def from_config(cls, config: Any) -> "TitleKNNSettings":
+        """Build from a RecBole ``Config`` (or a mapping) and validate; missing keys keep their defaults."""
+        values = {f.name: config_value(config, f.name) for f in dataclasses.fields(cls)}
+        settings = cls(**{k: v for k, v in values.items() if v is not None})
+        settings.validate(config_value(config, "MAX_ITEM_LIST_LENGTH"))
+        return settings
+
+    def validate(self, max_item_list_length: Optional[int] = None) -> None:
+        """Raise ``ValueError`` naming the key of a bad value."""
+        TitleSimilarity.check(self.term_values())
+        if max_item_list_length is not None and self.title_similarity_history > int(max_item_list_length):
+            raise ValueError(f"title_similarity_history ({self.title_similarity_history}) must be <= "
+                             f"MAX_ITEM_LIST_LENGTH ({max_item_list_length}): RecBole keeps no older items")
+        self.lm_settings()  # the LM keys: LLMRec's names, LLMRec's checks
+
+    def term_values(self) -> dict[str, Any]:
+        """The ``title_similarity`` term's values: weight 1 on every item, this user side."""
+        return {"title_similarity_weight": 1.0, "unseen_title_similarity_weight": None,
+                "cold_title_similarity_weight": None, "title_similarity_history": self.title_similarity_history,
+                "title_similarity_decay": self.title_similarity_decay}
+
+    def lm_settings(self) -> LLMRecSettings:
+        """LLMRec's settings with these LM keys (the text item encoder reads them as LLMRec's does)."""
+        return LLMRecSettings(
+            llm_path=self.llm_path, trust_remote_code=self.trust_remote_code, pooling=self.pooling,
+            autocast_dtype=self.autocast_dtype, max_title_tokens=self.max_title_tokens,
+            title_field=self.title_field, title_vector_cache=self.title_vector_cache,
+            item_encode_batch_size=self.item_encode_batch_size,
+        )
+
+
+class TitleKNN(SequentialRecommender):
+    """TitleKNN: ``TitleKNN(config, dataset)``; options in ``properties/model/TitleKNN.yaml``."""
+
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config: Any, dataset: Any) -> None:
+        super().__init__(config, dataset)
+        self.settings = TitleKNNSettings.from_config(config)
+        self.similarity = TitleSimilarity(self.settings.term_values())
+        self.fake_loss = nn.Parameter(torch.zeros(1))  # RecBole's optimizer needs one parameter
+        # Kept out of the module tree: the frozen LM is loaded from llm_path, never saved in checkpoints.
+        texts = TextItemEncoder(self.settings.lm_settings(), frozen=True).eval().to(config["device"])
+        self._texts = (texts,)
+        self.attach_dataset(dataset)
+        self.to(config["device"])
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        """Cheap checks before the dataset and the LM are loaded: the settings and ``llm_path``."""
+        resolve_llm_path(TitleKNNSettings.from_config(config).llm_path)
+
+    @property
+    def texts(self) -> TextItemEncoder:
+        """The frozen LM over the bound catalogue's titles (LLMRec's text item encoder)."""
+        return self._texts[0]
+
+    # ------------------------------------------------------------------ catalogue binding
+    def attach_dataset(self, dataset: Any) -> None:
+        """Bind the titles and ``n_items`` of ``dataset`` (e.g. another domain, zero-shot)."""
+        self.attach_titles(load_titles(dataset, self.settings.title_field))
+
+    def attach_titles(self, titles: Sequence[str]) -> None:
+        """Bind a plain catalogue: ``titles[i]`` is item id ``i`` (``titles[0]``: padding, ``""``)."""
+        self.texts.bind(titles)
+        self.n_items = self.texts.n_items
+        self._vectors: Optional[torch.Tensor] = None
+
+    # ------------------------------------------------------------------ what the scoring term reads
+    def title_vectors(self) -> torch.Tensor:
+        """L2-normalized frozen LM vector of every title [n_items, H] (row 0: padding), encoded once
+        and kept in ``title_vector_cache`` when set (the same files as LLMRec's)."""
+        if self._vectors is None:
+            vectors = self.texts.title_vectors().float()
+            self._vectors = nn.functional.normalize(vectors, dim=-1).to(self.fake_loss.device)
+        return self._vectors
+
+    def item_groups(self) -> dict[str, torch.Tensor]:
+        """No item has a weight of its own."""
+        return {}
+
+    # ------------------------------------------------------------------ RecBole API
+    def calculate_loss(self, interaction: Any) -> torch.Tensor:
+        """Zero: nothing to train (the pass RecBole's trainer makes changes nothing)."""
+        return self.fake_loss.sum() * 0.0
+
+    def predict(self, interaction: Any) -> torch.Tensor:
+        """Cosine [B] of each row's candidate ``ITEM_ID`` with the user's history (sampled protocol)."""
+        return self.similarity.pointwise(self, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
+                                         interaction[self.ITEM_ID].long())
+
+    def full_sort_predict(self, interaction: Any) -> torch.Tensor:
+        """Cosines [B, n_items] against every item; column 0 (padding) is -inf."""
+        scores = self.similarity.full(self, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        scores[:, 0] = float("-inf")
+        return scores

@@ -1,0 +1,133 @@
+"""Calibration fits ranking-time scoring weights on validation data: it picks the known best weight
+on a constructed case, and a fitted value round-trips through a checkpoint."""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional
+
+import pytest
+import torch
+
+from recbole_llmrec.evaluation.calibration import calibrate, check_grid, parse_metric
+
+N_ITEMS = 41  # padding + target + 2 x 10 distractors + filler
+
+
+class _Term:
+    def __init__(self, keys):
+        self.keys = keys
+
+
+class _Scoring:
+    def __init__(self):
+        self.terms = {"learned": _Term(()), "similarity": _Term(("sim_weight", "other_weight"))}
+
+
+class _Interaction(dict):
+    def to(self, device):
+        return self
+
+
+class ConstructedModel:
+    """Per user: the target (item 1) scores 0 learned and 1.0 similar; ten items score 1 learned
+    and 0.6 similar (they beat the target while w < 2.5); ten score -10 learned and 1.5 similar (they
+    beat it once w > 20). The target is in the top 10 exactly for 2.5 < w < 20."""
+
+    ITEM_SEQ, ITEM_SEQ_LEN = "seq", "len"
+    training = False
+
+    def __init__(self) -> None:
+        self.scoring = _Scoring()
+        self.values: Dict[str, Any] = {"sim_weight": 1.0, "other_weight": 0.0}
+        self.fitted: Optional[Dict[str, Any]] = None
+        self.learned = torch.zeros(N_ITEMS)
+        self.similar = torch.zeros(N_ITEMS)
+        self.similar[1] = 1.0
+        self.learned[2:12], self.similar[2:12] = 1.0, 0.6
+        self.learned[12:22], self.similar[12:22] = -10.0, 1.5
+        self.learned[22:] = -20.0
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+    def scoring_values(self) -> Dict[str, Any]:
+        return dict(self.values)
+
+    def set_scoring_values(self, values, fitted=False) -> None:
+        self.values.update(values)
+        if fitted:
+            self.fitted = dict(values)
+
+    def scores(self, item_seq, item_len, items=None, terms=None):
+        users = item_seq.shape[0]
+        total = torch.zeros(users, N_ITEMS)
+        if terms is None or "learned" in terms:
+            total += self.learned
+        if terms is None or "similarity" in terms:
+            total += self.values["sim_weight"] * self.similar
+        return total
+
+
+def _batch(users: int = 3):
+    interaction = _Interaction(seq=torch.ones(users, 2, dtype=torch.long), len=torch.full((users,), 2))
+    positive_u = torch.arange(users)
+    positive_i = torch.ones(users, dtype=torch.long)
+    return interaction, None, positive_u, positive_i
+
+
+def test_calibration_picks_the_known_best_weight():
+    model = ConstructedModel()
+    result = calibrate(model, [_batch(), _batch(2)], {"sim_weight": [0.0, 1.0, 4.0, 30.0]}, "NDCG@10")
+    assert result.values == {"sim_weight": 4.0} and model.fitted == {"sim_weight": 4.0}
+    assert model.values["sim_weight"] == 4.0 and model.values["other_weight"] == 0.0
+    assert result.users == 5 and result.score == pytest.approx(1.0)  # the target ranks first
+    assert result.configured_score == 0.0  # the configured 1.0 leaves it outside the top 10
+    assert dict((p["sim_weight"], s) for p, s in result.grid)[30.0] == 0.0
+    recall = calibrate(ConstructedModel(), [_batch()], {"sim_weight": [1.0, 10.0]}, "Recall@10")
+    assert recall.values == {"sim_weight": 10.0} and recall.score == pytest.approx(1.0)
+
+
+def test_calibration_settings_are_checked():
+    assert parse_metric("NDCG@10") == ("ndcg", 10) and parse_metric("hit@5") == ("hit", 5)
+    with pytest.raises(ValueError, match="valid_metric 'MRR@10'"):
+        parse_metric("MRR@10")
+    known = {"sim_weight": 1.0}
+    assert check_grid({"sim_weight": [0, 2]}, known) == {"sim_weight": [0.0, 2.0]}
+    with pytest.raises(ValueError, match="'nope' is not a scoring key"):
+        check_grid({"nope": [1]}, known)
+    with pytest.raises(ValueError, match="needs weights >= 0"):
+        check_grid({"sim_weight": [-1]}, known)
+    with pytest.raises(ValueError, match="non-empty list"):
+        check_grid({"sim_weight": []}, known)
+    assert not math.isnan(calibrate(ConstructedModel(), [_batch()], {"sim_weight": [4.0]}).configured_score)
+
+
+def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
+    """A real run calibrates after training, stores the values in its best checkpoint, and a model
+    loading that checkpoint (the test evaluation, recommend, --evaluate_checkpoint) scores with them."""
+    from model_helpers import SEQUENCE_SETTINGS, base_config_dict
+    from recbole_llmrec.checkpoint import load_checkpoint
+    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.quick_start import run
+    from recbole_llmrec.run_files import file_sha256
+
+    grid = {"title_similarity_weight": [0.0, 3.0], "cold_title_similarity_weight": [0.0, 7.0]}
+    config = base_config_dict(tiny_lms["bert"], checkpoint_dir=str(tmp_path / "saved"), epochs=1,
+                              **SEQUENCE_SETTINGS, calibrate_scoring=True, calibration_grid=grid)
+    result = run("LLMRec", "tiny_mixed", None, config)
+    fitted = result["calibration"]["values"]
+    assert set(fitted) == set(grid) and all(fitted[k] in grid[k] for k in grid)
+    assert result["calibration"]["valid_score"] >= result["calibration"]["configured_valid_score"]
+    assert file_sha256(result["checkpoint"]) == result["checkpoint_sha256"]
+    stored = load_checkpoint(result["checkpoint"])["other_parameter"]["scoring_values"]
+    assert {k: stored[k] for k in grid} == fitted
+
+    fresh = build("LLMRec", "tiny_mixed", None, config, init_logging=False).model
+    assert {k: fresh.scoring_values()[k] for k in grid} != fitted  # the YAML's 4 and 12: not in the grid
+    checkpoint = load_checkpoint(result["checkpoint"])
+    fresh.load_state_dict(checkpoint["state_dict"])
+    fresh.load_other_parameter(checkpoint["other_parameter"])
+    assert {k: fresh.scoring_values()[k] for k in grid} == fitted

@@ -1,0 +1,35 @@
+"""Checkpoints written by earlier versions still load and evaluate the same.
+
+``tests/data/checkpoints/`` holds LLMRec checkpoints (sequence and sentence user encoders, tiny
+random OPT LM, one epoch on tiny_mixed) made by ``make_checkpoints.py`` before the model was split
+into parts, with the test metrics and the first test users' scores they gave then.
+"""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_YAML
+from model_helpers import ATOMIC_DIR
+from recbole_llmrec.transfer import evaluate_checkpoint, load_pipeline
+
+CHECKPOINTS = Path(__file__).resolve().parent / "data" / "checkpoints"
+
+
+def _overrides(llm_path):
+    return {"data_path": str(ATOMIC_DIR), "llm_path": str(llm_path), "show_progress": False, "state": "ERROR"}
+
+
+@pytest.mark.parametrize("name", ["sequence", "sentence"])
+def test_old_checkpoint_evaluates_as_when_it_was_written(name, tiny_lms):
+    expected = json.loads((CHECKPOINTS / f"llmrec_{name}.json").read_text(encoding="utf-8"))
+    checkpoint = str(CHECKPOINTS / f"llmrec_{name}.pth")
+    result = evaluate_checkpoint(checkpoint, "tiny_mixed", [str(TINY_YAML)], _overrides(tiny_lms["opt"]))
+    for key, value in expected["test_result"].items():
+        assert result["test_result"][key] == pytest.approx(value, abs=1e-4), key
+    built, _ = load_pipeline(checkpoint, "tiny_mixed", [str(TINY_YAML)], _overrides(tiny_lms["opt"]))
+    model = built.model.eval()
+    with torch.no_grad():
+        scores = model.full_sort_predict(next(iter(built.test_data))[0])[:4, 1:31]
+    assert torch.allclose(scores, torch.tensor(expected["first_test_scores"]), atol=1e-3)
