@@ -65,7 +65,26 @@ def load_pipeline(
             "text-based models such as LLMRec transfer to unseen items."
         ) from None
     model.load_other_parameter(checkpoint.get("other_parameter"))
+    _apply_explicit_scoring(model, built.config, config_file_list, config_dict)
     return built, saved
+
+
+def _apply_explicit_scoring(model: Any, config: Any, config_file_list: Optional[Sequence[str]],
+                            config_dict: Optional[Dict[str, Any]]) -> None:
+    """Scoring values this evaluation sets itself (``--key=value`` or its config files) beat the
+    values the checkpoint stored (fitted by calibration): e.g. ``--unseen_title_similarity_weight=0``
+    evaluates the trained part alone."""
+    if not hasattr(model, "set_scoring_values"):
+        return
+    explicit = set(config_dict or {})
+    for path in config_file_list or []:
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle) or {}
+        explicit |= set(loaded) if isinstance(loaded, dict) else set()
+    chosen = {key: config[key] for key in model.scoring_values() if key in explicit}
+    if chosen:
+        model.set_scoring_values(chosen)
+        logger.info("scoring values set for this evaluation (over the checkpoint's): %s", chosen)
 
 
 def load_for_evaluation(

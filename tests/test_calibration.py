@@ -131,3 +131,12 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
     fresh.load_state_dict(checkpoint["state_dict"])
     fresh.load_other_parameter(checkpoint["other_parameter"])
     assert {k: fresh.scoring_values()[k] for k in grid} == fitted
+
+    # a value the evaluation sets itself beats the stored fitted one; the others stay fitted
+    from recbole_llmrec.transfer import load_pipeline
+
+    built, _ = load_pipeline(result["checkpoint"], "tiny_mixed", None,
+                             {"data_path": config["data_path"], "title_similarity_weight": 5.0})
+    values = built.model.scoring_values()
+    assert values["title_similarity_weight"] == 5.0
+    assert values["cold_title_similarity_weight"] == fitted["cold_title_similarity_weight"]
