@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any, Dict, Optional, Type
 
 import numpy as np
@@ -72,8 +73,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
         """RecBole's ``fit``; then, with ``calibrate_scoring``, :meth:`calibrate` on ``valid_data``."""
         result = super().fit(train_data, valid_data, verbose=verbose, saved=saved,
                              show_progress=show_progress, callback_fn=callback_fn)
-        if self.config["calibrate_scoring"] and valid_data:
-            self.calibrate(valid_data, saved)
+        if self.config["calibrate_scoring"] and valid_data and not self._resumed_finished:
+            self.calibrate(valid_data, saved)  # a finished run's checkpoint holds its fitted values
         return result
 
     def calibrate(self, valid_data: Any, saved: bool = True) -> Optional[Calibration]:
@@ -107,7 +108,18 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
             checkpoint["other_parameter"] = model.other_parameter()
             self.saved_model_sha256 = atomic_save(checkpoint, self.saved_model_file)
             logger.info("fitted scoring weights stored in %s", self.saved_model_file)
+            self._record_best_digest()
         return self.calibration
+
+    def _record_best_digest(self) -> None:
+        """The run's last checkpoint names the best one with its digest: update that digest after
+        the best checkpoint was rewritten (so ``--resume`` verifies the file as it now is)."""
+        if not os.path.isfile(self.last_checkpoint_file):
+            return
+        last = load_checkpoint(self.last_checkpoint_file, map_location="cpu")
+        if last.get("best_checkpoint") == self.saved_model_file:
+            last["best_checkpoint_sha256"] = self.saved_model_sha256
+            atomic_save(last, self.last_checkpoint_file)
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         """RecBole's epoch, with the learning rate of ``lr_schedule`` for this epoch."""

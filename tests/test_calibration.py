@@ -132,6 +132,10 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
     fresh.load_other_parameter(checkpoint["other_parameter"])
     assert {k: fresh.scoring_values()[k] for k in grid} == fitted
 
+    # resuming the finished run verifies the rewritten best checkpoint and reports the same
+    again = run("LLMRec", "tiny_mixed", None, config, resume=True)
+    assert again["test_result"] == result["test_result"] and again["checkpoint"] == result["checkpoint"]
+
     # a value the evaluation sets itself beats the stored fitted one; the others stay fitted
     from recbole_llmrec.transfer import load_pipeline
 
