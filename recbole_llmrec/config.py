@@ -128,7 +128,7 @@ def build_config(
         if not os.path.isfile(path):
             raise FileNotFoundError(f"config file not found: {path}")
     config_dict = dict(config_dict or {})
-    user_path = [_yaml_keys(p).get("data_path") for p in user_files if "data_path" in _yaml_keys(p)]
+    user_path = [entries["data_path"] for entries in map(yaml_entries, user_files) if "data_path" in entries]
     if "data_path" not in config_dict and not user_path and (embedded_data_path() / dataset).is_dir():
         config_dict["data_path"] = str(embedded_data_path())
     data_path = config_dict.get("data_path") or (user_path[-1] if user_path else RECBOLE_DATA_PATH)
@@ -138,7 +138,7 @@ def build_config(
     )
 
 
-def _yaml_keys(path: str) -> Dict[str, Any]:
+def yaml_entries(path: str) -> Dict[str, Any]:
     """A YAML file's top-level entries (empty when it holds no mapping)."""
     with open(path, encoding="utf-8") as handle:
         loaded = yaml.safe_load(handle) or {}

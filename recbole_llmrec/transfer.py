@@ -13,9 +13,9 @@ import os
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-import yaml
 
 from recbole_llmrec.checkpoint import load_checkpoint
+from recbole_llmrec.config import yaml_entries
 from recbole_llmrec.pipeline import Pipeline, build
 from recbole_llmrec.plain import plain_result
 from recbole_llmrec.resources import properties_dir
@@ -33,9 +33,7 @@ def model_settings(saved_config: Any, model_name: str) -> Dict[str, Any]:
     path = properties_dir() / "model" / f"{model_name}.yaml"
     if not path.is_file():
         return {}
-    with open(path, encoding="utf-8") as handle:
-        keys = (yaml.safe_load(handle) or {}).keys()
-    return {key: saved_config[key] for key in keys
+    return {key: saved_config[key] for key in yaml_entries(str(path))
             if key in saved_config and key not in _TRAINING_ONLY}
 
 
@@ -76,11 +74,7 @@ def _apply_explicit_scoring(model: Any, config: Any, config_file_list: Optional[
     evaluates the trained part alone."""
     if not hasattr(model, "set_scoring_values"):
         return
-    explicit = set(config_dict or {})
-    for path in config_file_list or []:
-        with open(path, encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle) or {}
-        explicit |= set(loaded) if isinstance(loaded, dict) else set()
+    explicit = set(config_dict or {}).union(*(yaml_entries(path) for path in config_file_list or []))
     chosen = {key: config[key] for key in model.scoring_values() if key in explicit}
     if chosen:
         model.set_scoring_values(chosen)

@@ -159,7 +159,6 @@ def _components(model: Any, batch: Any, keys: List[str], device: Any
             weights = [w for w in term.keys if w.endswith("_weight")]
             model.set_scoring_values({w: (1.0 if w == key else 0.0) for w in weights})
             parts.append(model.scores(item_seq, item_len, terms=[term_of[key]]).float())
-            model.set_scoring_values({w: saved[w] for w in weights if w not in keys})
     finally:
         model.set_scoring_values(saved)
     base[:, 0] = -math.inf
