@@ -126,3 +126,12 @@ def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2, dropout: b
             model.invalidate_item_cache()
         losses.append(float(loss))
     return losses
+
+
+def close_results(a: Any, b: Any) -> bool:
+    """Equal structure (result dicts), numbers within 1e-6."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close_results(a[k], b[k]) for k in a)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(a - b) <= 1e-6
+    return a == b

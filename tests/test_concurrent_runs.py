@@ -17,7 +17,7 @@ import torch
 import yaml
 
 import recbole_llmrec  # noqa: F401  (registers the plugin's safe globals)
-from model_helpers import REPO_DIR, base_config_dict
+from model_helpers import REPO_DIR, base_config_dict, close_results
 from recbole_llmrec.quick_start import cli, run
 from recbole_llmrec.run_files import file_sha256
 from recbole_llmrec.run_lock import RunLock, RunLockedError, lock_path
@@ -43,14 +43,6 @@ def _finish(proc: subprocess.Popen) -> str:
     return out
 
 
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(a - b) <= 1e-6
-    return a == b
-
-
 def test_two_runs_in_one_directory_keep_their_own_checkpoints(tmp_path, tiny_lms):
     config = base_config_dict(tiny_lms["opt"], epochs=3, stopping_step=10, topk=[10, 200],
                               metric_decimal_place=10)
@@ -62,7 +54,7 @@ def test_two_runs_in_one_directory_keep_their_own_checkpoints(tmp_path, tiny_lms
         out = tmp_path / f"solo{seed}.json"
         _finish(_start(_cli(config_file, tmp_path / f"solo{seed}", out, seed), tmp_path))
         solo[seed] = json.loads(out.read_text())
-    assert not _close(solo[1]["test_result"], solo[2]["test_result"]), "seeds must differ"
+    assert not close_results(solo[1]["test_result"], solo[2]["test_result"]), "seeds must differ"
 
     shared = tmp_path / "shared"
     procs = {seed: _start(_cli(config_file, shared, tmp_path / f"side{seed}.json", seed), tmp_path)
@@ -72,11 +64,11 @@ def test_two_runs_in_one_directory_keep_their_own_checkpoints(tmp_path, tiny_lms
 
     for seed in (1, 2):
         for key in COMPARED:
-            assert _close(side[seed][key], solo[seed][key]), (seed, key)
+            assert close_results(side[seed][key], solo[seed][key]), (seed, key)
         checkpoint = side[seed]["checkpoint"]
         assert Path(checkpoint).parent == shared
         assert file_sha256(checkpoint) == side[seed]["checkpoint_sha256"]
-        assert _close(torch.load(checkpoint, weights_only=True)["best_valid_score"],
+        assert close_results(torch.load(checkpoint, weights_only=True)["best_valid_score"],
                       side[seed]["best_valid_score"])
     assert side[1]["checkpoint"] != side[2]["checkpoint"]
     # one run kept the default run name, the other took a unique one and said so

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 import recbole_llmrec  # noqa: F401  (registers the plugin's safe globals)
-from model_helpers import REPO_DIR, base_config_dict
+from model_helpers import REPO_DIR, base_config_dict, close_results
 from recbole_llmrec.quick_start import run
 
 EPOCHS = 4
@@ -31,16 +31,7 @@ def _config(llm_path: Path, checkpoint_dir: Path, **overrides: Any) -> Dict[str,
 
 def _assert_same_results(a: Dict[str, Any], b: Dict[str, Any]) -> None:
     for key in COMPARED:
-        assert _close(a.get(key), b.get(key)), (key, a.get(key), b.get(key))
-
-
-def _close(a: Any, b: Any) -> bool:
-    """Equal structure, numbers within 1e-6."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(a - b) <= 1e-6
-    return a == b
+        assert close_results(a.get(key), b.get(key)), (key, a.get(key), b.get(key))
 
 
 def _same_weights(path_a: str, path_b: str) -> bool:
