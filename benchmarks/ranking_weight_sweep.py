@@ -1,9 +1,14 @@
-"""Sweep a ranking-time weight of a trained LLMRec checkpoint (no retraining): for each value, the
-validation and test metrics overall and per target-popularity bucket. The validation column is
-the one to choose by.
+"""Show what one ranking-time weight of a trained LLMRec checkpoint does (no retraining): for each
+value, the validation and test metrics overall and per target-popularity bucket, every other
+weight at the checkpoint's own values.
+
+The weights a run uses are fitted by calibration (``calibrate_scoring``: on the validation split,
+stored in the checkpoint); this sweep is the diagnostic beside it. By default it sweeps the key's
+``calibration_grid`` values, marks the checkpoint's fitted value (``fitted`` column) and checks
+that the fitted value is the sweep's best on validation. Choose by the validation column only.
 
 ``python benchmarks/ranking_weight_sweep.py --checkpoint saved/LLMRec-....pth \\
-    --key cold_title_similarity_weight --values 0,4,8,10,12,16 --output benchmarks/results/cold_weight``
+    --key cold_title_similarity_weight --output benchmarks/results/cold_weight``
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +28,26 @@ def weight_keys() -> list:
     return [key for term in SCORING_TERMS.values() for key in term.keys]
 
 
-def sweep(checkpoint: str, dataset: str, key: str, values: List[float]) -> List[Dict[str, Any]]:
-    """One row per value: ``{key, valid ndcg@10, test ndcg@10, test recall@10, test per bucket}``."""
+def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
+          ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """One row per value: ``{key, fitted, valid ndcg@10, test ndcg@10, test recall@10, test per bucket}``;
+    and the checkpoint's scoring values (``fitted``: whether calibration fitted them)."""
     from recbole_llmrec.transfer import load_pipeline
 
     built, _ = load_pipeline(checkpoint, dataset, None, {"show_progress": False})
     model, trainer = built.model, built.trainer
     trainer.set_train_dataset(built.train_data._dataset)
+    stored = dict(model.scoring_values())
+    info = {"values": stored, "fitted": bool(model.scoring.fitted)}
+    if values is None:
+        grid = (built.config["calibration_grid"] or {}).get(key)
+        if not grid:
+            raise SystemExit(f"error: {key} has no calibration_grid values in the checkpoint's config; pass --values")
+        values = [float(v) for v in grid]
     rows = []
     for value in values:
         model.set_scoring_values({key: value})
-        row: Dict[str, Any] = {key: value}
+        row: Dict[str, Any] = {key: value, "fitted": "yes" if stored[key] == value else ""}
         for split, data in (("valid", built.valid_data), ("test", built.test_data)):
             result = trainer.evaluate(data, load_best_model=False)
             row[f"{split} ndcg@10"], row[f"{split} recall@10"] = result["ndcg@10"], result["recall@10"]
@@ -41,7 +55,8 @@ def sweep(checkpoint: str, dataset: str, key: str, values: List[float]) -> List[
                 row[f"{split} ndcg@10 [{bucket}]"] = metrics["ndcg@10"]
         logger.info("%s", json.dumps(row))
         rows.append(row)
-    return rows
+    model.set_scoring_values({key: stored[key]})
+    return rows, info
 
 
 def main() -> int:
@@ -49,7 +64,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--dataset", default="amazon_mixed")
     parser.add_argument("--key", default="cold_title_similarity_weight", choices=weight_keys())
-    parser.add_argument("--values", default="0,4,8,10,12,16")
+    parser.add_argument("--values", default=None,
+                        help="comma list (default: the key's calibration_grid values of the checkpoint)")
     parser.add_argument("--output", required=True, help="folder of results.md and results.json")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
@@ -61,14 +77,22 @@ def main() -> int:
     if (out / "results.json").exists() and not args.overwrite:
         raise SystemExit(f"error: {out}/results.json exists; pass --overwrite to replace it")
 
-    rows = sweep(args.checkpoint, args.dataset, args.key, [float(v) for v in args.values.split(",")])
+    values = [float(v) for v in args.values.split(",")] if args.values else None
+    rows, info = sweep(args.checkpoint, args.dataset, args.key, values)
     out.mkdir(parents=True, exist_ok=True)
-    columns = list(rows[0])
+    best = max(rows, key=lambda r: r["valid ndcg@10"])
+    fitted = info["values"][args.key]
+    others = ", ".join(f"`{k}` {v}" for k, v in info["values"].items() if k != args.key)
+    source = "fitted by calibration on the validation split" if info["fitted"] else "the YAML settings (not calibrated)"
     body = (f"Checkpoint `{args.checkpoint}` on `{args.dataset}`, `{args.key}` varied at ranking time "
-            "(no retraining); buckets: training interactions of the target item.\n\n"
-            + common.md_table(rows, columns))
+            f"(no retraining); every other scoring value as stored in the checkpoint ({source}): {others}. "
+            f"The checkpoint's own value: {fitted} (`fitted` column); the sweep's best on validation: "
+            f"{best[args.key]} (valid NDCG@10 {best['valid ndcg@10']:.4f}). Buckets: training "
+            "interactions of the target item. Choose by the validation column only.\n\n"
+            + common.md_table(rows, list(rows[0])))
     common.write_report(out, f"Ranking-time sweep of {args.key}", body, rows,
-                        {"rows": rows, "checkpoint": args.checkpoint, "dataset": args.dataset}, None)
+                        {"rows": rows, "checkpoint": args.checkpoint, "dataset": args.dataset,
+                         "scoring": info, "best_on_valid": best[args.key]}, None)
     return 0
 
 

@@ -127,6 +127,8 @@ class UserEncoderSettings:
     seq_layers: int = _default("seq_layers")
     seq_heads: int = _default("seq_heads")
     seq_dropout: float = _default("seq_dropout")
+    text_head: bool = _default("text_head")
+    text_head_rank: int = _default("text_head_rank")
 
     def __post_init__(self) -> None:
         _choice("user_encoder", self.user_encoder, tuple(USER_ENCODERS))
@@ -138,7 +140,8 @@ class UserEncoderSettings:
         self.seq_dropout = _fraction("seq_dropout", self.seq_dropout)
         if self.seq_hidden_size % self.seq_heads:
             raise ValueError(f"seq_hidden_size ({self.seq_hidden_size}) must be a multiple of seq_heads ({self.seq_heads})")
-        _bools(self, ("id_fusion",))
+        self.text_head_rank = _int("text_head_rank", self.text_head_rank, minimum=0)
+        _bools(self, ("id_fusion", "text_head"))
 
 
 @dataclass

@@ -12,6 +12,7 @@ from recbole_llmrec.data.item_counts import item_train_counts
 from recbole_llmrec.model.adaptor import TextAdaptor
 from recbole_llmrec.model.id_fusion import ItemIdFusion
 from recbole_llmrec.model.sequence_user_encoder import HistoryTransformer, recent_items
+from recbole_llmrec.model.text_head import TextHead
 from recbole_llmrec.model.user_encoders.base import UserEncoder
 
 
@@ -32,7 +33,11 @@ class SequenceUserEncoder(UserEncoder):
             learned = (item_train_counts(dataset) > 0).tolist()
             self.id_fusion = ItemIdFusion(dataset.field2id_token[dataset.iid_field], d, learned)
         self.transformer = HistoryTransformer(d, s.seq_inner_size, s.seq_layers, s.seq_heads, s.seq_dropout, s.max_history)
+        # a learned scoring path in the LM's own space (see text_head.py): item and user vectors are
+        # [main part | text part], so every inner product is the sum of both paths' scores
+        self.text_head = TextHead(text.output_size, s.max_history, s.text_head_rank) if s.text_head else None
         self._features: Optional[torch.Tensor] = None
+        self._units: Optional[torch.Tensor] = None
 
     @classmethod
     def check(cls, settings: Any) -> None:
@@ -42,17 +47,24 @@ class SequenceUserEncoder(UserEncoder):
 
     @property
     def width(self) -> int:
-        return self.settings.seq_hidden_size
+        return self.settings.seq_hidden_size + (0 if self.text_head is None else self.text_head.dim)
 
     def rebind(self, text: nn.Module, item_tokens: Optional[Sequence[str]]) -> None:
         if self.id_fusion is not None:
             self.id_fusion.rebind(item_tokens, text.n_items)
         self._features = None
+        self._units = None
         super().rebind(text, item_tokens)
 
     def forget_features(self) -> None:
         """The whitening statistics may have changed (weights loaded)."""
         self._features = None
+
+    def units(self, text: nn.Module) -> torch.Tensor:
+        """Unit-length LM title vectors of the bound catalogue (the text head's input), computed once."""
+        if self._units is None:
+            self._units = nn.functional.normalize(text.title_vectors().float(), dim=-1)
+        return self._units
 
     def features(self, text: nn.Module) -> torch.Tensor:
         """The adaptor's fixed part (whitening) of every title vector, computed once. Whitening
@@ -65,23 +77,43 @@ class SequenceUserEncoder(UserEncoder):
                 self._features = self.adaptor.fixed(vectors)
         return self._features
 
-    def item_vectors(self, text: nn.Module, item_ids: torch.Tensor) -> torch.Tensor:
+    def main_vectors(self, text: nn.Module, item_ids: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The main path's item vectors [..., seq_hidden_size] and whether each item has its id part
+        (None without ``id_fusion``; in training ``id_dropout`` drops some, so the text learns to rank alone)."""
         vectors = self.adaptor(self.features(text)[item_ids])
-        if self.id_fusion is not None:
-            ids = self.id_fusion(item_ids)
-            if self.training and self.settings.id_dropout > 0:  # learn to rank from text alone too
-                keep = torch.rand(ids.shape[:-1] + (1,), device=ids.device) >= self.settings.id_dropout
-                ids = ids * keep
-            vectors = vectors + ids
+        if self.id_fusion is None:
+            return vectors, None
+        ids = self.id_fusion(item_ids)
+        has_id = self.id_fusion.known[item_ids]
+        if self.training and self.settings.id_dropout > 0:
+            keep = torch.rand(ids.shape[:-1] + (1,), device=ids.device) >= self.settings.id_dropout
+            ids = ids * keep
+            has_id = has_id & keep.squeeze(-1)
+        return vectors + ids, has_id
+
+    def item_vectors(self, text: nn.Module, item_ids: torch.Tensor) -> torch.Tensor:
+        vectors, has_id = self.main_vectors(text, item_ids)
+        if self.text_head is not None:
+            part = self.text_head.items(self.units(text)[item_ids]) * self.text_head.scale(has_id)
+            vectors = torch.cat([vectors, part], dim=-1)
         return vectors
 
     def text_item_vectors(self, lm_vectors: torch.Tensor) -> torch.Tensor:
         """Item vectors of LM title vectors alone (no id part)."""
-        return self.adaptor(self.adaptor.fixed(lm_vectors))
+        vectors = self.adaptor(self.adaptor.fixed(lm_vectors))
+        if self.text_head is not None:
+            unit = nn.functional.normalize(lm_vectors.float(), dim=-1)
+            no_id = torch.zeros(unit.shape[:-1], dtype=torch.bool, device=unit.device)
+            vectors = torch.cat([vectors, self.text_head.items(unit) * self.text_head.scale(no_id)], dim=-1)
+        return vectors
 
     def user_vectors(self, text: nn.Module, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         seq, length = recent_items(item_seq, item_len, self.settings.max_history)
-        return self.transformer(self.item_vectors(text, seq), seq, length)
+        users = self.transformer(self.main_vectors(text, seq)[0], seq, length)
+        if self.text_head is not None:
+            history = self.text_head.items(self.units(text)[seq])
+            users = torch.cat([users, self.text_head.users(history, seq, length)], dim=-1)
+        return users
 
     def encode_item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
         return self.item_vectors(text, torch.arange(n_items, device=text.title_ids.device))
@@ -108,6 +140,7 @@ class SequenceUserEncoder(UserEncoder):
             # trained on another catalogue (zero-shot): its items are named by load_other_parameter
             self.id_fusion.resize(rows.shape[0])
         self._features = None
+        self._units = None
 
     def other_parameter(self) -> dict:
         """The raw item ids of the id embedding and which rows have an id vector."""
