@@ -21,7 +21,7 @@ _ENUMS = {cls.__name__: cls for cls in vars(enum_type).values()
           if isinstance(cls, type) and issubclass(cls, Enum) and cls is not Enum}
 
 #: Config entries of a DDP rank; a checkpoint stores the config without them.
-DDP_KEYS = ("nproc", "world_size", "ip", "port", "offset")
+DDP_KEYS = ("nproc", "world_size", "ip", "port", "offset", "init_method")
 
 
 def _encode(value: Any) -> Any:

@@ -18,11 +18,12 @@ from recbole_llmrec.config import build_config
 from recbole_llmrec.distributed import collectives
 from recbole_llmrec.distributed.launch import launch
 from recbole_llmrec.distributed.process_group import check_launch
+from recbole_llmrec.distributed.torchrun import torchrun_environment, torchrun_rank_config
 from recbole_llmrec.overrides import parse_config_overrides
 from recbole_llmrec.pipeline import build, check_config
 from recbole_llmrec.plain import plain_result
 from recbole_llmrec.resume import find_resume_file, run_name
-from recbole_llmrec.run_lock import claim_run_name
+from recbole_llmrec.run_lock import RunLock, claim_run_name
 from recbole_llmrec.run_summary import format_summary
 from recbole_llmrec.transfer import evaluate_checkpoint
 
@@ -66,19 +67,31 @@ def run(
     processes here, ranks ``group_offset ..`` of ``world_size`` (default ``nproc``), meeting at
     ``ip:port``. The result (with ``"distributed"``: world size, backend and each rank's weight
     digest) comes from global rank 0; on a node without it, ``run`` returns None.
+
+    In a process started by ``torchrun`` (:mod:`recbole_llmrec.distributed.torchrun`) this
+    process is one rank of torchrun's job: nothing is spawned, ``ip``/``port`` are ignored, and
+    ``nproc``/``world_size``/``group_offset`` must be left at their defaults or agree with
+    torchrun (else ``ValueError``); the result comes from global rank 0 (None on other ranks).
     """
     check_result_file(result_file, overwrite)
+    torchrun = torchrun_rank_config(nproc, world_size, group_offset)
+    if torchrun is not None:  # started by torchrun: this process is one rank, nothing is spawned
+        config_dict = {**(config_dict or {}), **torchrun}
+    # a torchrun rank joins its process group here (PluginConfig._init_device)
     config = build_config(model, dataset, config_file_list, config_dict)
-    check_config(config)
     lock = None
-    if saved:  # one owner per run name (its <run_name>-last.pth): see recbole_llmrec.run_lock
-        lock, name = claim_run_name(config["checkpoint_dir"], run_name(config),
-                                    explicit=bool(config["run_name"]) or resume or bool(resume_from))
-        if name != run_name(config):
-            config["run_name"] = name
-            config_dict = {**(config_dict or {}), "run_name": name}
     try:
-        if nproc == 1 and (world_size is None or world_size <= 0):
+        check_config(config)
+        if saved:  # one owner per run name (its <run_name>-last.pth): see recbole_llmrec.run_lock
+            lock, name = _claim_run_name(
+                config, explicit=bool(config["run_name"]) or resume or bool(resume_from))
+            if name != run_name(config):
+                config["run_name"] = name
+                config_dict = {**(config_dict or {}), "run_name": name}
+        if torchrun is not None:
+            result = _run_torchrun_rank(model, dataset, config_file_list, config_dict, saved,
+                                        resume, resume_from, config=config)
+        elif nproc == 1 and (world_size is None or world_size <= 0):
             result = _run_single(model, dataset, config_file_list, config_dict, saved, resume,
                                  resume_from, config=config)
         else:
@@ -90,7 +103,42 @@ def run(
     finally:
         if lock is not None:
             lock.release()
+        if torchrun is not None and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return result
+
+
+def _claim_run_name(config: Any, explicit: bool) -> Tuple[Optional[RunLock], str]:
+    """:func:`claim_run_name` for this run; in a torchrun rank, global rank 0 claims and every
+    rank takes its name (or fails with its error)."""
+    if config["single_spec"]:
+        return claim_run_name(config["checkpoint_dir"], run_name(config), explicit=explicit)
+    lock, name, error = None, None, None
+    if torch.distributed.get_rank() == 0:
+        try:
+            lock, name = claim_run_name(config["checkpoint_dir"], run_name(config),
+                                        explicit=explicit)
+        except OSError as err:  # RunLockedError included
+            error = err
+    name, message = collectives.broadcast_object((name, None if error is None else str(error)))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise OSError(f"rank 0 could not claim the run name: {message}")
+    return lock, name
+
+
+def _run_torchrun_rank(model: str, dataset: str, config_file_list: Optional[Sequence[str]],
+                       config_dict: Optional[Dict[str, Any]], saved: bool, resume: bool,
+                       resume_from: Optional[str], config: Any) -> Optional[Dict[str, Any]]:
+    """This process as one rank of a torchrun job (``config`` built, so the group is joined):
+    :func:`_run_single`, as a spawned rank runs it; the result on global rank 0, else None."""
+    # RecBole's ensure_dir (check, then makedirs) races between ranks: create the folders first.
+    os.makedirs(os.path.join("log", config["model"]), exist_ok=True)
+    os.makedirs(config["checkpoint_dir"], exist_ok=True)
+    result = _run_single(model, dataset, config_file_list, config_dict, saved, resume, resume_from,
+                         config=config)
+    return result if torch.distributed.get_rank() == 0 else None
 
 
 def _run_distributed(model: str, dataset: str, config_file_list: Optional[Sequence[str]],
@@ -220,7 +268,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
 def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     """RecBole's DDP launch options (``--nproc``, ``--world_size``, ``--ip``, ``--port``,
     ``--group_offset``)."""
-    group = parser.add_argument_group("distributed training (DDP; gloo on CPU, nccl on CUDA)")
+    group = parser.add_argument_group(
+        "distributed training (DDP; gloo on CPU, nccl on CUDA). Under torchrun leave these out: "
+        "each process is the rank torchrun's environment names")
     group.add_argument("--nproc", type=int, default=1, help="processes on this node (1: no DDP)")
     group.add_argument("--world_size", type=int, default=-1,
                        help="processes on all nodes (default: --nproc)")
@@ -238,6 +288,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise SystemExit("--evaluate_checkpoint does not train: it cannot be combined with "
                          "--resume / --resume_from")
     if args.evaluate_checkpoint:
+        torchrun = torchrun_environment()
+        if torchrun is not None and torchrun["world_size"] > 1:
+            raise SystemExit("--evaluate_checkpoint runs in one process: start it with python, "
+                             f"not torchrun (WORLD_SIZE={torchrun['world_size']})")
         check_result_file(args.result_file, args.overwrite)
         result = evaluate_checkpoint(args.evaluate_checkpoint, args.dataset, config_files, overrides)
         if args.result_file:

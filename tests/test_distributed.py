@@ -1,12 +1,18 @@
-"""DDP: 2-process gloo training of LLMRec equals a single-process evaluation; launch helpers."""
+"""DDP: 2-process gloo training of LLMRec (spawned, or started by torchrun) equals a
+single-process evaluation; launch helpers and torchrun's environment."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
-from model_helpers import TINY_DATASET, base_config_dict
+import yaml
+from model_helpers import REPO_DIR, TINY_DATASET, base_config_dict
 
 from recbole_llmrec import distributed
-from recbole_llmrec.quick_start import parse_args, run
+from recbole_llmrec.distributed.torchrun import TORCHRUN_VARIABLES
+from recbole_llmrec.quick_start import cli, parse_args, run
 
 
 def _single_process_eval(config_dict, checkpoint):
@@ -33,19 +39,20 @@ def _close(a, b, tol=1e-4):
         assert abs(float(a[key]) - float(b[key])) <= tol, (key, a[key], b[key])
 
 
-def test_two_process_gloo_training_matches_single_process(tmp_path, tiny_lms):
-    config_dict = base_config_dict(
+def _ddp_config_dict(tmp_path, tiny_lms):
+    """One epoch of LLMRec on the tiny dataset, sized so that DDP pads one rank."""
+    return base_config_dict(
         tiny_lms["bert"], checkpoint_dir=str(tmp_path / "saved"), epochs=1,
         train_batch_size=16, eval_batch_size=16, train_prefixes_per_user=2,
         # 29 users: the DistributedSampler pads rank 1 with a repeat of user 0 (counted once)
         user_inter_num_interval="[12,inf)",
         topk=[10, 300],  # a random tiny LM rarely hits the top 10: compare non-zero numbers too
     )
-    out = tmp_path / "ddp.json"
-    result = run("LLMRec", TINY_DATASET, config_dict=config_dict, result_file=str(out),
-                 nproc=2, ip="127.0.0.1", port=distributed.find_free_port())
 
-    assert json.loads(out.read_text()) == result
+
+def _check_two_rank_result(result, config_dict):
+    """A 2-rank gloo result: equal weights on both ranks, equal to its checkpoint, and metrics
+    equal to a single-process evaluation of that checkpoint."""
     info = result["distributed"]
     assert info["world_size"] == 2 and info["backend"] == "gloo"
     digests = info["weight_digests"]
@@ -61,6 +68,77 @@ def test_two_process_gloo_training_matches_single_process(tmp_path, tiny_lms):
         "Beauty", "Toys_and_Games"}
     for domain, metrics in single["test_per_domain"].items():
         _close(result["per_domain"]["test"][domain], metrics)
+
+
+def test_two_process_gloo_training_matches_single_process(tmp_path, tiny_lms):
+    config_dict = _ddp_config_dict(tmp_path, tiny_lms)
+    out = tmp_path / "ddp.json"
+    result = run("LLMRec", TINY_DATASET, config_dict=config_dict, result_file=str(out),
+                 nproc=2, ip="127.0.0.1", port=distributed.find_free_port())
+
+    assert json.loads(out.read_text()) == result
+    _check_two_rank_result(result, config_dict)
+
+
+def test_torchrun_two_process_gloo_training_matches_single_process(tmp_path, tiny_lms):
+    """``torchrun --standalone --nproc_per_node=2 run_recbole_llmrec.py ...``: each process is
+    one rank (env:// init, nothing spawned); same result as the spawned job."""
+    config_dict = _ddp_config_dict(tmp_path, tiny_lms)
+    config_file = tmp_path / "ddp.yaml"
+    config_file.write_text(yaml.safe_dump(config_dict))
+    out = tmp_path / "torchrun.json"
+    env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARIABLES}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(REPO_DIR / "run_recbole_llmrec.py"), "--model=LLMRec", f"--dataset={TINY_DATASET}",
+           f"--config_files={config_file}", f"--result_file={out}"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count(f"LLMRec on {TINY_DATASET}") == 1, proc.stdout  # rank 0's summary
+
+    result = json.loads(out.read_text())
+    _check_two_rank_result(result, config_dict)
+
+
+_TORCHRUN_ENV = {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2",
+                 "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
+
+
+def test_torchrun_environment_is_parsed_into_a_rank_config():
+    assert distributed.torchrun_environment(_TORCHRUN_ENV) == {
+        "rank": 3, "local_rank": 1, "world_size": 4, "local_world_size": 2,
+        "master_addr": "10.0.0.1", "master_port": 29500}
+    assert distributed.torchrun_rank_config(environ=_TORCHRUN_ENV) == {
+        "local_rank": 1, "nproc": 2, "world_size": 4, "offset": 2, "ip": "10.0.0.1",
+        "port": 29500, "init_method": "env://"}
+    # options equal to torchrun's are accepted
+    assert distributed.torchrun_rank_config(2, 4, 2, environ=_TORCHRUN_ENV)["offset"] == 2
+    # not torchrun: a variable missing; one rank only: a plain single-process run
+    partial = {k: v for k, v in _TORCHRUN_ENV.items() if k != "LOCAL_WORLD_SIZE"}
+    assert distributed.torchrun_environment(partial) is None
+    assert distributed.torchrun_environment({}) is None
+    single = {**_TORCHRUN_ENV, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
+              "LOCAL_WORLD_SIZE": "1"}
+    assert distributed.torchrun_rank_config(environ=single) is None
+    with pytest.raises(ValueError, match="RANK='x' is not an integer"):
+        distributed.torchrun_environment({**_TORCHRUN_ENV, "RANK": "x"})
+    with pytest.raises(ValueError, match="outside WORLD_SIZE=4"):
+        distributed.torchrun_environment({**_TORCHRUN_ENV, "RANK": "4"})
+
+
+@pytest.mark.parametrize("option, message", [
+    ("--nproc=4", "--nproc=4 conflicts with torchrun's --nproc_per_node=2"),
+    ("--world_size=8", "--world_size=8 conflicts with torchrun's WORLD_SIZE=4"),
+    ("--group_offset=1", "--group_offset=1 conflicts with torchrun's ranks"),
+])
+def test_launch_options_that_contradict_torchrun_are_a_one_line_error(
+        option, message, monkeypatch, capsys):
+    for key, value in _TORCHRUN_ENV.items():
+        monkeypatch.setenv(key, value)
+    assert cli(["--model=Pop", f"--dataset={TINY_DATASET}", option]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: " + message), err
+    assert not torch.distributed.is_initialized()
 
 
 def test_merge_shards_undoes_distributed_sampler_padding():
@@ -88,6 +166,33 @@ def test_bad_launch_options_are_value_errors(nproc, world_size, offset, message)
 def test_check_launch_defaults_world_size_to_nproc():
     assert distributed.check_launch(4, -1, 0, gpu_id="") == 4
     assert distributed.check_launch(8, 16, 8, gpu_id="0,1,2,3,4,5,6,7") == 16
+
+
+def test_torchrun_rank_0_claims_the_run_name_for_every_rank(tmp_path):
+    from recbole_llmrec.quick_start import _claim_run_name
+    from recbole_llmrec.run_lock import RunLockedError
+
+    config = {"single_spec": False, "checkpoint_dir": str(tmp_path), "run_name": "",
+              "model": "LLMRec", "dataset": "tiny_mixed"}
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{distributed.find_free_port()}", rank=0, world_size=1)
+    try:
+        lock, name = _claim_run_name(config, explicit=False)
+        assert name == "LLMRec-tiny_mixed" and lock.held
+        with pytest.raises(RunLockedError, match="is in use"):
+            _claim_run_name(config, explicit=True)
+        other, unique = _claim_run_name(config, explicit=False)  # a default name gives way
+        assert unique.startswith("LLMRec-tiny_mixed-") and other.held
+        other.release()
+        lock.release()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_too_few_gpus_for_torchrun_name_nproc_per_node(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ValueError, match="torchrun --nproc_per_node=8 processes but gpu_id='0'"):
+        distributed.check_launch(8, 8, 0, gpu_id="0", nproc_option="torchrun --nproc_per_node")
 
 
 def test_cli_parses_recbole_launch_options():

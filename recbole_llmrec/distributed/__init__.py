@@ -10,8 +10,9 @@ is fixed here, from the outside, one concern per module:
 * :mod:`.collector`: RecBole's Collector that gathers every rank's rows before metrics.
 * :mod:`.trainer_mixins`: DDP construction that works on CPU; one checkpoint path for all ranks.
 * :mod:`.launch`: ``torch.multiprocessing`` spawn of one process per local rank.
+* :mod:`.torchrun`: a process started by ``torchrun`` is one rank (from its environment).
 
-This package's namespace re-exports the two leaf modules (collectives, process group).
+This package's namespace re-exports the leaf modules (collectives, process group, torchrun).
 """
 from recbole_llmrec.distributed.collectives import (
     all_true,
@@ -28,9 +29,10 @@ from recbole_llmrec.distributed.process_group import (
     find_free_port,
     init_distributed_device,
 )
+from recbole_llmrec.distributed.torchrun import torchrun_environment, torchrun_rank_config
 
 __all__ = [
     "all_true", "broadcast_object", "check_launch", "find_free_port", "gather_objects",
     "gather_rows", "gather_sharded_items", "init_distributed_device", "merge_shards",
-    "rank_and_world", "state_digest",
+    "rank_and_world", "state_digest", "torchrun_environment", "torchrun_rank_config",
 ]
