@@ -15,6 +15,7 @@ from recbole.utils import init_logger, init_seed
 
 from recbole_llmrec.config import build_config
 from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
+from recbole_llmrec.evaluation.score_bound import bound_eval_batch
 from recbole_llmrec.registry import get_model
 from recbole_llmrec.trainer import get_trainer
 
@@ -69,6 +70,7 @@ def build(
 
     data = create_dataset(config)
     logger.info("%s", data)
+    bound_eval_batch(config, data.item_num)  # full_sort_max_entries: users x items per evaluation batch
     train_data, valid_data, test_data = data_preparation(config, data)
     apply_eval_neg_scope(config, valid_data, test_data)
 

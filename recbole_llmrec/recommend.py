@@ -277,17 +277,15 @@ class Recommender:
 
         batch = Interaction({model.ITEM_SEQ: torch.tensor([seq], dtype=torch.long),
                              model.ITEM_SEQ_LEN: torch.tensor([len(seq)], dtype=torch.long)})
-        with torch.no_grad():
-            scores = model.full_sort_predict(batch.to(_device(model)))[0, 1: n + 1].float().cpu()
-        if not include_history and seen:
-            scores[torch.tensor(sorted(seen))] = float("-inf")
-        k = min(k, int(torch.isfinite(scores).sum()))
-        if k == 0:
-            return []
-        top = torch.topk(scores, k)
+        exclude = None if include_history or not seen else torch.tensor(sorted(i + 1 for i in seen))
+        batch = batch.to(_device(model))
+        with torch.no_grad():  # catalogue ids 1..n in chunks, a running top-k: never a score per item
+            values, top = model.top_items(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN], k,
+                                          start=1, stop=n + 1, exclude=exclude)
+        keep = torch.isfinite(values[0])
         cat = self.catalogue
-        return [Recommendation(rank, cat.item_ids[i], cat.titles[i], cat.domain(i), float(s))
-                for rank, (s, i) in enumerate(zip(top.values.tolist(), top.indices.tolist()), 1)]
+        return [Recommendation(rank, cat.item_ids[i - 1], cat.titles[i - 1], cat.domain(i - 1), float(s))
+                for rank, (s, i) in enumerate(zip(values[0][keep].tolist(), top[0][keep].tolist()), 1)]
 
 
 # ------------------------------------------------------------------------------------- CLI

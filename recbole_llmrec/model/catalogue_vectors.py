@@ -22,6 +22,10 @@ class CatalogueVectors:
             vectors = self.text.encode_titles(titles)
             return self.users.text_item_vectors(vectors) if self.users.reads_frozen_titles else vectors
 
+    def scored_item_rows(self, start: int, stop: int) -> torch.Tensor:
+        """Rows ``start..stop-1`` of the item table as scored (one chunk of full-catalogue scoring)."""
+        return self.users.scored(self.item_table()[start:stop])
+
     def load_item_table(self, table: torch.Tensor) -> None:
         """Use ``table`` [n_items, D] (e.g. from an on-disk cache) as the evaluation item table."""
         expected = (self.n_items, self.item_table_width)

@@ -16,6 +16,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from recbole_llmrec.data.item_counts import item_target_counts
 from recbole_llmrec.data.titles import load_domains, load_titles
 from recbole_llmrec.model.catalogue_vectors import CatalogueVectors, ScoredItems
 from recbole_llmrec.model.legacy_state import upgrade_keys
@@ -43,8 +44,8 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
         users_class = USER_ENCODERS[s.user_encoder]
         self.text = TextItemEncoder(s, frozen=users_class.frozen_lm)
         self.users = users_class(s, self.text, dataset)
-        self.negatives = build_strategy(s.negatives)
-        self.scoring = Scoring(s.scoring.terms)
+        self.negatives = build_strategy(s.negatives, dataset.item_num)
+        self.scoring = Scoring(s.scoring.terms, s.score_chunk_items)
         self.attach_dataset(dataset)
         self.to(config["device"])
 
@@ -59,7 +60,8 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
         """Bind titles, domains and ``n_items`` to ``dataset`` (e.g. an unseen domain for zero-shot)."""
         s = self.settings
         tokens = dataset.field2id_token[dataset.iid_field]
-        self._attach(load_titles(dataset, s.title_field), load_domains(dataset, s.domain_field), tokens)
+        titles, domains = load_titles(dataset, s.title_field), load_domains(dataset, s.domain_field)
+        self._attach(titles, domains, tokens, item_target_counts(dataset))
 
     def attach_titles(self, titles: Sequence[str], domains: Optional[Sequence[str]] = None,
                       item_tokens: Optional[Sequence[str]] = None) -> None:
@@ -74,13 +76,14 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
             domain_ids = torch.tensor([names.get(d, 0) if i else 0 for i, d in enumerate(domains)])
         self._attach(list(titles), domain_ids, item_tokens)
 
-    def _attach(self, titles: list[str], domains: Optional[torch.Tensor], tokens: Optional[Sequence[str]]) -> None:
+    def _attach(self, titles: list[str], domains: Optional[torch.Tensor], tokens: Optional[Sequence[str]],
+                counts: Optional[torch.Tensor] = None) -> None:
         self.text.bind(titles)
         self.n_items = self.text.n_items
         if domains is None and self.negatives.needs_domains:
             logger.warning("catalogue has no item field %r: negatives are sampled from all items",
                            self.settings.domain_field)
-        self.negatives.rebind(self.n_items, domains)
+        self.negatives.rebind(self.n_items, domains, counts)
         self.negatives.to(self.text.device)
         self.users.rebind(self.text, tokens)
 
@@ -185,6 +188,11 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
         """Sum of the scoring terms (only ``terms`` when given): [B, n_items], or [B] for ``items`` [B]."""
         return self.scoring.scores(self, item_seq, item_len, items, terms)
 
+    def top_items(self, item_seq: torch.Tensor, item_len: torch.Tensor, k: int, start: int = 1,
+                  stop: Optional[int] = None, exclude: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scores, ids)`` [B, k]: the best of ids ``start..stop-1`` but ``exclude``, a running top-k over chunks."""
+        return self.scoring.top_k(self, item_seq, item_len, k, start, stop, exclude)
+
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
         """Cross-entropy of each positive against the negatives of the ``negative_sampling`` strategy."""
         users = self.scaled_user_vectors(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
@@ -196,7 +204,7 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
         return self.scores(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], interaction[self.ITEM_ID].long())
 
     def full_sort_predict(self, interaction: Any) -> torch.Tensor:
-        """Scores [B, n_items] against every item; column 0 (padding) is -inf."""
+        """Scores [B, n_items] against every item, in chunks of ``score_chunk_items``; column 0 (padding) is -inf."""
         scores = self.scores(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         scores[:, 0] = float("-inf")
         return scores

@@ -27,7 +27,7 @@ from recbole_llmrec.model.checks import choice as _choice
 from recbole_llmrec.model.checks import fraction as _fraction
 from recbole_llmrec.model.checks import integer as _int
 from recbole_llmrec.model.checks import number as _float
-from recbole_llmrec.model.negative_sampling import STRATEGIES
+from recbole_llmrec.model.negative_sampling import AUTO_CHOICES, STRATEGIES
 from recbole_llmrec.model.scoring import SCORING_TERMS
 from recbole_llmrec.model.user_encoders import USER_ENCODERS
 from recbole_llmrec.resources import properties_dir
@@ -146,33 +146,44 @@ class UserEncoderSettings:
 
 @dataclass
 class NegativeSettings:
-    """The training softmax: ``negative_sampling`` strategy and its keys."""
+    """The training softmax: ``negative_sampling`` strategy (or ``auto``: chosen by catalogue size) and its keys."""
 
     negative_sampling: str = _default("negative_sampling")
     num_negatives: int = _default("num_negatives")
+    sampled_negatives: int = _default("sampled_negatives")
+    sampled_distribution: str = _default("sampled_distribution")
     item_table_refresh_steps: int = _default("item_table_refresh_steps")
     logit_scale: float = _default("logit_scale")
 
     def __post_init__(self) -> None:
-        _choice("negative_sampling", self.negative_sampling, tuple(STRATEGIES))
+        _choice("negative_sampling", self.negative_sampling, tuple(STRATEGIES) + ("auto",))
         self.num_negatives = _int("num_negatives", self.num_negatives, minimum=0)
+        self.sampled_negatives = _int("sampled_negatives", self.sampled_negatives, minimum=0)
         self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
         self.logit_scale = _float("logit_scale", self.logit_scale)
         if self.logit_scale <= 0:
             raise ValueError(f"logit_scale must be > 0, got {self.logit_scale}")
-        STRATEGIES[self.negative_sampling].check(self)
+        for name in AUTO_CHOICES if self.negative_sampling == "auto" else (self.negative_sampling,):
+            STRATEGIES[name].check(self)
 
 
 @dataclass
 class ScoringSettings:
-    """The ranking score: vector normalization and the keys of every registered scoring term
-    (``terms``: key -> value; a key missing from the config takes its YAML default)."""
+    """The ranking score: vector normalization, the chunking of full-catalogue scoring
+    (``score_chunk_items``) and the evaluation batches' bound (``full_sort_max_entries``), and the keys
+    of every registered scoring term (``terms``: key -> value; a key missing from the config takes its
+    YAML default)."""
 
     normalize_embeddings: bool = _default("normalize_embeddings")
+    score_chunk_items: Optional[int] = _default("score_chunk_items")
+    full_sort_max_entries: Optional[int] = _default("full_sort_max_entries")
     terms: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _bools(self, ("normalize_embeddings",))
+        for name in ("score_chunk_items", "full_sort_max_entries"):
+            if getattr(self, name) is not None:
+                setattr(self, name, _int(name, getattr(self, name), minimum=1))
         values = {key: yaml_default(key) for term in SCORING_TERMS.values() for key in term.keys}
         values.update(self.terms)
         for term in SCORING_TERMS.values():

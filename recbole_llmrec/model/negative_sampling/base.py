@@ -38,8 +38,10 @@ class NegativeStrategy(nn.Module):
     def check(cls, settings: Any) -> None:
         """Raise ``ValueError`` when ``settings`` do not fit this strategy (called by settings validation)."""
 
-    def rebind(self, n_items: int, item_domain: Optional[torch.Tensor]) -> None:
-        """The model was bound to a (new) catalogue of ``n_items`` ids with these domain ids (0 = unknown)."""
+    def rebind(self, n_items: int, item_domain: Optional[torch.Tensor],
+               item_counts: Optional[torch.Tensor] = None) -> None:
+        """The model was bound to a (new) catalogue of ``n_items`` ids with these domain ids (0 = unknown)
+        and interactions per item (``item_counts`` [n_items]: the training positives; None = unknown)."""
 
     def forward(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError

@@ -23,7 +23,8 @@ class InDomainNegatives(NegativeStrategy):
         if settings.num_negatives < 1:
             raise ValueError(f"negative_sampling={settings.negative_sampling!r} needs num_negatives >= 1")
 
-    def rebind(self, n_items: int, item_domain: Optional[torch.Tensor]) -> None:
+    def rebind(self, n_items: int, item_domain: Optional[torch.Tensor],
+               item_counts: Optional[torch.Tensor] = None) -> None:
         self.sampler.rebind(n_items, item_domain)
 
     def candidate_logits(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor

@@ -16,15 +16,22 @@ class ScoringModel(Protocol):
 
     def scored_item_vectors(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor: ...
 
+    def scored_item_rows(self, start: int, stop: int) -> torch.Tensor: ...
+
     def title_vectors(self) -> Optional[torch.Tensor]: ...
 
     def item_groups(self) -> dict[str, torch.Tensor]: ...
 
 
 class ScoringTerm:
-    """``weighted scores`` of a batch of histories against every item ([B, n_items], :meth:`full`) or
-    against one candidate each ([B], :meth:`pointwise`); the model's score is the sum over the active
-    terms. A term's weights and options are its YAML keys (:attr:`keys`, defaults in
+    """``weighted scores`` of a batch of histories against a range of items ([B, stop - start],
+    :meth:`columns`, on what :meth:`user_side` computed once per batch), against every item
+    ([B, n_items], :meth:`full`) or against one candidate each ([B], :meth:`pointwise`); the model's
+    score is the sum over the active terms. Full-catalogue scoring calls :meth:`columns` chunk by chunk
+    (``score_chunk_items``), so a term that implements it never builds a [B, n_items] matrix; a term
+    that overrides :meth:`full` only is still correct (each chunk slices its full matrix).
+
+    A term's weights and options are its YAML keys (:attr:`keys`, defaults in
     ``properties/model/LLMRec.yaml``), held as data in :attr:`values`: settings, or values fitted
     later and saved in the checkpoint. Register a new term in ``SCORING_TERMS``
     (``scoring/__init__.py``) and document its keys in the YAML.
@@ -45,8 +52,20 @@ class ScoringTerm:
         """Whether the term adds anything now (e.g. only at ranking time, only with a weight > 0)."""
         return True
 
+    def user_side(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> Any:
+        """What :meth:`columns` needs of a batch of histories, computed once per batch (default: the histories)."""
+        return item_seq, item_len
+
+    def columns(self, model: ScoringModel, users: Any, start: int, stop: int) -> torch.Tensor:
+        """Weighted scores [B, stop - start] of item ids ``start..stop-1``; ``users`` from :meth:`user_side`."""
+        if type(self).full is ScoringTerm.full:
+            raise NotImplementedError(f"{type(self).__name__} implements neither columns nor full")
+        item_seq, item_len = users
+        return self.full(model, item_seq, item_len)[:, start:stop]
+
     def full(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Weighted scores [B, n_items] against every item (one chunk)."""
+        return self.columns(model, self.user_side(model, item_seq, item_len), 0, model.n_items)
 
     def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,11 @@ from recbole_llmrec.model.scoring.base import ScoringModel, ScoringTerm
 class LearnedScore(ScoringTerm):
     """User vector · item vector; weight 1 (the scale is ``logit_scale``, shared with training)."""
 
-    def full(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
-        users = model.scaled_user_vectors(item_seq, item_len)
-        return users @ model.scored_item_vectors().T
+    def user_side(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+        return model.scaled_user_vectors(item_seq, item_len)
+
+    def columns(self, model: ScoringModel, users: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        return users @ model.scored_item_rows(start, stop).T
 
     def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:

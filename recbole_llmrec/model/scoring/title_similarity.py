@@ -40,33 +40,43 @@ class TitleSimilarity(ScoringTerm):
         return (not model.training and model.title_vectors() is not None
                 and (v["title_similarity_weight"] > 0 or any(bool(v[k]) for k in GROUP_WEIGHTS.values())))
 
-    def full(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
-        text = nn.functional.normalize(model.title_vectors(), dim=-1)
-        return (self._users(text, item_seq, item_len) @ text.T) * self.item_weights(model)
+    def user_side(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+        """The unit user vectors [B, H] in the frozen LM's space."""
+        return self._users(model.title_vectors(), item_seq, item_len)
+
+    def columns(self, model: ScoringModel, users: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        text = nn.functional.normalize(model.title_vectors()[start:stop], dim=-1)
+        return (users @ text.T) * self.item_weights(model, start, stop)
 
     def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:
-        text = nn.functional.normalize(model.title_vectors(), dim=-1)
-        return (self._users(text, item_seq, item_len) * text[items]).sum(-1) * self.item_weights(model)[items]
+        vectors = model.title_vectors()
+        text = nn.functional.normalize(vectors[items], dim=-1)
+        return (self._users(vectors, item_seq, item_len) * text).sum(-1) * self.item_weights(model)[items]
 
-    def _users(self, text: torch.Tensor, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+    def _users(self, vectors: torch.Tensor, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+        """Unit user vectors from the (unnormalized) title ``vectors``; only history rows are normalized."""
         history = min(int(self.values["title_similarity_history"]), item_seq.shape[1])
         if history == 1:
-            return text[item_seq.gather(1, (item_len.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)]
+            last = item_seq.gather(1, (item_len.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+            return nn.functional.normalize(vectors[last], dim=-1)
         age = torch.arange(history, device=item_seq.device)
         position = item_len.long().unsqueeze(1) - 1 - age  # [B, k], age 0 = the last item
         valid = position >= 0
         items = item_seq.gather(1, position.clamp(min=0)) * valid
         weights = float(self.values["title_similarity_decay"]) ** age.float() * valid
-        return nn.functional.normalize((weights.unsqueeze(-1) * text[items]).sum(1), dim=-1)
+        text = nn.functional.normalize(vectors[items], dim=-1)
+        return nn.functional.normalize((weights.unsqueeze(-1) * text).sum(1), dim=-1)
 
-    def item_weights(self, model: ScoringModel) -> torch.Tensor:
-        """Per item [n_items]: ``title_similarity_weight``, or its group's own weight when set."""
-        weight = torch.full((model.n_items,), float(self.values["title_similarity_weight"]),
+    def item_weights(self, model: ScoringModel, start: int = 0, stop: Optional[int] = None) -> torch.Tensor:
+        """Per item of ids ``start..stop-1`` (default all) [stop - start]: ``title_similarity_weight``, or
+        its group's own weight when set."""
+        stop = model.n_items if stop is None else stop
+        weight = torch.full((stop - start,), float(self.values["title_similarity_weight"]),
                             device=model.title_vectors().device)
         groups = model.item_groups()
         for group, key in GROUP_WEIGHTS.items():  # unseen first, then cold (as before the split)
             value: Optional[float] = self.values[key]
             if value is not None and group in groups:
-                weight[groups[group]] = value
+                weight[groups[group][start:stop]] = value
         return weight
