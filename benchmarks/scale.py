@@ -1,0 +1,1156 @@
+"""The scale ladder: LLMRec's default and SASRec from the embedded 64k-interaction dataset to all four
+shared Amazon domains (1.1M interactions), and a 1,000,000-title catalogue, one command.
+
+Rungs (``--rungs``, comma list, default all but ``tiny``):
+
+* ``amazon_mixed``: the embedded dataset (2,054 users in both 2014 Beauty and Toys_and_Games,
+  14,376 items, 64,430 interactions).
+* ``beauty_toys_all``: 2014 Beauty + Toys_and_Games, every user of the 5-core (the converter without
+  ``--min-domains``; about 39k users, 24k items, 363k interactions).
+* ``four_domains``: 2014 Beauty, Toys_and_Games, Clothing_Shoes_and_Jewelry and 2018 Video_Games mixed
+  (about 1.1M interactions, 64k items). The 2014 Clothing and 2018 Video Games copies number users and
+  items ``U1..``/``I1..`` (their ids would collide): their files are first rewritten with prefixed ids by
+  ``experiments/leave_one_domain_out.prepare_input_copy`` (into ``--input_copy``, shared with that
+  experiment).
+* ``million_items``: a catalogue of ``--million_titles`` (1,000,000) titles: every item of the
+  ``--million_base`` rung's dataset (default ``four_domains``) with its real title, then composite
+  items, each the concatenation of two distinct real titles (:data:`CATALOGUE_RULE` states the exact
+  rule), and the interactions of ``--million_users`` (1,000) seeded users of that dataset.
+  Measured: encoding every title with the frozen LM in chunks into a ``.npy`` (time, peak RSS: the
+  output matrix + one chunk), one training step with ``negative_sampling: sampled`` and with
+  ``full_catalogue`` (when the memory available allows it), and a full-ranking evaluation of the test
+  split of those users (chunked scoring, ``score_chunk_items``), all measured, none projected.
+* ``tiny`` (tests only): the committed ``tests/data/atomic/tiny_mixed`` with a tiny random LM (built
+  unless ``--llm_path``), sized for a smoke run in seconds. ``--million_base tiny --million_titles
+  2000`` exercises the ``million_items`` plumbing the same way.
+
+Per training rung, every measurement runs in its own child process (so its peak RSS, ``VmHWM``, is
+that measurement's alone; :func:`peak_rss_mib` says why not ``ru_maxrss``): LLMRec's default (first
+run, ``title_vector_cache: null``: the title encoding is timed), SASRec with the reference settings
+(CE, ``MAX_ITEM_LIST_LENGTH`` 20, batch 256, lr 1e-3, ``stopping_step`` 10) to convergence (at most
+``--sasrec_epochs``), and SASRec at LLMRec's wall time. The project has no wall-time cap for
+training, so that run caps **epochs**: the most epochs whose time in the converged run (its setup
+and test evaluation + the first N epochs' training and validation) fits in LLMRec's whole run; same
+seed, so it follows the converged run's first N epochs and tests their best checkpoint. Reported:
+title encoding time, seconds per training epoch, examples/s, full-ranking validation time, peak RSS,
+test NDCG@10; the log-log slope of seconds per epoch against interactions, and whether every peak
+RSS stayed within 8 GiB.
+
+``--ddp``: LLMRec at the largest training rung selected, 2 gloo processes of one thread each (the
+project's ``--nproc=2 --gpu_id=""`` launch), against that rung's single-process run: the examples/s
+ratio and the test metric differences (a DDP run does not calibrate its ranking weights).
+
+The report covers every rung stored in ``--output/runs``, whichever were asked for this time.
+Datasets are built by ``python -m dataset_converters.amazon ... --streaming`` from ``--raw`` into
+``--data_path`` when missing. Runs are cached in ``--output/runs/<name>.json`` (an interrupted ladder
+resumes; ``--report_only`` rebuilds the report from them); the report is ``results.{md,csv,json,png}``
+in ``--output`` and is not replaced without ``--overwrite``::
+
+    python benchmarks/scale.py                                   # every rung (hours on a 2-core CPU)
+    python benchmarks/scale.py --rungs amazon_mixed,beauty_toys_all --skip_sasrec
+    python benchmarks/scale.py --rungs four_domains --ddp
+    python benchmarks/scale.py --report_only --overwrite
+    python benchmarks/scale.py --rungs tiny,million_items --million_base tiny --million_titles 2000 \\
+        --output /tmp/scale --data_path /tmp/scale-data            # smoke run, about a minute
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parent.parent
+for _path in (REPO, REPO / "experiments"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import common  # noqa: E402  experiments/common.py
+import leave_one_domain_out as lodo  # noqa: E402  experiments/leave_one_domain_out.py
+from dataset_converters.recbole_files import write_item  # noqa: E402
+from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock  # noqa: E402
+
+logger = logging.getLogger("scale")
+
+QUESTION = "scale"
+TRAIN_RUNGS = ("tiny", "amazon_mixed", "beauty_toys_all", "four_domains")  # smallest first
+MILLION = "million_items"
+ALL_RUNGS = TRAIN_RUNGS + (MILLION,)
+DEFAULT_RUNGS = ("amazon_mixed", "beauty_toys_all", "four_domains", MILLION)
+TINY_DATA = REPO / "tests" / "data" / "atomic"
+RSS_LIMIT_MIB = 8 * 1024  # "8 GB" read as 8 GiB
+METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
+#: SASRec's reference settings (as properties/model/SASRec.yaml, stated here so the ladder fixes them).
+SASREC_REFERENCE = {"loss_type": "CE", "train_neg_sample_args": None, "MAX_ITEM_LIST_LENGTH": 20,
+                    "train_batch_size": 256, "learning_rate": 1e-3, "stopping_step": 10}
+#: The tiny rung: small enough for a tiny random LM and a smoke test.
+TINY_LLMREC = {"seq_hidden_size": 8, "seq_inner_size": 16, "seq_heads": 2, "max_title_tokens": 8,
+               "max_history": 5, "MAX_ITEM_LIST_LENGTH": 5, "train_batch_size": 16, "eval_batch_size": 16,
+               "item_encode_batch_size": 128, "autocast_dtype": "fp32", "epochs": 2, "stopping_step": 2}
+TINY_SASREC = {"hidden_size": 8, "inner_size": 16, "n_layers": 1, "train_batch_size": 16,
+               "eval_batch_size": 16, "stopping_step": 2}
+#: Candidate separators of composite titles: the first that no real title contains is used.
+SEPARATORS = (" | ", " || ", " // ", " ~ ", " :: ")
+COMPOSITE_DOMAIN = "Composite"
+CATALOGUE_RULE = (
+    "titles 0 .. R-1 are the base dataset's R items with their own (real) titles, in its .item order; "
+    "with U = the sorted distinct real titles (n of them), composite j = 0, 1, ... (title R + j) is "
+    "U[a] + SEP + U[b] with a = j mod n, k = j div n, b = (a + 1 + k) mod n, item id SCALE<j as 7 digits>, "
+    "domain Composite. While k < n - 1 (up to n(n - 1) composites) every j is another ordered pair of "
+    "distinct titles; SEP is the first of ' | ', ' || ', ' // ', ' ~ ', ' :: ' that no real title contains. "
+    "That no composite repeats another title or a real one is checked when the dataset is written.")
+COMPOSITE_PREFIX = "SCALE"
+
+
+# ------------------------------------------------------------------------------------ rungs
+@dataclass
+class Rung:
+    """A dataset of the ladder: RecBole dataset name, the folder holding it, what it is."""
+
+    name: str
+    dataset: str
+    data_path: Path
+    description: str
+
+    @property
+    def folder(self) -> Path:
+        return self.data_path / self.dataset
+
+    @property
+    def tiny(self) -> bool:
+        return self.name == "tiny" or self.dataset.endswith("_tiny")
+
+
+def training_rung(name: str, data_path: Path) -> Rung:
+    """The rung ``name`` of :data:`TRAIN_RUNGS` (its dataset may not be built yet)."""
+    embedded = REPO / "dataset"
+    if name == "tiny":
+        return Rung(name, "tiny_mixed", TINY_DATA, "committed test dataset (tiny random LM)")
+    if name == "amazon_mixed":
+        where = data_path if (data_path / "amazon_mixed").is_dir() else embedded
+        return Rung(name, "amazon_mixed", where, "embedded: Beauty + Toys 2014, users in both")
+    if name == "beauty_toys_all":
+        return Rung(name, "amazon_scale_beauty_toys_all", data_path, "Beauty + Toys 2014, all users")
+    if name == "four_domains":
+        return Rung(name, "amazon_scale_four_domains", data_path,
+                    "Beauty, Toys, Clothing 2014 + Video Games 2018, all users")
+    raise ValueError(f"unknown rung {name!r}")
+
+
+def million_rung(args: Any) -> Rung:
+    """The ``million_items`` dataset (built by :func:`build_million_dataset`)."""
+    suffix = "" if args.million_base == "four_domains" else f"_{args.million_base}"
+    return Rung(MILLION, f"amazon_scale_items_{args.million_titles}{suffix}", Path(args.data_path),
+                f"{args.million_titles:,} titles, {args.million_users:,} users of {args.million_base}")
+
+
+def convert(arguments: List[str]) -> None:
+    """The project's converter (``lodo.convert``: ``python -m dataset_converters.amazon``)."""
+    lodo.convert(arguments)
+
+
+def prepare_rung(rung: Rung, args: Any) -> None:
+    """Build the rung's dataset with the converter (``--streaming``) unless it exists."""
+    if rung.folder.is_dir():
+        return
+    raw = Path(args.raw)
+    if rung.name == "beauty_toys_all":
+        convert(["--input", str(raw / "amazon2014"), "--domains", "Beauty", "Toys_and_Games",
+                 "--output", str(rung.data_path), "--name", rung.dataset, "--streaming"])
+    elif rung.name == "four_domains":
+        lodo.prepare_input_copy(raw, Path(args.input_copy))
+        domains = [lodo.DOMAINS[key]["domain"] for key in lodo.ORDER]
+        convert(["--input", str(args.input_copy), "--domains", *domains,
+                 "--output", str(rung.data_path), "--name", rung.dataset, "--streaming"])
+    else:
+        raise SystemExit(f"error: dataset {rung.folder} is missing")
+
+
+def stored_size(rung: Rung, out: Path, key: str) -> Optional[Dict[str, int]]:
+    """:func:`dataset_size`, kept in ``out/runs/<key>-size.json`` (the report needs no dataset)."""
+    path = out / "runs" / f"{key}-size.json"
+    if rung.folder.is_dir():
+        size = dataset_size(rung)
+        if not path.exists() or common.load_json(path) != size:
+            common.write_json(size, path)
+        return size
+    return common.load_json(path) if path.exists() else None
+
+
+def dataset_size(rung: Rung) -> Dict[str, int]:
+    """Users, items and interactions: the converter's ``stats.json`` ``output``, else counted."""
+    stats = rung.folder / f"{rung.dataset}.stats.json"
+    if stats.is_file():
+        out = common.load_json(stats)["output"]
+        return {"users": int(out["users"]), "items": int(out["items"]),
+                "interactions": int(out["interactions"])}
+    scale = rung.folder / "scale_catalogue.json"
+    if scale.is_file():
+        info = common.load_json(scale)
+        return {k: int(info[k]) for k in ("users", "items", "interactions")}
+    raise SystemExit(f"error: {rung.folder} has no stats.json")
+
+
+# ------------------------------------------------------------------ the million-title catalogue
+def read_item_file(path: Path) -> Tuple[List[str], List[str], List[str]]:
+    """(item ids, titles, domains) of a converter ``.item`` file (tab-separated, CSV quoting)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quotechar='"')
+        col = {name.split(":")[0]: i for i, name in enumerate(next(reader))}
+        ids, titles, domains = [], [], []
+        for cells in reader:
+            ids.append(cells[col["item_id"]])
+            titles.append(cells[col["title"]])
+            domains.append(cells[col["domain"]] if "domain" in col else "")
+    return ids, titles, domains
+
+
+class CompositeCatalogue:
+    """``total`` titles made on demand (slices, as ``encode_titles_to_npy`` reads them) by
+    :data:`CATALOGUE_RULE`."""
+
+    def __init__(self, real_titles: Sequence[str], total: int) -> None:
+        self.real = list(real_titles)
+        self.distinct = sorted(set(self.real))
+        self.total = total
+        self.separator = next((s for s in SEPARATORS if not any(s in t for t in self.distinct)), None)
+        if self.separator is None:
+            raise ValueError(f"every separator of {SEPARATORS} occurs in some title")
+        n = len(self.distinct)
+        if total < len(self.real):
+            raise ValueError(f"--million_titles {total:,} is less than the base's {len(self.real):,} items")
+        if total - len(self.real) > n * (n - 1):
+            raise ValueError(f"{n:,} distinct titles make at most {n * (n - 1):,} composites")
+
+    def __len__(self) -> int:
+        return self.total
+
+    def title(self, i: int) -> str:
+        if i < len(self.real):
+            return self.real[i]
+        j = i - len(self.real)
+        n = len(self.distinct)
+        a, k = j % n, j // n
+        return self.distinct[a] + self.separator + self.distinct[(a + 1 + k) % n]
+
+    def __getitem__(self, s: slice) -> List[str]:
+        return [self.title(i) for i in range(*s.indices(self.total))]
+
+    @staticmethod
+    def item_id(j: int) -> str:
+        return f"{COMPOSITE_PREFIX}{j:07d}"
+
+
+def base_rung(args: Any) -> Rung:
+    """The dataset whose items and users the million catalogue starts from."""
+    return training_rung(args.million_base, Path(args.data_path))
+
+
+def catalogue_for(args: Any) -> Tuple[CompositeCatalogue, List[str], List[str]]:
+    """The catalogue of ``--million_titles`` titles on the base's ``.item`` (and the base's ids, domains)."""
+    base = base_rung(args)
+    ids, titles, domains = read_item_file(base.folder / f"{base.dataset}.item")
+    return CompositeCatalogue(titles, args.million_titles), ids, domains
+
+
+def build_million_dataset(args: Any) -> Rung:
+    """Write the ``million_items`` dataset unless it exists: ``.inter`` = every interaction of
+    ``--million_users`` seeded users of the base; ``.item`` = :class:`CompositeCatalogue`."""
+    rung = million_rung(args)
+    if rung.folder.is_dir():
+        return rung
+    base = base_rung(args)
+    prepare_rung(base, args)
+    catalogue, ids, domains = catalogue_for(args)
+    if any(item.startswith(COMPOSITE_PREFIX) for item in ids):
+        raise ValueError(f"a base item id starts with {COMPOSITE_PREFIX!r}, the composite items' prefix")
+    by_user: Dict[str, List[str]] = {}
+    with open(base.folder / f"{base.dataset}.inter", encoding="utf-8") as handle:
+        header = handle.readline()
+        for line in handle:
+            by_user.setdefault(line.split("\t", 1)[0], []).append(line)
+    users = sorted(by_user)
+    chosen = sorted(random.Random(args.seed).sample(users, min(args.million_users, len(users))))
+    tmp = rung.data_path / f".{rung.dataset}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    interactions = 0
+    with open(tmp / f"{rung.dataset}.inter", "w", encoding="utf-8") as out:
+        out.write(header)
+        for user in chosen:
+            out.writelines(by_user[user])
+            interactions += len(by_user[user])
+    titles = dict(zip(ids, catalogue.real))
+    item_domains = dict(zip(ids, domains))
+    seen = set(catalogue.real)
+    for j in range(catalogue.total - len(ids)):
+        title = catalogue.title(len(ids) + j)
+        if title in seen:
+            raise ValueError(f"composite title {j} repeats another title: {title!r}")
+        seen.add(title)
+        titles[catalogue.item_id(j)] = title
+        item_domains[catalogue.item_id(j)] = COMPOSITE_DOMAIN
+    write_item(tmp / f"{rung.dataset}.item", titles, item_domains)  # the converter's writer
+    del titles, item_domains
+    del seen
+    info = {"base": args.million_base, "base_dataset": base.dataset, "seed": args.seed,
+            "users": len(chosen), "interactions": interactions, "items": catalogue.total,
+            "real_items": len(ids), "real_distinct_titles": len(catalogue.distinct),
+            "composite_items": catalogue.total - len(ids), "separator": catalogue.separator,
+            "rule": CATALOGUE_RULE}
+    common.write_json(info, tmp / "scale_catalogue.json")
+    os.rename(tmp, rung.folder)
+    logger.info("wrote %s: %d users, %d interactions, %d items", rung.folder, len(chosen), interactions,
+                catalogue.total)
+    return rung
+
+
+def catalogue_rows(item_ids: Sequence[Any], base_ids: List[str]) -> Any:
+    """The catalogue row (= row of the title-vector ``.npy``) of each item id: a base item's index
+    among the base's items, composite ``SCALE<j>``'s ``len(base_ids) + j``."""
+    import numpy as np
+
+    row_of = {item: r for r, item in enumerate(base_ids)}
+    cut = len(COMPOSITE_PREFIX)
+
+    def row(item: str) -> int:
+        found = row_of.get(item)
+        return len(base_ids) + int(item[cut:]) if found is None else found
+
+    return np.fromiter((row(str(t)) for t in item_ids), dtype=np.int64, count=len(item_ids))
+
+
+def vectors_path(rung: Rung, llm_path: Optional[str], max_title_tokens: Any) -> Path:
+    """The ``.npy`` of the catalogue's frozen LM title vectors (one per LM and title length)."""
+    tag = hashlib.sha256(f"{llm_path}|{max_title_tokens}".encode()).hexdigest()[:10]
+    return rung.folder / f"title_vectors-{tag}.npy"
+
+
+# ------------------------------------------------------------------------------ child timers
+TIMINGS: Dict[str, Any] = {}
+_ORIGINAL_RUN_SINGLE: Optional[Callable[..., Dict[str, Any]]] = None
+
+
+def _wrap(owner: type, name: str, record: Callable[..., None]) -> None:
+    """Replace ``owner.name`` with a timed call that passes ``(seconds, self, args)`` to ``record``."""
+    original = getattr(owner, name)
+
+    def timed(self: Any, *a: Any, **kw: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(self, *a, **kw)
+        finally:
+            record(time.perf_counter() - start, self, a)
+
+    setattr(owner, name, timed)
+
+
+def install_timers() -> Dict[str, Any]:
+    """Time, in this process, RecBole's epochs (training, with the epoch's examples; validation),
+    evaluations outside validation (the test), LLMRec's calibration and the frozen LM's title encoding.
+    Idempotent; returns :data:`TIMINGS`, emptied."""
+    from recbole.trainer import Trainer
+
+    from recbole_llmrec.model.text_items import TextItemEncoder
+    from recbole_llmrec.trainer import LLMRecTrainer
+
+    TIMINGS.clear()
+    TIMINGS.update(train_epochs=[], valid_epochs=[], test_evals=[], calibration_s=[], title_encodes=[],
+                   in_valid=False)
+    if getattr(Trainer, "_scale_timed", False):
+        return TIMINGS
+
+    def train_epoch(s: float, trainer: Any, a: Tuple) -> None:
+        data = a[0] if a else None
+        examples = len(data._dataset) if hasattr(data, "_dataset") else None
+        TIMINGS["train_epochs"].append({"s": round(s, 3), "examples": examples})
+
+    original_valid = Trainer._valid_epoch
+
+    def valid_epoch(self: Any, *a: Any, **kw: Any) -> Any:
+        TIMINGS["in_valid"] = True
+        start = time.perf_counter()
+        try:
+            return original_valid(self, *a, **kw)
+        finally:
+            TIMINGS["in_valid"] = False
+            TIMINGS["valid_epochs"].append(round(time.perf_counter() - start, 3))
+
+    def evaluate(s: float, trainer: Any, a: Tuple) -> None:
+        if not TIMINGS["in_valid"]:
+            TIMINGS["test_evals"].append(round(s, 3))
+
+    def encode(s: float, text: Any, a: Tuple) -> None:
+        items = a[0] if a and a[0] is not None else None
+        TIMINGS["title_encodes"].append({"s": round(s, 3),
+                                         "titles": int(text.n_items if items is None else len(items))})
+
+    _wrap(Trainer, "_train_epoch", train_epoch)
+    Trainer._valid_epoch = valid_epoch
+    _wrap(Trainer, "evaluate", evaluate)
+    _wrap(LLMRecTrainer, "calibrate", lambda s, t, a: TIMINGS["calibration_s"].append(round(s, 3)))
+    _wrap(TextItemEncoder, "encode_catalogue", encode)
+    Trainer._scale_timed = True
+    return TIMINGS
+
+
+def timed_single(*args: Any, **kwargs: Any) -> Dict[str, Any]:
+    """``quick_start._run_single`` (one process's train + test run, or one DDP rank's) with
+    :func:`install_timers`; the result gains ``timing`` and ``torch_threads``. Picklable by name, so
+    that DDP's spawned ranks run it too."""
+    import torch
+
+    from recbole_llmrec import quick_start
+
+    run_single = _ORIGINAL_RUN_SINGLE or quick_start._run_single
+    timings = install_timers()
+    result = run_single(*args, **kwargs)
+    result["timing"] = {k: v for k, v in timings.items() if k != "in_valid"}
+    result["process_peak_rss_mib"] = peak_rss_mib()  # this process's (a DDP rank's own)
+    result["torch_threads"] = torch.get_num_threads()
+    return result
+
+
+# ------------------------------------------------------------------------------ child kinds
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process image, MiB: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``ru_maxrss``: Linux carries the peak of the process that spawned this one across ``exec``
+    (``subprocess`` starts children with vfork + exec), so a child's ``ru_maxrss`` is at least its
+    parent's peak. ``ru_maxrss`` where ``/proc`` is missing."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return ru_maxrss_mib()
+
+
+def ru_maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    """``getrusage(who).ru_maxrss`` in MiB (Linux reports KiB)."""
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
+
+
+def child_train(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """A whole run (``recbole_llmrec.quick_start.run``: train, calibrate, test), timed."""
+    global _ORIGINAL_RUN_SINGLE
+    from recbole_llmrec import quick_start
+    from recbole_llmrec.distributed import find_free_port
+
+    if _ORIGINAL_RUN_SINGLE is None:
+        _ORIGINAL_RUN_SINGLE = quick_start._run_single
+    quick_start._run_single = timed_single  # run() calls it in this process or in each DDP rank
+    nproc = int(spec.get("nproc", 1))
+    extra = {"ip": "127.0.0.1", "port": find_free_port()} if nproc > 1 else {}
+    result = quick_start.run(spec["model"], spec["dataset"], config_dict=dict(spec["config_dict"]),
+                             saved=True, nproc=nproc, **extra)
+    if nproc > 1:
+        # the largest rank's ru_maxrss: an upper bound (it includes this process's peak at the spawn)
+        result["peak_rss_ranks_mib"] = ru_maxrss_mib(resource.RUSAGE_CHILDREN)
+    return result
+
+
+def load_pipeline_with_vectors(spec: Dict[str, Any]) -> Tuple[Any, Dict[str, float]]:
+    """The million dataset's pipeline with its title vectors read from the ``.npy`` (rows in catalogue
+    order: :func:`catalogue_rows`), never encoded again; (pipeline, seconds per part)."""
+    import numpy as np
+    import torch
+
+    from recbole_llmrec.pipeline import build
+
+    times = {}
+    start = time.perf_counter()
+    built = build("LLMRec", spec["dataset"], None, dict(spec["config_dict"]))
+    times["build_s"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    model, dataset = built.model, built.dataset
+    matrix = np.load(spec["vectors"], mmap_mode="r")
+    tokens = dataset.field2id_token[dataset.iid_field]
+    rows = catalogue_rows(tokens[1:], catalogue_for(Namespace(**spec["catalogue"]))[1])
+    vectors = torch.empty(len(tokens), matrix.shape[1])
+    vectors[0] = model.text.encode_catalogue(torch.tensor([0])).float()[0]  # padding, as the model would
+    step = 65536
+    for s in range(0, len(rows), step):
+        vectors[1 + s: 1 + s + step] = torch.from_numpy(np.ascontiguousarray(matrix[rows[s: s + step]]))
+    model.text.load_title_vectors(vectors)
+    times["load_vectors_s"] = round(time.perf_counter() - start, 2)
+    return built, times
+
+
+def child_encode(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Encode every title of the million catalogue with the frozen LM, chunk by chunk, into a
+    ``.npy`` (``recbole_llmrec.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
+    import numpy as np
+    import torch
+
+    from recbole_llmrec.config import build_config
+    from recbole_llmrec.item_vectors import encode_titles_to_npy
+    from recbole_llmrec.model.settings import LLMRecSettings
+    from recbole_llmrec.model.text_items import TextItemEncoder
+
+    args = Namespace(**spec["catalogue"])
+    catalogue, _, _ = catalogue_for(args)
+    start = time.perf_counter()
+    config = build_config("LLMRec", spec["dataset"], None, dict(spec["config_dict"]))
+    text = TextItemEncoder(LLMRecSettings.from_config(config), frozen=True).eval()
+    load_s = time.perf_counter() - start
+    rss_loaded = peak_rss_mib()
+    last = [time.perf_counter()]
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > 60 or done == total:
+            logger.info("encoded %s / %s titles, peak RSS %.0f MiB", f"{done:,}", f"{total:,}", peak_rss_mib())
+            last[0] = time.perf_counter()
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    encode_titles_to_npy(text.encode_titles, catalogue, spec["vectors"], chunk_size=int(spec["chunk"]),
+                         overwrite=True, progress=progress)
+    encode_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    matrix = np.load(spec["vectors"], mmap_mode="r")
+    return {"titles": len(catalogue), "chunk": int(spec["chunk"]), "dim": int(matrix.shape[1]),
+            "output_matrix_mib": round(matrix.nbytes / 2**20, 1), "load_lm_s": round(load_s, 2),
+            "encode_s": round(encode_s, 1), "encode_cpu_s": round(cpu_s, 1),
+            "titles_per_s": round(len(catalogue) / encode_s, 1),
+            "peak_rss_after_lm_mib": rss_loaded, "peak_rss_after_encode_mib": peak_rss_mib(),
+            "torch_threads": torch.get_num_threads()}
+
+
+def child_step(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Training steps of LLMRec on the million catalogue with the spec's ``negative_sampling``: one
+    batch of the training loader, ``calculate_loss`` + backward + the trainer's optimizer step."""
+    import torch
+
+    built, times = load_pipeline_with_vectors(spec)
+    model, optimizer = built.model, built.trainer.optimizer
+    batch = next(iter(built.train_data))
+    batch = (batch[0] if isinstance(batch, tuple) else batch).to(model.device)
+    model.train()
+    steps = []
+    for _ in range(int(spec["steps"])):
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        optimizer.step()
+        steps.append(round(time.perf_counter() - start, 3))
+    return {"negative_sampling": spec["config_dict"]["negative_sampling"], "n_items": int(model.n_items),
+            "batch": int(len(batch)), "step_s": steps, "loss": loss.item(), **times,
+            "torch_threads": torch.get_num_threads()}
+
+
+def child_evaluate(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """A full-ranking evaluation of the test split (every sampled user against every item) of the
+    untrained model: time and memory (the metrics of an untrained model mean nothing)."""
+    import torch
+
+    from recbole_llmrec.plain import plain_result
+
+    built, times = load_pipeline_with_vectors(spec)
+    start = time.perf_counter()
+    result = built.trainer.evaluate(built.test_data, load_best_model=False)
+    eval_s = time.perf_counter() - start
+    users = int(built.test_data._dataset.inter_num) if hasattr(built.test_data, "_dataset") else None
+    return {"n_items": int(built.model.n_items), "users": users, "eval_s": round(eval_s, 2),
+            "eval_batch_size": int(built.config["eval_batch_size"]),
+            "score_chunk_items": built.config["score_chunk_items"], "test_result": plain_result(result),
+            **times, "torch_threads": torch.get_num_threads()}
+
+
+CHILD_KINDS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
+    "train": child_train, "encode": child_encode, "step": child_step, "evaluate": child_evaluate}
+
+
+class Namespace:
+    """Attribute access to a dict (the catalogue's options inside a child)."""
+
+    def __init__(self, **entries: Any) -> None:
+        self.__dict__.update(entries)
+
+
+def child_main(spec_path: str, result_path: str) -> int:
+    """Run one measurement (``spec["kind"]``) in this process; write its result with its peak RSS."""
+    import torch
+
+    handler = logging.StreamHandler()  # RecBole configures the root logger itself (init_logger)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s scale: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    spec = common.load_json(Path(spec_path))
+    torch.set_num_threads(int(spec["threads"]))
+    load_start = os.getloadavg()
+    start = time.perf_counter()
+    result = CHILD_KINDS[spec["kind"]](spec)
+    result.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mib=peak_rss_mib(),
+                  ru_maxrss_mib=ru_maxrss_mib(),
+                  load_avg={"start": list(load_start), "end": list(os.getloadavg())}, spec=spec)
+    common.write_json(result, Path(result_path))
+    return 0
+
+
+# ------------------------------------------------------------------------------ cached runs
+def child_env(threads: int) -> Dict[str, str]:
+    """The environment of a measured child: ``threads`` BLAS/OpenMP threads, the repository importable."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=path)
+
+
+def measured(out: Path, name: str, spec: Dict[str, Any], live: bool) -> Optional[Dict[str, Any]]:
+    """The result of measurement ``name``: read from ``out/runs/<name>.json``, else (when ``live``)
+    run in a child process of this script and stored there, with the child's CPU seconds. A stored
+    result whose spec differs from ``spec`` is reused, with a warning (delete it to measure again)."""
+    path = out / "runs" / f"{name}.json"
+    if not path.exists() and live:
+        with RunLock(str(out / "runs" / f"{name}{LOCK_SUFFIX}"), name).acquire(wait=True):
+            if not path.exists():
+                _run_child(out, name, spec, path)
+    if not path.exists():
+        logger.warning("run %s: not run yet", name)
+        return None
+    result = common.load_json(path)
+    if live and result.get("spec") != spec:
+        logger.warning("run %s: reusing a stored result measured with another spec (delete %s to "
+                       "measure again)", name, path)
+    return result
+
+
+def _run_child(out: Path, name: str, spec: Dict[str, Any], path: Path) -> None:
+    spec_path = out / "runs" / f".{name}.spec.json"
+    common.write_json(spec, spec_path)
+    logger.info("run %s: %s", name, json.dumps(spec))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", str(spec_path),
+                               str(path)], env=child_env(int(spec["threads"])), check=False)
+    finally:
+        spec_path.unlink(missing_ok=True)
+    if proc.returncode != 0 or not path.exists():
+        raise SystemExit(f"error: run {name} failed (exit {proc.returncode}); see its log above")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = common.load_json(path)
+    result["cpu_s"] = round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1)
+    result["process_wall_s"] = round(time.perf_counter() - start, 1)
+    common.write_json(result, path)
+
+
+# ------------------------------------------------------------------------------ run specs
+def llm_path_for(rung: Rung, args: Any, out: Path) -> Optional[str]:
+    """``--llm_path``; for the tiny rung without it, a tiny random BERT built once in ``out/runs``."""
+    if args.llm_path:
+        return args.llm_path
+    if not rung.tiny:
+        return None
+    folder = out / "runs" / "tiny_lm"
+    if not (folder / "config.json").is_file() and not args.report_only:
+        from recbole_llmrec import tiny_lm
+
+        words = tiny_lm.words_of((TINY_DATA / "tiny_mixed" / "tiny_mixed.item").read_text(encoding="utf-8"))
+        tiny_lm.build_tiny_lm("bert", folder, words)
+    return str(folder)
+
+
+def base_config(rung: Rung, args: Any) -> Dict[str, Any]:
+    """Config entries of every run on ``rung``."""
+    return {"data_path": str(rung.data_path), "seed": args.seed, "gpu_id": args.gpu_id,
+            "checkpoint_dir": args.checkpoint_dir, "show_progress": False}
+
+
+def llmrec_spec(rung: Rung, args: Any, out: Path, nproc: int = 1, threads: Optional[int] = None) -> Dict[str, Any]:
+    """LLMRec's default (the YAML) on ``rung``, its title encoding timed (no title_vector_cache)."""
+    config = dict(base_config(rung, args), title_vector_cache=None)
+    if rung.tiny:
+        config.update(TINY_LLMREC)
+    llm_path = llm_path_for(rung, args, out)
+    if llm_path:
+        config["llm_path"] = llm_path
+    if args.epochs is not None:
+        config["epochs"] = args.epochs
+    config.update(common.overrides(args))
+    return {"kind": "train", "model": "LLMRec", "dataset": rung.dataset, "config_dict": config,
+            "nproc": nproc, "threads": args.threads if threads is None else threads}
+
+
+def sasrec_spec(rung: Rung, args: Any, epochs: int) -> Dict[str, Any]:
+    """SASRec with the reference settings on ``rung``, at most ``epochs`` epochs."""
+    config = dict(base_config(rung, args), **SASREC_REFERENCE, epochs=epochs)
+    if rung.tiny:
+        config.update(TINY_SASREC)
+    config.update(common.overrides(args))
+    return {"kind": "train", "model": "SASRec", "dataset": rung.dataset, "config_dict": config,
+            "nproc": 1, "threads": args.threads}
+
+
+def epochs_within(budget_s: float, converged: Dict[str, Any]) -> int:
+    """The most epochs of the converged SASRec run that fit in ``budget_s`` seconds: its fixed part
+    (setup, test evaluation: its wall time minus its epochs) + the first N epochs' training and
+    validation (at least 1)."""
+    timing = converged["timing"]
+    epochs = [t["s"] + v for t, v in zip(timing["train_epochs"], timing["valid_epochs"])]
+    elapsed = converged["wall_time_s"] - sum(t["s"] for t in timing["train_epochs"]) - sum(timing["valid_epochs"])
+    n = 0
+    for seconds in epochs:
+        if elapsed + seconds > budget_s:
+            break
+        elapsed += seconds
+        n += 1
+    return max(1, n)
+
+
+# ------------------------------------------------------------------------------ per rung
+def run_training_rung(rung: Rung, args: Any, out: Path, live: bool) -> Dict[str, Any]:
+    """LLMRec, SASRec to convergence and SASRec at LLMRec's wall time on one rung."""
+    if live:
+        prepare_rung(rung, args)
+    runs: Dict[str, Any] = {"size": stored_size(rung, out, rung.name)}
+    runs["LLMRec"] = measured(out, f"{rung.name}-LLMRec", llmrec_spec(rung, args, out), live)
+    if args.skip_sasrec:
+        return runs
+    converged = measured(out, f"{rung.name}-SASRec", sasrec_spec(rung, args, args.sasrec_epochs), live)
+    runs["SASRec"] = converged
+    if converged is None or runs["LLMRec"] is None:
+        return runs
+    cap = epochs_within(runs["LLMRec"]["wall_time_s"], converged)
+    trained = len(converged["timing"]["train_epochs"])
+    if cap >= trained:  # the converged run already fits in LLMRec's time
+        runs["SASRec_at_llmrec_time"] = dict(converged, epochs_cap=cap, same_as_converged=True)
+    else:
+        capped = measured(out, f"{rung.name}-SASRec-at-LLMRec-time", sasrec_spec(rung, args, cap), live)
+        runs["SASRec_at_llmrec_time"] = None if capped is None else dict(capped, epochs_cap=cap,
+                                                                          same_as_converged=False)
+    return runs
+
+
+def full_catalogue_fits(sampled: Optional[Dict[str, Any]], n_items: int, batch: int) -> Tuple[bool, str]:
+    """Whether a ``full_catalogue`` step should fit: the sampled step's peak + four [batch, n_items]
+    float32 matrices (logits, softmax, their gradients) + the item table's gradient, against the
+    memory available now (``MemAvailable``)."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            available = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable"))
+    except (OSError, StopIteration):
+        return True, "MemAvailable unknown: tried"
+    base = (sampled or {}).get("peak_rss_mib", 0) * 2**20
+    need = base + 4 * batch * n_items * 4 + 2 * n_items * 64 * 4
+    text = f"estimated {need / 2**30:.1f} GiB, available {available / 2**30:.1f} GiB"
+    return need <= 0.9 * available, text
+
+
+def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
+    """The million-title catalogue: encoding, one training step (sampled, full_catalogue), evaluation."""
+    rung = build_million_dataset(args) if live else million_rung(args)
+    runs: Dict[str, Any] = {"size": stored_size(rung, out, MILLION), "dataset": rung.dataset}
+    encoded = out / "runs" / f"{MILLION}-encode.json"
+    if not live and encoded.exists():  # report what was measured, whatever the options now
+        runs["dataset"] = common.load_json(encoded)["spec"]["dataset"]
+    config = dict(base_config(rung, args), title_vector_cache=None)
+    if rung.tiny:
+        config.update({k: v for k, v in TINY_LLMREC.items() if k not in ("epochs", "stopping_step")})
+    llm_path = llm_path_for(rung, args, out)
+    if llm_path:
+        config["llm_path"] = llm_path
+    config.update(common.overrides(args))
+    vectors = vectors_path(rung, llm_path, config.get("max_title_tokens"))
+    catalogue = {k: getattr(args, k) for k in ("million_base", "million_titles", "data_path")}
+    common_spec = {"dataset": rung.dataset, "threads": args.threads, "vectors": str(vectors),
+                   "catalogue": catalogue}
+    encode_name = "million_items-encode"
+    if live and (out / "runs" / f"{encode_name}.json").exists() and not vectors.exists():
+        logger.warning("%s is missing: encoding the catalogue again", vectors)
+        (out / "runs" / f"{encode_name}.json").unlink()
+    runs["encode"] = measured(out, encode_name, dict(common_spec, kind="encode", config_dict=config,
+                                                     chunk=args.million_chunk), live)
+    for mode in ("sampled", "full_catalogue"):
+        spec = dict(common_spec, kind="step", steps=args.million_steps,
+                    config_dict=dict(config, negative_sampling=mode))
+        name = f"million_items-step-{mode}"
+        if mode == "full_catalogue" and live and not (out / "runs" / f"{name}.json").exists():
+            fits, why = full_catalogue_fits(runs.get("step_sampled"), args.million_titles + 1,
+                                            int((runs.get("step_sampled") or {}).get("batch", 256)))
+            if not fits:  # stored like a result: delete it to try again
+                logger.warning("full_catalogue step skipped: %s", why)
+                common.write_json({"skipped": why, "spec": spec}, out / "runs" / f"{name}.json")
+        runs[f"step_{mode}"] = measured(out, name, spec, live)
+    runs["evaluate"] = measured(out, "million_items-evaluate", dict(common_spec, kind="evaluate",
+                                                                    config_dict=config), live)
+    return runs
+
+
+def run_ddp(rung: Rung, args: Any, out: Path, live: bool) -> Optional[Dict[str, Any]]:
+    """LLMRec on ``rung`` in 2 gloo processes of one thread each (``--nproc=2 --gpu_id=""``)."""
+    return measured(out, f"{rung.name}-LLMRec-ddp2", llmrec_spec(rung, args, out, nproc=2, threads=1), live)
+
+
+# ------------------------------------------------------------------------------ report
+def epoch_stats(result: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Seconds per training epoch, examples/s, validation and test evaluation time, title encoding."""
+    if not result or "timing" not in result:
+        return {}
+    timing = result["timing"]
+    train = timing["train_epochs"]
+    seconds = sum(t["s"] for t in train)
+    examples = sum(t["examples"] or 0 for t in train)
+    encodes = timing.get("title_encodes") or []
+    valid = timing["valid_epochs"]
+    return {
+        "epochs": len(train),
+        "s_per_epoch": round(seconds / len(train), 3) if train else None,
+        "examples_per_epoch": train[0]["examples"] if train else None,
+        "examples_per_s": round(examples / seconds, 1) if seconds else None,
+        "valid_eval_s": round(sum(valid) / len(valid), 3) if valid else None,
+        "test_eval_s": timing["test_evals"][-1] if timing["test_evals"] else None,
+        "title_encode_s": encodes[0]["s"] if encodes else None,
+        "titles_encoded": encodes[0]["titles"] if encodes else None,
+        "calibration_s": round(sum(timing.get("calibration_s") or []), 3) or None,
+    }
+
+
+def metric(result: Optional[Dict[str, Any]], key: str = "ndcg@10") -> Optional[float]:
+    if not result or "test_result" not in result:
+        return None
+    return result["test_result"].get(key)
+
+
+def rung_row(name: str, runs: Dict[str, Any]) -> Dict[str, Any]:
+    """One CSV/table row of a training rung."""
+    size = runs.get("size") or {}
+    llm, stats = runs.get("LLMRec"), epoch_stats(runs.get("LLMRec"))
+    spec = (llm or runs.get("SASRec") or {}).get("spec") or {}
+    row: Dict[str, Any] = {"rung": name, "threads": spec.get("threads"),
+                           **{k: size.get(k) for k in ("users", "items", "interactions")}}
+    row.update({"llmrec_title_encode_s": stats.get("title_encode_s"), "llmrec_titles": stats.get("titles_encoded"),
+                "llmrec_s_per_epoch": stats.get("s_per_epoch"), "llmrec_examples_per_s": stats.get("examples_per_s"),
+                "llmrec_valid_eval_s": stats.get("valid_eval_s"), "llmrec_test_eval_s": stats.get("test_eval_s"),
+                "llmrec_epochs": stats.get("epochs"), "llmrec_wall_s": (llm or {}).get("wall_time_s"),
+                "llmrec_peak_rss_mib": (llm or {}).get("peak_rss_mib"), "llmrec_ndcg@10": metric(llm),
+                "llmrec_recall@10": metric(llm, "recall@10")})
+    sas, stats = runs.get("SASRec"), epoch_stats(runs.get("SASRec"))
+    row.update({"sasrec_s_per_epoch": stats.get("s_per_epoch"), "sasrec_valid_eval_s": stats.get("valid_eval_s"),
+                "sasrec_epochs": stats.get("epochs"), "sasrec_wall_s": (sas or {}).get("wall_time_s"),
+                "sasrec_peak_rss_mib": (sas or {}).get("peak_rss_mib"), "sasrec_ndcg@10": metric(sas)})
+    capped = runs.get("SASRec_at_llmrec_time")
+    row.update({"sasrec_at_llmrec_time_epochs": (capped or {}).get("epochs_cap"),
+                "sasrec_at_llmrec_time_wall_s": (capped or {}).get("wall_time_s"),
+                "sasrec_at_llmrec_time_ndcg@10": metric(capped)})
+    return row
+
+
+def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
+    """Least-squares slope of log(y) on log(x) (None with fewer than 2 distinct x)."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x and y and x > 0 and y > 0]
+    if len({p[0] for p in pts}) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sum((p[0] - mx) ** 2 for p in pts)
+
+
+def peak_rss_all(results: Iterator[Any]) -> List[Tuple[str, float]]:
+    """(name, peak RSS MiB) of every stored measurement, DDP ranks included."""
+    peaks = []
+    for name, result in results:
+        if isinstance(result, dict) and result.get("peak_rss_mib") is not None:
+            peaks.append((name, max(result["peak_rss_mib"], result.get("peak_rss_ranks_mib") or 0)))
+    return peaks
+
+
+def stored_results(rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
+                   ddp: Optional[Dict[str, Any]]) -> Iterator[Tuple[str, Any]]:
+    for name, runs in rungs.items():
+        for key, result in runs.items():
+            yield f"{name}/{key}", result
+    for key, result in (million or {}).items():
+        yield f"million_items/{key}", result
+    if ddp:
+        yield "ddp", ddp.get("ddp")
+
+
+def million_rows(million: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Rows of the million-title table: one per measurement."""
+    size = million.get("size") or {}
+    rows = []
+    enc = million.get("encode")
+    if enc:
+        rows.append({"rung": MILLION, "measurement": "title encoding (chunked .npy)", "items": enc["titles"],
+                     "seconds": enc["encode_s"], "peak_rss_mib": enc["peak_rss_mib"],
+                     "detail": f"{enc['titles_per_s']:,.1f} titles/s, chunks of {enc['chunk']:,}, output matrix "
+                               f"{enc['output_matrix_mib']:,.0f} MiB, peak RSS after loading the LM "
+                               f"{enc['peak_rss_after_lm_mib']:,.0f} MiB"})
+    for mode in ("sampled", "full_catalogue"):
+        step = million.get(f"step_{mode}")
+        if step and "skipped" in step:
+            rows.append({"rung": MILLION, "measurement": f"training step, {mode}", "items": size.get("items"),
+                         "detail": f"skipped: {step['skipped']}"})
+        elif step:
+            rows.append({"rung": MILLION, "measurement": f"training step, {mode}", "items": step["n_items"] - 1,
+                         "seconds": step["step_s"][-1], "peak_rss_mib": step["peak_rss_mib"],
+                         "detail": f"batch {step['batch']}; steps {', '.join(f'{s:.2f}' for s in step['step_s'])} s "
+                                   f"(the first fits the whitening); build {step['build_s']:.0f} s, "
+                                   f"vectors read {step['load_vectors_s']:.0f} s"})
+    ev = million.get("evaluate")
+    if ev:
+        rows.append({"rung": MILLION, "measurement": "full-ranking evaluation (test split)",
+                     "items": ev["n_items"] - 1, "seconds": ev["eval_s"], "peak_rss_mib": ev["peak_rss_mib"],
+                     "detail": f"{ev['users']:,} users, batches of {ev['eval_batch_size']} users, "
+                               f"score_chunk_items {ev['score_chunk_items']}; untrained model"})
+    return rows
+
+
+def ddp_summary(single: Optional[Dict[str, Any]], ddp: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """examples/s of 2 processes ÷ 1 process, and the test metric differences (DDP − single)."""
+    if not single or not ddp:
+        return None
+    a, b = epoch_stats(single), epoch_stats(ddp)
+    ratio = (round(b["examples_per_s"] / a["examples_per_s"], 3)
+             if a.get("examples_per_s") and b.get("examples_per_s") else None)
+    diffs = {m: round(ddp["test_result"].get(m, float("nan")) - single["test_result"].get(m, float("nan")), 4)
+             for m in METRICS}
+    return {"single_examples_per_s": a.get("examples_per_s"), "ddp_examples_per_s": b.get("examples_per_s"),
+            "examples_per_s_ratio": ratio, "single_threads": single.get("torch_threads"),
+            "ddp_threads_per_process": ddp.get("torch_threads"),
+            "single_test": {m: single["test_result"].get(m) for m in METRICS},
+            "ddp_test": {m: ddp["test_result"].get(m) for m in METRICS}, "test_diff": diffs,
+            "single_wall_s": single.get("wall_time_s"), "ddp_wall_s": ddp.get("wall_time_s"),
+            "single_calibrated": "calibration" in single, "ddp_calibrated": "calibration" in ddp,
+            "ddp_peak_rss_ranks_mib": ddp.get("peak_rss_ranks_mib")}
+
+
+def compact(value: Any) -> Any:
+    """``value`` without the per-row metrics of run results (they stay in ``runs/``)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if k != "per_row"}
+    return value
+
+
+def plot(rows: List[Dict[str, Any]], slopes: Dict[str, Optional[float]]) -> Any:
+    """Seconds per epoch and peak RSS against interactions, log-log, per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for model, key, rss in (("LLMRec", "llmrec_s_per_epoch", "llmrec_peak_rss_mib"),
+                            ("SASRec", "sasrec_s_per_epoch", "sasrec_peak_rss_mib")):
+        pts = [(r["interactions"], r[key], r["rung"]) for r in rows if r.get(key) and r.get("interactions")]
+        if pts:
+            slope = slopes.get(model)
+            label = model + ("" if slope is None else f" (slope {slope:.2f})")
+            left.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+            for x, y, name in pts:
+                left.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(4, 4))
+        pts = [(r["interactions"], r[rss]) for r in rows if r.get(rss) and r.get("interactions")]
+        if pts:
+            right.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=model)
+    right.axhline(RSS_LIMIT_MIB, color="grey", linestyle="--", linewidth=1, label="8 GiB")
+    for ax, ylabel in ((left, "seconds per training epoch"), (right, "peak RSS (MiB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("interactions")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle("Scale ladder", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fmt(value: Any, digits: Optional[int] = None) -> str:
+    """A table cell: thousands separators; floats with ``digits`` decimals (default: 1 from 10 up,
+    else 2 significant-ish: 0.31, 0.019)."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if digits is None:
+            digits = 1 if abs(value) >= 10 else 2 if abs(value) >= 0.1 or value == 0 else 3
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+LADDER_NOTE = (
+    "s/epoch: training only (RecBole's `_train_epoch`); examples/s: that epoch's training examples / its "
+    "seconds; validation s: one full-ranking pass over the validation users, mean over epochs; title "
+    "encoding: the frozen LM over every title, once (first run, `title_vector_cache: null`). SASRec at "
+    "LLMRec's time: the project has no wall-time cap, so epochs are capped: the most epochs of the converged "
+    "run (its setup and test + the first N epochs' training and validation) that fit in LLMRec's whole run; "
+    "same seed, so the first N epochs of the converged run, tested at their best validation epoch.")
+LADDER_COLUMNS = [  # (header, row key, decimals)
+    ("rung", "rung", None), ("threads", "threads", None), ("users", "users", None), ("items", "items", None),
+    ("interactions", "interactions", None), ("LLMRec title encoding s", "llmrec_title_encode_s", None),
+    ("LLMRec s/epoch", "llmrec_s_per_epoch", None), ("LLMRec examples/s", "llmrec_examples_per_s", None),
+    ("LLMRec validation s", "llmrec_valid_eval_s", None), ("LLMRec epochs", "llmrec_epochs", None),
+    ("LLMRec wall s", "llmrec_wall_s", None), ("LLMRec peak RSS MiB", "llmrec_peak_rss_mib", 0),
+    ("LLMRec NDCG@10", "llmrec_ndcg@10", 4), ("SASRec s/epoch", "sasrec_s_per_epoch", None),
+    ("SASRec validation s", "sasrec_valid_eval_s", None), ("SASRec epochs", "sasrec_epochs", None),
+    ("SASRec wall s", "sasrec_wall_s", None), ("SASRec peak RSS MiB", "sasrec_peak_rss_mib", 0),
+    ("SASRec NDCG@10", "sasrec_ndcg@10", 4), ("SASRec at LLMRec's time: epochs", "sasrec_at_llmrec_time_epochs", None),
+    ("SASRec at LLMRec's time: NDCG@10", "sasrec_at_llmrec_time_ndcg@10", 4)]
+
+
+def ladder_section(rows: List[Dict[str, Any]], slopes: Dict[str, Optional[float]],
+                   peaks: List[Tuple[str, float]]) -> List[str]:
+    """The training rungs' table, the log-log slopes and the 8 GiB verdict."""
+    lines = ["| " + " | ".join(h for h, _, _ in LADDER_COLUMNS) + " |", "|---|" + "---:|" * (len(LADDER_COLUMNS) - 1)]
+    lines += ["| " + " | ".join(fmt(r.get(k), d) for _, k, d in LADDER_COLUMNS) + " |" for r in rows]
+    lines += ["", LADDER_NOTE, ""]
+    for model, slope in slopes.items():
+        lines.append(f"* **log-log slope of {model}'s seconds per epoch vs interactions**: "
+                     + ("– (fewer than 2 rungs)" if slope is None else f"{slope:.2f}"))
+    if not peaks:
+        lines.append("* peak RSS: no measurement stored")
+    else:
+        name, worst = max(peaks, key=lambda p: p[1])
+        over = [n for n, v in peaks if v > RSS_LIMIT_MIB]
+        verdict = "exceeded" if over else "stayed within"
+        lines.append(f"* **peak RSS {verdict} 8 GiB** ({RSS_LIMIT_MIB:,} MiB) over {len(peaks)} measurements: "
+                     f"largest {worst:,.0f} MiB ({name})" + (f"; over: {', '.join(over)}" if over else ""))
+    return lines
+
+
+def million_section(million: Dict[str, Any], mrows: List[Dict[str, Any]]) -> List[str]:
+    """The million-title catalogue's measurements."""
+    size = million.get("size") or {}
+    threads = sorted({r["spec"]["threads"] for r in million.values() if isinstance(r, dict) and "spec" in r})
+    lines = ["", f"## {MILLION}: {fmt(size.get('items'))} items, {fmt(size.get('users'))} users, "
+                 f"{fmt(size.get('interactions'))} interactions (`{million.get('dataset')}`), "
+                 f"threads {', '.join(map(str, threads))}", "",
+             "| measurement | items | seconds | peak RSS MiB | detail |", "|---|---:|---:|---:|---|"]
+    lines += [f"| {r['measurement']} | {fmt(r.get('items'))} | {fmt(r.get('seconds'), 2)} | "
+              f"{fmt(r.get('peak_rss_mib'), 0)} | {r.get('detail', '')} |" for r in mrows]
+    lines += ["", "Training step: the last of the timed steps (the first also fits the whitening on every title "
+              "vector). Catalogue rule: " + CATALOGUE_RULE]
+    return lines
+
+
+def ddp_section(rung: str, summary: Optional[Dict[str, Any]]) -> List[str]:
+    """2 gloo processes against 1 process: examples/s and test metrics."""
+    if summary is None:
+        return ["", f"## DDP at {rung}", "", "not run yet"]
+    lines = ["", f"## DDP at {rung}: 2 gloo processes x {summary['ddp_threads_per_process']} thread vs "
+                 f"1 process x {summary['single_threads']} threads", "",
+             f"examples/s: {fmt(summary['ddp_examples_per_s'])} (2 processes) vs "
+             f"{fmt(summary['single_examples_per_s'])} (1 process): "
+             f"ratio **{fmt(summary['examples_per_s_ratio'], 2)}**; "
+             f"wall {fmt(summary['ddp_wall_s'])} s vs {fmt(summary['single_wall_s'])} s.", "",
+             "| metric | 1 process | 2 processes | difference |", "|---|---:|---:|---:|"]
+    lines += [f"| {m} | {fmt(summary['single_test'][m], 4)} | {fmt(summary['ddp_test'][m], 4)} | "
+              f"{summary['test_diff'][m]:+.4f} |" for m in METRICS]
+    lines.append(f"\nA DDP run keeps the configured ranking weights (calibration runs in single-process runs only: "
+                 f"calibrated: 1 process {summary['single_calibrated']}, 2 processes {summary['ddp_calibrated']}), "
+                 "and its DistributedSampler orders and pads each epoch's examples its own way, so the metrics may "
+                 "differ.")
+    return lines
+
+
+def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
+           ddp: Optional[Dict[str, Any]]) -> None:
+    """results.{md,csv,json,png} of every stored rung."""
+    rows = [rung_row(name, runs) for name, runs in rungs.items()]
+    slopes = {model: loglog_slope([r["interactions"] for r in rows], [r[key] for r in rows])
+              for model, key in (("LLMRec", "llmrec_s_per_epoch"), ("SASRec", "sasrec_s_per_epoch"))}
+    peaks = peak_rss_all(stored_results(rungs, million, ddp))
+    mrows = million_rows(million) if million else []
+    summary = ddp_summary(ddp.get("single"), ddp.get("ddp")) if ddp else None
+    lines = [f"Threads: each measurement's own (column `threads`; OMP_NUM_THREADS and torch); seed {args.seed}; "
+             f"RecBole gpu_id {args.gpu_id!r} (\"\": CPU). Each measurement ran in its own process: peak RSS is "
+             "that process's own peak (`VmHWM`; its `ru_maxrss`, also stored, includes the peak of the process "
+             "that started it; DDP: the larger of it and its ranks' `ru_maxrss`).", ""]
+    lines += ladder_section(rows, slopes, peaks)
+    if million:
+        lines += million_section(million, mrows)
+    if ddp:
+        lines += ddp_section(ddp["rung"], summary)
+    payload = {"rows": rows, "slopes": slopes, "peak_rss_mib": dict(peaks),
+               "peak_rss_within_8gib": (max(v for _, v in peaks) <= RSS_LIMIT_MIB) if peaks else None,
+               "million_items": compact(million), "million_rows": mrows, "ddp": summary, "ddp_runs": compact(ddp),
+               "runs": compact(rungs), "seed": args.seed, "rungs": list(rungs) + ([MILLION] if million else []),
+               "catalogue_rule": CATALOGUE_RULE}
+    common.write_report(out, "Scale ladder", "\n".join(lines), rows + mrows, payload, plot(rows, slopes))
+
+
+# ------------------------------------------------------------------------------------ main
+def parse_args(argv: Optional[List[str]] = None) -> Any:
+    parser = common.base_parser(QUESTION, __doc__)
+    parser.add_argument("--rungs", default=",".join(DEFAULT_RUNGS),
+                        help=f"comma list of {', '.join(ALL_RUNGS)} (tiny: the test dataset and a tiny LM, "
+                             "for smoke tests); default: %(default)s")
+    parser.add_argument("--raw", default=str(REPO.parent / "shared" / "data"),
+                        help="folder with amazon2014/ and amazon2018/ (default: %(default)s)")
+    parser.add_argument("--input_copy", default=None,
+                        help="where the id-prefixed copies of Clothing and Video Games go "
+                             "(default: DATA_PATH/amazon_lodo_input, shared with leave_one_domain_out)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per measured process (default 2)")
+    parser.add_argument("--skip_sasrec", action="store_true", help="LLMRec only")
+    parser.add_argument("--epochs", type=int, default=None, help="LLMRec's epochs (default: the YAML's)")
+    parser.add_argument("--sasrec_epochs", type=int, default=200, help="SASRec's most epochs (default 200)")
+    parser.add_argument("--llm_path", default=None, help="the LM of every LLMRec run (default: the YAML's)")
+    parser.add_argument("--million_titles", type=int, default=1_000_000, help="titles of the million_items catalogue")
+    parser.add_argument("--million_users", type=int, default=1000, help="users of the million_items dataset")
+    parser.add_argument("--million_base", default="four_domains", choices=TRAIN_RUNGS,
+                        help="the rung whose items and users the catalogue starts from (default %(default)s)")
+    parser.add_argument("--million_chunk", type=int, default=4096, help="titles per encoding chunk")
+    parser.add_argument("--million_steps", type=int, default=2, help="training steps timed per strategy")
+    parser.add_argument("--ddp", action="store_true",
+                        help="also LLMRec at the largest training rung in 2 gloo processes x 1 thread")
+    parser.add_argument("--gpu_id", default="", help='RecBole gpu_id of every run (default "": CPU)')
+    parser.add_argument("--checkpoint_dir", default="saved/scale",
+                        help="checkpoints of the runs (relative: to the working directory)")
+    args = parser.parse_args(argv)
+    args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]
+    unknown = [r for r in args.rungs if r not in ALL_RUNGS]
+    if unknown:
+        parser.error(f"unknown rungs {unknown}; choose from {', '.join(ALL_RUNGS)}")
+    if args.input_copy is None:
+        args.input_copy = str(Path(args.data_path) / "amazon_lodo_input")
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[0] == "--_child":
+        return child_main(argv[1], argv[2])
+    args = parse_args(argv)
+    common.setup_logging()
+    out = common.prepare_output(args.output, args.overwrite)
+    live = not args.report_only
+
+    def stored(name: str) -> bool:
+        return (out / "runs" / f"{name}.json").exists()
+
+    # measured: the rungs asked for (none with --report_only); reported: those and every stored rung
+    rungs: Dict[str, Dict[str, Any]] = {}
+    for name in TRAIN_RUNGS:
+        if (live and name in args.rungs) or stored(f"{name}-LLMRec"):
+            rung = training_rung(name, Path(args.data_path))
+            rungs[name] = run_training_rung(rung, args, out, live and name in args.rungs)
+    million = None
+    if (live and MILLION in args.rungs) or stored(f"{MILLION}-encode"):
+        million = run_million(args, out, live and MILLION in args.rungs)
+    ddp = None
+    asked = [name for name in TRAIN_RUNGS if name in args.rungs]
+    target = asked[-1] if args.ddp and asked else next(
+        (name for name in reversed(list(rungs)) if stored(f"{name}-LLMRec-ddp2")), None)
+    if target is not None:
+        rung = training_rung(target, Path(args.data_path))
+        ddp = {"rung": target, "single": rungs[target].get("LLMRec"),
+               "ddp": run_ddp(rung, args, out, live and args.ddp)}
+    report(out, args, rungs, million, ddp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
