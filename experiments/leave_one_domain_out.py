@@ -415,8 +415,11 @@ def source_stats(args, target: str) -> Optional[Dict[str, Any]]:
 
 
 def build_md(rows, diffs, folds, args, grid) -> str:
+    changed = common.overrides(args)
+    recipe = ("LLMRec's default" if not changed else "LLMRec's default with "
+              + ", ".join(f"`{k}: {v}`" for k, v in changed.items()))
     lines = [
-        "Each fold trains LLMRec's default (`properties/model/LLMRec.yaml`, seed "
+        f"Each fold trains {recipe} (`properties/model/LLMRec.yaml`, seed "
         f"{args.seed}) on three domains (converter 5-core on the merged data, a seeded sample of "
         f"{args.max_users:,} users: the CPU cap) and ranks the fourth zero-shot: the held-out "
         f"domain's {args.target_users:,}-user 5-core dataset, full ranking, leave-one-out test "
