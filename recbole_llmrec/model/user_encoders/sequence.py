@@ -1,6 +1,7 @@
 """``user_encoder: sequence`` (the CPU default): the frozen LM encodes every title once; an adaptor
 (whitening / MLP) maps those vectors to item vectors, optionally plus a learned item-id part
-(``id_fusion``), and a SASRec-sized transformer over the history's item vectors gives the user vector."""
+(``id_fusion``), and a SASRec-sized transformer over the history's item vectors gives the user vector.
+``text_head`` adds a second learned path in the LM's own space (:mod:`~recbole_llmrec.model.text_head`)."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
