@@ -253,3 +253,15 @@ def test_ray_trial_as_two_process_ddp_job(tmp_path, tiny_config_dict):
     (trial,) = summary["trials"]
     assert trial["error"] is None and summary["nproc"] == 2
     assert set(trial["test_result"]) >= {"ndcg@10", "recall@20"}
+
+
+def test_trials_are_scored_with_their_fitted_ranking_weights():
+    from recbole_llmrec.hyper.trials import best_trial, trial_record, trial_score
+
+    calibrated = {"best_valid_score": 0.050, "calibration": {"valid_score": 0.055}}
+    plain = {"best_valid_score": 0.052}
+    assert trial_score(calibrated) == 0.055
+    assert trial_score(plain) == 0.052
+    trials = [trial_record(0, {"lr": 1}, plain), trial_record(1, {"lr": 2}, calibrated)]
+    assert best_trial(trials, bigger=True)["index"] == 1
+    assert trials[1]["calibration"] == {"valid_score": 0.055}

@@ -13,7 +13,7 @@ from recbole.trainer import HyperTuning
 
 from recbole_llmrec.distributed.process_group import find_free_port
 from recbole_llmrec.hyper.params_file import Param, grid
-from recbole_llmrec.hyper.trials import RunFn, TuningJob, plain_params, trial_launch, trial_record
+from recbole_llmrec.hyper.trials import RunFn, TuningJob, plain_params, trial_launch, trial_record, trial_score
 from recbole_llmrec.quick_start import run
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def make_objective(job: TuningJob, bigger: bool, trials: List[Dict[str, Any]],
         trials.append(trial_record(index, params, result))
         return {
             "model": job.model,
-            "best_valid_score": result["best_valid_score"],
+            "best_valid_score": trial_score(result),
             "valid_score_bigger": bigger,
             "best_valid_result": result["best_valid_result"],
             "test_result": result["test_result"],

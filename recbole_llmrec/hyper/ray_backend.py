@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from recbole_llmrec.distributed.process_group import find_free_port
 from recbole_llmrec.hyper.hyperopt_backend import hyperopt_space
 from recbole_llmrec.hyper.params_file import Param, grid
-from recbole_llmrec.hyper.trials import RunFn, TuningJob, trial_launch, trial_record
+from recbole_llmrec.hyper.trials import RunFn, TuningJob, trial_launch, trial_record, trial_score
 from recbole_llmrec.quick_start import run
 
 _GRID_KEY = "__grid_params__"
@@ -48,9 +48,9 @@ def ray_trial(config: Dict[str, Any], job: TuningJob, checkpoint_root: str, tria
     result = run_fn(job.model, job.dataset, list(job.config_files) or None, config_dict,
                     **trial_launch(job.nproc, find_free_port))
     return {
-        "score": float(result["best_valid_score"]),
+        "score": float(trial_score(result)),
         "run_result": {k: result.get(k) for k in
-                       ("best_valid_result", "test_result", "wall_time_s")},
+                       ("best_valid_result", "test_result", "wall_time_s", "calibration")},
     }
 
 

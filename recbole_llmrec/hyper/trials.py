@@ -40,13 +40,22 @@ def plain_params(params: Dict[str, Any]) -> Dict[str, Any]:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
 
 
+def trial_score(result: Dict[str, Any]) -> Any:
+    """A trial's validation score as the model is used: after calibration of its ranking weights
+    (``result["calibration"]["valid_score"]``) when the run calibrated, else ``best_valid_score``."""
+    calibration = result.get("calibration") or {}
+    fitted = calibration.get("valid_score")
+    return fitted if fitted is not None else result.get("best_valid_score")
+
+
 def trial_record(index: int, params: Dict[str, Any], result: Optional[Dict[str, Any]],
                   error: Optional[str] = None) -> Dict[str, Any]:
     result = result or {}
     return {
         "index": index,
         "params": plain_params(params),
-        "best_valid_score": result.get("best_valid_score"),
+        "best_valid_score": trial_score(result),
+        "calibration": result.get("calibration"),
         "best_valid_result": result.get("best_valid_result"),
         "test_result": result.get("test_result"),
         "wall_time_s": result.get("wall_time_s"),
