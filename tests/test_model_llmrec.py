@@ -17,7 +17,8 @@ from recbole_llmrec.model import LLMRec
 def test_loss_finite_and_decreasing(arch, tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = make_model(make_config(tiny_lms[arch]), dataset)
-    losses = train_steps(model, first_batch(train), steps=4)
+    # without dropout the loss on one batch must fall, whichever batch the shared loader yields
+    losses = train_steps(model, first_batch(train), steps=4, dropout=False)
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
 
