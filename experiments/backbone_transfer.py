@@ -85,12 +85,7 @@ def report(out, results, args) -> None:
     for setting, per_dataset in results.items():
         for dataset, result in per_dataset.items():
             row = {"setting": setting, "dataset": dataset}
-            if result is None:
-                row["status"] = "not run"
-            else:
-                row.update({m: result["test_result"][m] for m in common.METRICS})
-                row["wall_s"] = result.get("wall_s")
-                row["status"] = "measured"
+            row.update(common.result_fields(result))
             rows.append(row)
     diffs = []
     for regime in ("as-is", "trained on amazon_mixed"):

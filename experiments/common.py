@@ -152,6 +152,14 @@ def save_figure(fig: Any, path: Path) -> None:
     plt.close(fig)
 
 
+def result_fields(result: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A report row's fields of one run: its test metrics, wall seconds and ``status``
+    (``measured``, or ``not run`` when ``result`` is None)."""
+    if result is None:
+        return {"status": "not run"}
+    return dict({m: result["test_result"][m] for m in METRICS}, wall_s=result.get("wall_s"), status="measured")
+
+
 def md_table(rows: Iterable[Dict[str, Any]], columns: List[str]) -> str:
     """A markdown table of ``columns`` (floats with 4 decimals)."""
     def cell(v: Any) -> str:

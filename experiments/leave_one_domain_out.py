@@ -360,12 +360,7 @@ def report(out, args, targets, train, grids, baselines, evals, weights, grid) ->
                     row["unseen_weight"] = YAML_WEIGHT
                 elif "alone" in label:
                     row["unseen_weight"] = 0.0
-            if result is None:
-                row["status"] = "not run"
-            else:
-                row.update({m: result["test_result"][m] for m in common.METRICS})
-                row["wall_s"] = result.get("wall_s")
-                row["status"] = "measured"
+            row.update(common.result_fields(result))
             rows.append(row)
         knn, pop = results.get("TitleKNN (on target)"), results.get("Pop (on target)")
         for label in labels.values():
