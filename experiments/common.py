@@ -188,13 +188,50 @@ def verdict(d: Dict[str, float], expect_positive: bool) -> str:
     return "inconclusive"
 
 
+def run_machines(out: Path) -> Dict[str, Any]:
+    """The machines the runs in ``out/runs/`` were measured on: ``{"machines": [distinct cpu_info
+    dicts], "runs": n, "unrecorded": runs written before each run kept its machine}``."""
+    machines: List[Dict[str, Any]] = []
+    runs = unrecorded = 0
+    for path in sorted((out / "runs").glob("*.json")):
+        if path.name.startswith("."):
+            continue  # a spec being run
+        runs += 1
+        machine = load_json(path).get("machine")
+        if machine is None:
+            unrecorded += 1
+        elif machine not in machines:
+            machines.append(machine)
+    return {"machines": machines, "runs": runs, "unrecorded": unrecorded}
+
+
+def _machine_text(machine: Dict[str, Any]) -> str:
+    return (f"{machine['cpu']}, {machine['cores']} cores, avx512_bf16: {machine['avx512_bf16']}, "
+            f"torch {machine['torch']}")
+
+
+def machine_line(measured: Dict[str, Any], built_on: Dict[str, Any]) -> str:
+    """The report's machine sentence: where its runs were measured (``run_machines``), and where the
+    report was built when that is not all the runs say."""
+    names = "; ".join(_machine_text(m) for m in measured["machines"])
+    if measured["runs"] and not measured["unrecorded"]:
+        return f"Runs measured on: {names}."
+    line = f"Report built on: {_machine_text(built_on)}."
+    if measured["unrecorded"]:
+        line += (f" {measured['unrecorded']} of {measured['runs']} runs were measured before runs kept their "
+                 "machine: their CPU is the one the docs name for them, not necessarily this one.")
+    if measured["machines"]:
+        line += f" The other runs were measured on: {names}."
+    return line
+
+
 def write_report(out: Path, title: str, md_body: str, rows: List[Dict[str, Any]],
                  payload: Dict[str, Any], fig: Any) -> None:
-    """``results.md``, ``results.csv``, ``results.json`` and ``results.png`` in ``out``."""
-    payload = dict(payload, machine=cpu_info())
-    machine = payload["machine"]
-    md = (f"# {title}\n\n{md_body}\n\nMachine: {machine['cpu']}, {machine['cores']} cores, "
-          f"avx512_bf16: {machine['avx512_bf16']}, torch {machine['torch']}.\n")
+    """``results.md``, ``results.csv``, ``results.json`` and ``results.png`` in ``out``. The machine
+    named is the one each run in ``out/runs/`` recorded (``--report_only`` may rebuild elsewhere)."""
+    built_on, measured = cpu_info(), run_machines(out)
+    payload = dict(payload, machine=built_on, run_machines=measured)
+    md = f"# {title}\n\n{md_body}\n\n{machine_line(measured, built_on)}\n"
     write_text(md, out / "results.md")
     write_csv(rows, out / "results.csv")
     write_json(payload, out / "results.json")

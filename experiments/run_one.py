@@ -2,7 +2,8 @@
 (``recbole_llmrec.run``) or evaluate a checkpoint (``evaluate_checkpoint``), as a JSON spec says.
 
 ``python experiments/run_one.py SPEC.json RESULT.json``; the result is ``run()``'s dict plus
-``peak_rss_mb``, ``trainable_params`` (when ``count_params``), ``load_avg`` and ``wall_s``.
+``peak_rss_mb``, ``trainable_params`` (when ``count_params``), ``load_avg``, ``wall_s`` and ``machine``
+(the CPU it ran on: a report rebuilt elsewhere still names it).
 """
 from __future__ import annotations
 
@@ -82,6 +83,9 @@ def main(spec_path: str, result_path: str) -> int:
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["load_avg"] = {"start": list(load_start), "end": list(os.getloadavg())}
     result["spec"] = spec
+    from common import cpu_info  # experiments/ is this script's folder, so on sys.path
+
+    result["machine"] = cpu_info()
     if spec.get("count_params"):
         result["params"] = count_trainable(spec)
     with atomic_output(result_path, ".json") as tmp:

@@ -1,0 +1,55 @@
+"""experiments/common.py: a report names the machine its runs were measured on, not the one that rebuilt it."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+import common  # noqa: E402
+
+INTEL = {"cpu": "Intel(R) Xeon(R)", "cores": 2, "avx512_bf16": True, "torch": "2.13.0"}
+AMD = {"cpu": "AMD EPYC", "cores": 2, "avx512_bf16": False, "torch": "2.13.0"}
+
+
+def _run(out: Path, name: str, machine=None) -> None:
+    result = {"test_result": {"ndcg@10": 0.05, "recall@10": 0.1}}
+    if machine is not None:
+        result["machine"] = machine
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / "runs" / f"{name}.json").write_text(json.dumps(result))
+
+
+def test_report_names_the_runs_machine_when_rebuilt_elsewhere(tmp_path, monkeypatch):
+    _run(tmp_path, "a", INTEL)
+    _run(tmp_path, "b", INTEL)
+    monkeypatch.setattr(common, "cpu_info", lambda: AMD)
+    common.write_report(tmp_path, "T", "body", [{"x": 1}], {}, None)
+    md = (tmp_path / "results.md").read_text()
+    assert "Runs measured on: Intel(R) Xeon(R), 2 cores, avx512_bf16: True" in md
+    assert "AMD" not in md
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["run_machines"] == {"machines": [INTEL], "runs": 2, "unrecorded": 0}
+
+
+def test_report_says_which_runs_have_no_recorded_machine(tmp_path, monkeypatch):
+    _run(tmp_path, "old")
+    _run(tmp_path, "new", INTEL)
+    monkeypatch.setattr(common, "cpu_info", lambda: AMD)
+    common.write_report(tmp_path, "T", "body", [], {}, None)
+    md = (tmp_path / "results.md").read_text()
+    assert "Report built on: AMD EPYC" in md
+    assert "1 of 2 runs were measured before runs kept their machine" in md
+    assert "The other runs were measured on: Intel(R) Xeon(R)" in md
+
+
+@pytest.mark.parametrize("machines", [[INTEL, AMD]])
+def test_report_lists_every_machine_of_its_runs(tmp_path, monkeypatch, machines):
+    for i, machine in enumerate(machines):
+        _run(tmp_path, f"r{i}", machine)
+    monkeypatch.setattr(common, "cpu_info", lambda: AMD)
+    common.write_report(tmp_path, "T", "body", [], {}, None)
+    md = (tmp_path / "results.md").read_text()
+    assert "Runs measured on: Intel(R) Xeon(R)" in md and "; AMD EPYC" in md
