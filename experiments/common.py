@@ -194,8 +194,8 @@ def run_machines(out: Path) -> Dict[str, Any]:
     machines: List[Dict[str, Any]] = []
     runs = unrecorded = 0
     for path in sorted((out / "runs").glob("*.json")):
-        if path.name.startswith("."):
-            continue  # a spec being run
+        if path.name.startswith(".") or path.name.endswith(".cpu.json"):
+            continue  # a spec being run; a run's CPU seconds (leave_one_domain_out)
         runs += 1
         machine = load_json(path).get("machine")
         if machine is None:

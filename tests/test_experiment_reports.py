@@ -25,6 +25,7 @@ def _run(out: Path, name: str, machine=None) -> None:
 def test_report_names_the_runs_machine_when_rebuilt_elsewhere(tmp_path, monkeypatch):
     _run(tmp_path, "a", INTEL)
     _run(tmp_path, "b", INTEL)
+    (tmp_path / "runs" / "b.cpu.json").write_text(json.dumps({"cpu_s": 1.0, "wall_s": 2.0}))  # no run
     monkeypatch.setattr(common, "cpu_info", lambda: AMD)
     common.write_report(tmp_path, "T", "body", [{"x": 1}], {}, None)
     md = (tmp_path / "results.md").read_text()
