@@ -114,9 +114,22 @@ def test_equals_llmrec_title_similarity_alone(tiny_lms, tiny_data):
                                    llmrec.scores(seq, length, terms=["title_similarity"])[:, 1:])
 
 
+def test_chunked_full_ranking_equals_one_chunk(tiny_lms, tiny_data):
+    """score_chunk_items: the catalogue scored a few items at a time gives the one-chunk scores."""
+    dataset, _, valid, _ = tiny_data
+    batch = first_batch(valid)
+    whole = knn_model(tiny_lms["bert"], dataset, score_chunk_items=None, title_similarity_history=2)
+    chunked = knn_model(tiny_lms["bert"], dataset, score_chunk_items=3, title_similarity_history=2)
+    assert chunked.n_items > 3
+    with torch.no_grad():
+        torch.testing.assert_close(chunked.full_sort_predict(batch), whole.full_sort_predict(batch))
+        torch.testing.assert_close(chunked.predict(dict(batch.interaction, item_id=batch["item_id"])),
+                                   whole.predict(dict(batch.interaction, item_id=batch["item_id"])))
+
+
 @pytest.mark.parametrize("key,value", [("title_similarity_history", 0), ("title_similarity_history", 21),
                                        ("title_similarity_decay", 0.0), ("title_similarity_decay", 1.5),
-                                       ("pooling", "max")])
+                                       ("pooling", "max"), ("score_chunk_items", 0), ("score_chunk_items", 2.5)])
 def test_bad_settings_name_the_key(key, value):
     config = {"MAX_ITEM_LIST_LENGTH": 20, key: value}
     with pytest.raises(ValueError, match=key):

@@ -29,6 +29,7 @@ from torch import nn
 
 from recbole_llmrec.data.titles import load_titles
 from recbole_llmrec.model.resolve import resolve_llm_path
+from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
 from recbole_llmrec.model.settings import LLMRecSettings, config_value
 from recbole_llmrec.model.text_items import TextItemEncoder
@@ -64,6 +65,7 @@ class TitleKNNSettings:
     item_encode_batch_size: int = _default("item_encode_batch_size")
     title_similarity_history: int = _default("title_similarity_history")
     title_similarity_decay: float = _default("title_similarity_decay")
+    score_chunk_items: Optional[int] = _default("score_chunk_items")
 
     @classmethod
     def from_config(cls, config: Any) -> "TitleKNNSettings":
@@ -76,6 +78,10 @@ class TitleKNNSettings:
     def validate(self, max_item_list_length: Optional[int] = None) -> None:
         """Raise ``ValueError`` naming the key of a bad value."""
         TitleSimilarity.check(self.term_values())
+        if self.score_chunk_items is not None and (isinstance(self.score_chunk_items, bool)
+                                                   or not isinstance(self.score_chunk_items, int)
+                                                   or self.score_chunk_items < 1):
+            raise ValueError(f"score_chunk_items must be an integer >= 1 or null, got {self.score_chunk_items!r}")
         if max_item_list_length is not None and self.title_similarity_history > int(max_item_list_length):
             raise ValueError(f"title_similarity_history ({self.title_similarity_history}) must be <= "
                              f"MAX_ITEM_LIST_LENGTH ({max_item_list_length}): RecBole keeps no older items")
@@ -105,7 +111,8 @@ class TitleKNN(SequentialRecommender):
     def __init__(self, config: Any, dataset: Any) -> None:
         super().__init__(config, dataset)
         self.settings = TitleKNNSettings.from_config(config)
-        self.similarity = TitleSimilarity(self.settings.term_values())
+        # LLMRec's scoring with only its title_similarity term used: full rankings in item chunks
+        self.scoring = Scoring(self.settings.term_values(), self.settings.score_chunk_items)
         self.fake_loss = nn.Parameter(torch.zeros(1))  # RecBole's optimizer needs one parameter
         # Kept out of the module tree: the frozen LM is loaded from llm_path, never saved in checkpoints.
         texts = TextItemEncoder(self.settings.lm_settings(), frozen=True).eval().to(config["device"])
@@ -154,11 +161,13 @@ class TitleKNN(SequentialRecommender):
 
     def predict(self, interaction: Any) -> torch.Tensor:
         """Cosine [B] of each row's candidate ``ITEM_ID`` with the user's history (sampled protocol)."""
-        return self.similarity.pointwise(self, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
-                                         interaction[self.ITEM_ID].long())
+        return self.scoring.scores(self, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
+                                   interaction[self.ITEM_ID].long(), terms=["title_similarity"])
 
     def full_sort_predict(self, interaction: Any) -> torch.Tensor:
-        """Cosines [B, n_items] against every item; column 0 (padding) is -inf."""
-        scores = self.similarity.full(self, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        """Cosines [B, n_items] against every item, in chunks of ``score_chunk_items`` (each chunk's
+        normalized title rows are the only other [chunk, H] matrix); column 0 (padding) is -inf."""
+        scores = self.scoring.scores(self, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN],
+                                     terms=["title_similarity"])
         scores[:, 0] = float("-inf")
         return scores
