@@ -145,6 +145,7 @@ def test_title_vector_cache_reuses_vectors_and_keys_on_titles(tmp_path, tiny_lms
     import os
 
     assert len(os.listdir(folder)) == 1 and not any(n.startswith(".tmp") for n in os.listdir(folder))
+    assert torch.equal(first, sequence_model(tiny_lms, dataset).lm_title_vectors())  # the file's = the encoded
     other = sequence_model(tiny_lms, dataset, title_vector_cache=folder)
     calls = []
     other.encoder.register_forward_hook(lambda *args: calls.append(1))

@@ -116,7 +116,7 @@ class TextItemEncoder(nn.Module):
     # ------------------------------------------------------------------ frozen title vectors
     def title_vectors(self) -> torch.Tensor:
         """The LM vector of every bound title [n_items, H], encoded once per catalogue (cached on disk
-        under ``title_vector_cache`` when set)."""
+        under ``title_vector_cache`` when set; on a CPU the cached file is then memory-mapped, not copied)."""
         if self._vectors is None:
             folder = self.settings.title_vector_cache
             key = title_vector_cache.cache_key(self.identity(), self.title_ids, self.title_offsets)
@@ -129,6 +129,10 @@ class TextItemEncoder(nn.Module):
                 logger.info("encoded %d titles once with the frozen LM [time: %.2fs]", self.n_items,
                             time.perf_counter() - start)
                 title_vector_cache.save(folder, key, self._vectors)
+                # the cached file is memory-mapped (safetensors): pages are read on use, the encoded copy is freed
+                stored = title_vector_cache.load(folder, key)
+                if stored is not None and self._vectors.device.type == "cpu":
+                    self._vectors = stored
         return self._vectors
 
     def load_title_vectors(self, vectors: torch.Tensor) -> None:

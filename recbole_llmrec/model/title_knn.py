@@ -143,11 +143,12 @@ class TitleKNN(SequentialRecommender):
 
     # ------------------------------------------------------------------ what the scoring term reads
     def title_vectors(self) -> torch.Tensor:
-        """L2-normalized frozen LM vector of every title [n_items, H] (row 0: padding), encoded once
-        and kept in ``title_vector_cache`` when set (the same files as LLMRec's)."""
+        """The frozen LM vector of every title [n_items, H] (row 0: padding), encoded once and kept in
+        ``title_vector_cache`` when set (the same files as LLMRec's; memory-mapped on a CPU). The
+        scoring term normalizes the rows it reads (a chunk, the histories), so no normalized copy of
+        the whole catalogue is made."""
         if self._vectors is None:
-            vectors = self.texts.title_vectors().float()
-            self._vectors = nn.functional.normalize(vectors, dim=-1).to(self.fake_loss.device)
+            self._vectors = self.texts.title_vectors().float().to(self.fake_loss.device)
         return self._vectors
 
     def item_groups(self) -> dict[str, torch.Tensor]:
