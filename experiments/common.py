@@ -189,15 +189,19 @@ def verdict(d: Dict[str, float], expect_positive: bool) -> str:
 
 
 def run_machines(out: Path) -> Dict[str, Any]:
-    """The machines the runs in ``out/runs/`` were measured on: ``{"machines": [distinct cpu_info
-    dicts], "runs": n, "unrecorded": runs written before each run kept its machine}``."""
+    """The machines the runs in ``out/runs/`` (results that hold their ``spec``) were measured on:
+    ``{"machines": [distinct cpu_info dicts], "runs": n, "unrecorded": runs written before each run
+    kept its machine}``."""
     machines: List[Dict[str, Any]] = []
     runs = unrecorded = 0
     for path in sorted((out / "runs").glob("*.json")):
-        if path.name.startswith(".") or path.name.endswith(".cpu.json"):
-            continue  # a spec being run; a run's CPU seconds (leave_one_domain_out)
+        if path.name.startswith("."):
+            continue  # a spec being run
+        result = load_json(path)
+        if "spec" not in result:
+            continue  # not a run's result (a run's CPU seconds, a dataset's size)
         runs += 1
-        machine = load_json(path).get("machine")
+        machine = result.get("machine")
         if machine is None:
             unrecorded += 1
         elif machine not in machines:

@@ -15,7 +15,7 @@ AMD = {"cpu": "AMD EPYC", "cores": 2, "avx512_bf16": False, "torch": "2.13.0"}
 
 
 def _run(out: Path, name: str, machine=None) -> None:
-    result = {"test_result": {"ndcg@10": 0.05, "recall@10": 0.1}}
+    result = {"test_result": {"ndcg@10": 0.05, "recall@10": 0.1}, "spec": {"model": "LLMRec"}}
     if machine is not None:
         result["machine"] = machine
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -26,6 +26,7 @@ def test_report_names_the_runs_machine_when_rebuilt_elsewhere(tmp_path, monkeypa
     _run(tmp_path, "a", INTEL)
     _run(tmp_path, "b", INTEL)
     (tmp_path / "runs" / "b.cpu.json").write_text(json.dumps({"cpu_s": 1.0, "wall_s": 2.0}))  # no run
+    (tmp_path / "runs" / "x-size.json").write_text(json.dumps({"users": 3}))  # no run either
     monkeypatch.setattr(common, "cpu_info", lambda: AMD)
     common.write_report(tmp_path, "T", "body", [{"x": 1}], {}, None)
     md = (tmp_path / "results.md").read_text()
