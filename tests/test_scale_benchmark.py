@@ -50,8 +50,9 @@ def test_tiny_rung_writes_the_report(tmp_path, tiny_lms):
     assert result["peak_rss_within_8gib"] is True
     assert result["machine"]["cpu"] and result["machine"]["cores"] >= 1
     md = (out / "results.md").read_text()
-    assert "Machine: " in md and "threads" in md and "log-log slope" in md and "8 GiB" in md
+    assert "Runs measured on: " in md and "threads" in md and "log-log slope" in md and "8 GiB" in md
     stored = json.loads((out / "runs" / "tiny-LLMRec.json").read_text())
+    assert stored["machine"] == result["machine"]  # each run records its CPU; the report names it
     assert stored["spec"]["threads"] == 1 and stored["torch_threads"] == 1
     assert stored["timing"]["title_encodes"][0]["titles"] == 506
     # an existing report is not replaced without --overwrite (checked before anything runs)
