@@ -57,8 +57,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
     * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
     * ``length_bucketing`` (bool): batches of examples with similar user-sentence length
       (:mod:`recbole_llmrec.data.bucketing`), deterministic per ``seed + epoch``; single process only.
-    * ``calibrate_scoring`` (bool), ``calibration_grid``: after training, fit the ranking-time
-      scoring weights on the validation split (:meth:`calibrate`).
+    * ``calibrate_scoring`` (bool), ``calibration_grid``, ``calibration_max_users``: after training,
+      fit the ranking-time scoring weights on the validation split (:meth:`calibrate`).
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
@@ -103,7 +103,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
             logger.info("calibrate_scoring: no term of %s applies to this model; nothing to fit", sorted(grid))
             return None
         grid = {key: grid[key] for key in active}
-        self.calibration = calibrate(model, valid_data, grid, self.config["valid_metric"], self.device)
+        self.calibration = calibrate(model, valid_data, grid, self.config["valid_metric"], self.device,
+                                     max_users=self.config["calibration_max_users"])
         if checkpoint is not None:
             checkpoint["other_parameter"] = model.other_parameter()
             self.saved_model_sha256 = atomic_save(checkpoint, self.saved_model_file)

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 import pytest
 import torch
 
-from recbole_llmrec.evaluation.calibration import calibrate, check_grid, parse_metric
+from recbole_llmrec.evaluation.calibration import batch_stride, calibrate, check_grid, parse_metric
 
 N_ITEMS = 41  # padding + target + 2 x 10 distractors + filler
 
@@ -88,6 +88,27 @@ def test_calibration_picks_the_known_best_weight():
     assert dict((p["sim_weight"], s) for p, s in result.grid)[30.0] == 0.0
     recall = calibrate(ConstructedModel(), [_batch()], {"sim_weight": [1.0, 10.0]}, "Recall@10")
     assert recall.values == {"sim_weight": 10.0} and recall.score == pytest.approx(1.0)
+
+
+class _Loader(list):
+    """Batches with RecBole's full-ranking loader's user count."""
+
+    def __init__(self, batches, sample_size):
+        super().__init__(batches)
+        self.sample_size = sample_size
+
+
+def test_calibration_max_users_reads_one_batch_in_stride():
+    """calibration_max_users: about that many users, from batches spread over the split."""
+    loader = _Loader([_batch(3) for _ in range(6)], sample_size=18)
+    assert batch_stride(loader, None) == 1 and batch_stride(loader, 18) == 1 and batch_stride(loader, 100) == 1
+    assert batch_stride(loader, 6) == 3 and batch_stride([_batch()], 1) == 1  # no sample_size: all
+    result = calibrate(ConstructedModel(), loader, {"sim_weight": [1.0, 4.0]}, "NDCG@10", max_users=6)
+    assert result.users == 6 and result.values == {"sim_weight": 4.0}  # batches 0 and 3
+    assert calibrate(ConstructedModel(), loader, {"sim_weight": [4.0]}, max_users=None).users == 18
+    for bad in (0, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="calibration_max_users"):
+            calibrate(ConstructedModel(), loader, {"sim_weight": [4.0]}, max_users=bad)
 
 
 def test_calibration_settings_are_checked():

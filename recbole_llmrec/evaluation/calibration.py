@@ -18,7 +18,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -96,13 +96,29 @@ def active_keys(model: Any, keys: Sequence[str]) -> List[str]:
         model.train(was_training)
 
 
+def batch_stride(valid_data: Any, max_users: Optional[int]) -> int:
+    """Every how many validation batches calibration reads so that about ``max_users`` users are
+    scored (1: all; ``max_users`` None: all). The users are counted by the loader's ``sample_size``
+    (RecBole's full-ranking loaders); a loader without it is read whole."""
+    if max_users is None:
+        return 1
+    if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1:
+        raise ValueError(f"calibration_max_users must be an integer >= 1 or null, got {max_users!r}")
+    total = getattr(valid_data, "sample_size", None)
+    return max(1, math.ceil(int(total) / max_users)) if total else 1
+
+
 @torch.no_grad()
 def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], metric: str = "NDCG@10",
-              device: Any = "cpu") -> Calibration:
+              device: Any = "cpu", max_users: Optional[int] = None) -> Calibration:
     """Fit the weights of ``grid`` on ``valid_data`` (batches of a full-ranking loader:
     ``(interaction, history_index, positive_u, positive_i)``) and set the best point on ``model``
-    as fitted values (the configured values compete as one more point when they are numbers)."""
+    as fitted values (the configured values compete as one more point when they are numbers).
+    ``max_users`` (``calibration_max_users``): score about that many users, every
+    :func:`batch_stride`-th batch (users spread over the loader's order), so the cost stays bounded
+    on large validation splits; None: every user."""
     kind, k = parse_metric(metric)
+    stride = batch_stride(valid_data, max_users)
     configured = {key: model.scoring_values()[key] for key in grid}
     keys = list(grid)
     points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[key] for key in keys))]
@@ -115,7 +131,9 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     was_training = model.training
     model.eval()
     try:
-        for batch in valid_data:
+        for index, batch in enumerate(valid_data):
+            if index % stride:
+                continue
             base, parts, targets = _components(model, batch, keys, device)
             for index, point in enumerate(points):
                 scores = base.clone()
@@ -135,7 +153,8 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
         configured_score=means[points.index(plain)] if plain is not None else float("nan"),
         users=users, grid=list(zip(points, means)))
     model.set_scoring_values(result.values, fitted=True)
-    logger.info("calibrated on %d validation users: %s = %.4f with %s (configured %s: %.4f)", users, metric,
+    logger.info("calibrated on %d validation users%s: %s = %.4f with %s (configured %s: %.4f)", users,
+                f" (one batch in {stride}: calibration_max_users {max_users})" if stride > 1 else "", metric,
                 result.score, result.values, configured, result.configured_score)
     return result
 
