@@ -131,8 +131,8 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     was_training = model.training
     model.eval()
     try:
-        for index, batch in enumerate(valid_data):
-            if index % stride:
+        for number, batch in enumerate(valid_data):
+            if number % stride:
                 continue
             base, parts, targets = _components(model, batch, keys, device)
             for index, point in enumerate(points):
