@@ -596,9 +596,8 @@ def child_main(spec_path: str, result_path: str) -> int:
     result = CHILD_KINDS[spec["kind"]](spec)
     result.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mib=peak_rss_mib(),
                   ru_maxrss_mib=ru_maxrss_mib(),
-                  load_avg={"start": list(load_start), "end": list(os.getloadavg())}, spec=spec,
-                  machine=common.cpu_info())
-    common.write_json(result, Path(result_path))
+                  load_avg={"start": list(load_start), "end": list(os.getloadavg())}, spec=spec)
+    common.write_run(result, Path(result_path))
     return 0
 
 

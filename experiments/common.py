@@ -124,6 +124,12 @@ def write_json(obj: Any, path: Path) -> None:
             json.dump(obj, handle, indent=1, sort_keys=False)
 
 
+def write_run(result: Dict[str, Any], path: Path) -> None:
+    """A run's result file, stamped with the machine it ran on (``cpu_info``; :func:`run_machines`
+    reads it back for the report), all or nothing."""
+    write_json(dict(result, machine=cpu_info()), path)
+
+
 def write_text(text: str, path: Path) -> None:
     """A text file, all or nothing."""
     with atomic_output(str(path), path.suffix) as tmp:

@@ -202,9 +202,8 @@ def evaluate_child(spec_path: str, result_path: str) -> int:
     result = transfer.evaluate_checkpoint(spec["checkpoint"], spec["dataset"], None,
                                           dict(spec["config_dict"]))
     result.update(wall_s=round(time.perf_counter() - start, 1), spec=spec,
-                  scoring_values_restored=seen.get("restored"), scoring_values_used=seen.get("used"),
-                  machine=common.cpu_info())
-    common.write_json(result, Path(result_path))
+                  scoring_values_restored=seen.get("restored"), scoring_values_used=seen.get("used"))
+    common.write_run(result, Path(result_path))
     return 0
 
 
@@ -223,8 +222,8 @@ def grid_child(spec_path: str, result_path: str) -> int:
               "grid": [{"weight": p[UNSEEN], "valid_ndcg@10": s} for p, s in fit.grid],
               "users": fit.users, "items": int(built.model.n_items),
               "unseen_items": int(groups["unseen"].sum()) if "unseen" in groups else None,
-              "wall_s": round(time.perf_counter() - start, 1), "spec": spec, "machine": common.cpu_info()}
-    common.write_json(result, Path(result_path))
+              "wall_s": round(time.perf_counter() - start, 1), "spec": spec}
+    common.write_run(result, Path(result_path))
     return 0
 
 

@@ -12,9 +12,8 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any, Dict
-
-from recbole_llmrec.atomic import atomic_output
 
 
 def count_trainable(spec: Dict[str, Any]) -> Dict[str, int]:
@@ -83,14 +82,11 @@ def main(spec_path: str, result_path: str) -> int:
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["load_avg"] = {"start": list(load_start), "end": list(os.getloadavg())}
     result["spec"] = spec
-    from common import cpu_info  # experiments/ is this script's folder, so on sys.path
-
-    result["machine"] = cpu_info()
     if spec.get("count_params"):
         result["params"] = count_trainable(spec)
-    with atomic_output(result_path, ".json") as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, indent=1)
+    from common import write_run  # experiments/ is this script's folder, so on sys.path
+
+    write_run(result, Path(result_path))
     return 0
 
 

@@ -129,10 +129,11 @@ class TextItemEncoder(nn.Module):
                 logger.info("encoded %d titles once with the frozen LM [time: %.2fs]", self.n_items,
                             time.perf_counter() - start)
                 title_vector_cache.save(folder, key, self._vectors)
-                # the cached file is memory-mapped (safetensors): pages are read on use, the encoded copy is freed
-                stored = title_vector_cache.load(folder, key)
-                if stored is not None and self._vectors.device.type == "cpu":
-                    self._vectors = stored
+                if self._vectors.device.type == "cpu":
+                    # the cached file is memory-mapped (safetensors): pages are read on use, the encoded copy is freed
+                    stored = title_vector_cache.load(folder, key)
+                    if stored is not None:
+                        self._vectors = stored
         return self._vectors
 
     def load_title_vectors(self, vectors: torch.Tensor) -> None:
