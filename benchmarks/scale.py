@@ -1049,10 +1049,10 @@ def ddp_section(rung: str, summary: Optional[Dict[str, Any]]) -> List[str]:
              "| metric | 1 process | 2 processes | difference |", "|---|---:|---:|---:|"]
     lines += [f"| {m} | {fmt(summary['single_test'][m], 4)} | {fmt(summary['ddp_test'][m], 4)} | "
               f"{summary['test_diff'][m]:+.4f} |" for m in METRICS]
-    lines.append(f"\nA DDP run keeps the configured ranking weights (calibration runs in single-process runs only: "
-                 f"calibrated: 1 process {summary['single_calibrated']}, 2 processes {summary['ddp_calibrated']}), "
-                 "and its DistributedSampler orders and pads each epoch's examples its own way, so the metrics may "
-                 "differ.")
+    lines.append(f"\nRanking weights calibrated on validation: 1 process {summary['single_calibrated']}, "
+                 f"2 processes {summary['ddp_calibrated']} (each fits its own model's weights; runs from before DDP "
+                 "calibration keep the configured ones). A DDP run's DistributedSampler orders and pads each "
+                 "epoch's examples its own way, so the trained weights, and the metrics, differ within noise.")
     return lines
 
 

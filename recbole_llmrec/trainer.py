@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Type
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from recbole.data.dataloader import FullSortEvalDataLoader, TrainDataLoader
 from recbole.trainer import Trainer
 from recbole.utils import ModelType
@@ -26,6 +27,7 @@ from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
 from recbole_llmrec.checkpoint_mixin import SafeCheckpointMixin
 from recbole_llmrec.data.bucketing import bucketed_loader
 from recbole_llmrec.data.prefix_sampling import sample_prefix_rows
+from recbole_llmrec.distributed.collectives import broadcast_object
 from recbole_llmrec.distributed.trainer_mixins import DDPConstruction, DistributedTrainerMixin
 from recbole_llmrec.evaluation.calibration import Calibration, active_keys, calibrate, check_grid
 from recbole_llmrec.evaluation.grouped_eval_mixin import GroupedEvalMixin
@@ -58,7 +60,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
     * ``length_bucketing`` (bool): batches of examples with similar user-sentence length
       (:mod:`recbole_llmrec.data.bucketing`), deterministic per ``seed + epoch``; single process only.
     * ``calibrate_scoring`` (bool), ``calibration_grid``, ``calibration_max_users``: after training,
-      fit the ranking-time scoring weights on the validation split (:meth:`calibrate`).
+      fit the ranking-time scoring weights on the validation split (:meth:`calibrate`); under DDP
+      every rank scores its shard of the validation users and all ranks fit the same values.
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
@@ -82,18 +85,20 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
         (:mod:`recbole_llmrec.evaluation.calibration`) for the best model, and store them in its
         checkpoint (``saved``), where the test evaluation, ``recommend`` and
         ``--evaluate_checkpoint`` read them."""
-        if not self.config["single_spec"]:
-            logger.warning("calibrate_scoring: calibration runs in single-process runs only; this DDP run "
-                           "keeps the configured scoring weights")
-            return None
         if not isinstance(valid_data, FullSortEvalDataLoader):
             logger.warning("calibrate_scoring: needs full-ranking validation (eval_args mode: full); "
                            "this run keeps the configured scoring weights")
             return None
+        distributed = not self.config["single_spec"]
         model = self._unwrapped_model()
         checkpoint = None
-        if saved and self.saved_model_sha256 is not None:  # the best epoch's weights
-            verify_sha256(self.saved_model_file, self.saved_model_sha256)
+        has_best = self.saved_model_sha256 is not None  # DDP: only the writers know; rank 0 tells all
+        if distributed:
+            has_best = broadcast_object(has_best)
+            dist.barrier()  # the writers have finished the best checkpoint
+        if saved and has_best:  # the best epoch's weights
+            if self.saved_model_sha256 is not None:
+                verify_sha256(self.saved_model_file, self.saved_model_sha256)
             checkpoint = load_checkpoint(self.saved_model_file, map_location=self.device)
             model.load_state_dict(checkpoint["state_dict"])
             model.load_other_parameter(checkpoint.get("other_parameter"))
@@ -104,12 +109,15 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
             return None
         grid = {key: grid[key] for key in active}
         self.calibration = calibrate(model, valid_data, grid, self.config["valid_metric"], self.device,
-                                     max_users=self.config["calibration_max_users"])
-        if checkpoint is not None:
+                                     max_users=self.config["calibration_max_users"],
+                                     shard_indices=list(valid_data.sampler) if distributed else None)
+        if checkpoint is not None and self._is_writer():
             checkpoint["other_parameter"] = model.other_parameter()
             self.saved_model_sha256 = atomic_save(checkpoint, self.saved_model_file)
             logger.info("fitted scoring weights stored in %s", self.saved_model_file)
             self._record_best_digest()
+        if distributed:
+            dist.barrier()  # every rank reads the stored values from here on
         return self.calibration
 
     def _record_best_digest(self) -> None:

@@ -1,5 +1,5 @@
 """DDP: 2-process gloo training of LLMRec (spawned, or started by torchrun) equals a
-single-process evaluation; launch helpers and torchrun's environment."""
+single-process evaluation, its calibration included; launch helpers and torchrun's environment."""
 import json
 import os
 import subprocess
@@ -8,10 +8,11 @@ import sys
 import pytest
 import torch
 import yaml
-from model_helpers import REPO_DIR, TINY_DATASET, base_config_dict
+from model_helpers import REPO_DIR, SEQUENCE_SETTINGS, TINY_DATASET, base_config_dict
 
 from recbole_llmrec import distributed
 from recbole_llmrec.distributed.torchrun import TORCHRUN_VARIABLES
+from recbole_llmrec.evaluation.calibration import active_keys, calibrate, check_grid
 from recbole_llmrec.quick_start import cli, parse_args, run
 
 
@@ -25,11 +26,18 @@ def _single_process_eval(config_dict, checkpoint):
     test_result = trainer.evaluate(test, load_best_model=True, model_file=checkpoint)
     test_per_domain = trainer.last_per_domain
     valid_result = trainer.evaluate(valid, load_best_model=False)
+    digest = distributed.state_digest(model)
+    # the checkpoint's weights calibrated again, here on every validation user (None: no term to fit)
+    grid = check_grid(built.config["calibration_grid"], model.scoring_values())
+    active = active_keys(model, list(grid))
+    fitted = calibrate(model, valid, {k: grid[k] for k in active}, built.config["valid_metric"],
+                       max_users=built.config["calibration_max_users"]) if active else None
     return {
-        "digest": distributed.state_digest(model),
+        "digest": digest,
         "test": dict(test_result),
         "valid": dict(valid_result),
         "test_per_domain": test_per_domain,
+        "calibration": fitted,
     }
 
 
@@ -39,10 +47,10 @@ def _close(a, b, tol=1e-4):
         assert abs(float(a[key]) - float(b[key])) <= tol, (key, a[key], b[key])
 
 
-def _ddp_config_dict(tmp_path, tiny_lms):
+def _ddp_config_dict(tmp_path, tiny_lms, **overrides):
     """One epoch of LLMRec on the tiny dataset, sized so that DDP pads one rank."""
     return base_config_dict(
-        tiny_lms["bert"], checkpoint_dir=str(tmp_path / "saved"), epochs=1,
+        tiny_lms["bert"], **overrides, checkpoint_dir=str(tmp_path / "saved"), epochs=1,
         train_batch_size=16, eval_batch_size=16, train_prefixes_per_user=2,
         # 29 users: the DistributedSampler pads rank 1 with a repeat of user 0 (counted once)
         user_inter_num_interval="[12,inf)",
@@ -51,8 +59,8 @@ def _ddp_config_dict(tmp_path, tiny_lms):
 
 
 def _check_two_rank_result(result, config_dict):
-    """A 2-rank gloo result: equal weights on both ranks, equal to its checkpoint, and metrics
-    equal to a single-process evaluation of that checkpoint."""
+    """A 2-rank gloo result: equal weights on both ranks, equal to its checkpoint, metrics equal to
+    a single-process evaluation of that checkpoint, and ranking weights calibrated as one process would."""
     info = result["distributed"]
     assert info["world_size"] == 2 and info["backend"] == "gloo"
     digests = info["weight_digests"]
@@ -64,6 +72,15 @@ def _check_two_rank_result(result, config_dict):
     assert single["digest"] == digests[0]
     _close(result["test_result"], single["test"])
     _close(result["best_valid_result"], single["valid"])
+    # both ranks calibrated on their shards of the validation users, gathered: the values and the
+    # score one process fits on every user (the padded repeat of user 0 counted once)
+    fitted = single["calibration"]
+    assert ("calibration" in result) == (fitted is not None)
+    if fitted is not None:
+        calibration = result["calibration"]
+        assert calibration["users"] == fitted.users == 29
+        assert calibration["values"] == fitted.values
+        assert abs(calibration["valid_score"] - fitted.score) < 1e-9
     assert set(result["per_domain"]["test"]) == set(single["test_per_domain"]) == {
         "Beauty", "Toys_and_Games"}
     for domain, metrics in single["test_per_domain"].items():
@@ -71,12 +88,15 @@ def _check_two_rank_result(result, config_dict):
 
 
 def test_two_process_gloo_training_matches_single_process(tmp_path, tiny_lms):
-    config_dict = _ddp_config_dict(tmp_path, tiny_lms)
+    """The sequence default (its ranking weights calibrated after training); the torchrun test
+    below runs the sentence encoder (the LM in the training graph, the item table sharded)."""
+    config_dict = _ddp_config_dict(tmp_path, tiny_lms, **SEQUENCE_SETTINGS)
     out = tmp_path / "ddp.json"
     result = run("LLMRec", TINY_DATASET, config_dict=config_dict, result_file=str(out),
                  nproc=2, ip="127.0.0.1", port=distributed.find_free_port())
 
     assert json.loads(out.read_text()) == result
+    assert "calibration" in result  # the sequence default's title similarity weights were fitted
     _check_two_rank_result(result, config_dict)
 
 

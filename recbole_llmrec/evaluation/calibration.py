@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from recbole_llmrec.distributed.collectives import gather_rows, merge_shards
+
 logger = logging.getLogger(__name__)
 
 #: Metrics the calibration can optimise (RecBole's definitions, one or more targets per user).
@@ -110,13 +112,17 @@ def batch_stride(valid_data: Any, max_users: Optional[int]) -> int:
 
 @torch.no_grad()
 def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], metric: str = "NDCG@10",
-              device: Any = "cpu", max_users: Optional[int] = None) -> Calibration:
+              device: Any = "cpu", max_users: Optional[int] = None,
+              shard_indices: Optional[Sequence[int]] = None) -> Calibration:
     """Fit the weights of ``grid`` on ``valid_data`` (batches of a full-ranking loader:
     ``(interaction, history_index, positive_u, positive_i)``) and set the best point on ``model``
     as fitted values (the configured values compete as one more point when they are numbers).
     ``max_users`` (``calibration_max_users``): score about that many users, every
     :func:`batch_stride`-th batch (users spread over the loader's order), so the cost stays bounded
-    on large validation splits; None: every user."""
+    on large validation splits; None: every user. ``shard_indices`` (DDP: this rank's
+    ``DistributedSampler`` order, its loader's users in that order): every rank scores its shard,
+    and the per-user scores of all ranks are gathered by sample index, so a user the sampler
+    repeated to pad a shard counts once and every rank fits the same values as one process would."""
     kind, k = parse_metric(metric)
     stride = batch_stride(valid_data, max_users)
     configured = {key: model.scoring_values()[key] for key in grid}
@@ -126,24 +132,36 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     plain = None if any(v is None for v in configured.values()) else {key: float(v) for key, v in configured.items()}
     if plain is not None and plain not in points:
         points.append(plain)
-    totals = torch.zeros(len(points), dtype=torch.float64)
-    users = 0
+    rows: List[torch.Tensor] = []  # per scored user: the metric at every point, then 1 if it has a target
+    positions: List[torch.Tensor] = []  # DDP: each scored user's position in this rank's loader order
+    seen = 0
     was_training = model.training
     model.eval()
     try:
         for number, batch in enumerate(valid_data):
             if number % stride:
+                if shard_indices is not None:
+                    seen += len(batch[0])
                 continue
             base, parts, targets = _components(model, batch, keys, device)
-            for index, point in enumerate(points):
+            per_point = []
+            for point in points:
                 scores = base.clone()
                 for key, part in zip(keys, parts):
                     if point[key]:
                         scores.add_(part, alpha=point[key])
-                totals[index] += _metric_sum(scores, targets, kind, k)
-            users += int(targets.any(1).sum())
+                per_point.append(_metric_rows(scores, targets, kind, k))
+            per_point.append(targets.any(1).double())
+            rows.append(torch.stack(per_point, dim=1).cpu())
+            positions.append(torch.arange(seen, seen + targets.shape[0]))
+            seen += targets.shape[0]
     finally:
         model.train(was_training)
+    table = torch.cat(rows) if rows else torch.zeros(0, len(points) + 1, dtype=torch.float64)
+    if shard_indices is not None:
+        table = _gathered(table, torch.as_tensor(list(shard_indices), dtype=torch.long)[torch.cat(positions)]
+                          if positions else torch.zeros(0, dtype=torch.long))
+    totals, users = table[:, :-1].sum(0), int(table[:, -1].sum())
     if users == 0:
         raise ValueError("calibration: the validation split has no users")
     means = (totals / users).tolist()
@@ -188,15 +206,21 @@ def _components(model: Any, batch: Any, keys: List[str], device: Any
     return base, parts, targets
 
 
-def _metric_sum(scores: torch.Tensor, targets: torch.Tensor, kind: str, k: int) -> float:
-    """Sum over the batch's users of NDCG@k / Recall@k / Hit@k (RecBole's definitions);
-    ``targets``: bool [B, N], each user's target items."""
+def _gathered(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """The rows of every rank's ``table``, one per sample index (``merge_shards``: a sample the
+    sampler repeated lands on one row; samples no rank scored are rows of 0)."""
+    return merge_shards(gather_rows(table), gather_rows(indices))
+
+
+def _metric_rows(scores: torch.Tensor, targets: torch.Tensor, kind: str, k: int) -> torch.Tensor:
+    """NDCG@k / Recall@k / Hit@k of each of the batch's users [B] (RecBole's definitions; 0 for a
+    user without a target); ``targets``: bool [B, N], each user's target items."""
     hits = targets.gather(1, scores.topk(k, dim=1).indices).double()  # [B, k]
     n_pos = targets.sum(1).double()
     if kind == "ndcg":
         discount = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=scores.device))
         ideal = discount.cumsum(0)[(n_pos.clamp(1, k) - 1).long()]
-        return float(((hits * discount).sum(1) / ideal).sum())
+        return (hits * discount).sum(1) / ideal
     if kind == "recall":
-        return float((hits.sum(1) / n_pos.clamp(min=1)).sum())
-    return float(hits.max(1).values.sum())
+        return hits.sum(1) / n_pos.clamp(min=1)
+    return hits.max(1).values
