@@ -110,7 +110,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
         grid = {key: grid[key] for key in active}
         self.calibration = calibrate(model, valid_data, grid, self.config["valid_metric"], self.device,
                                      max_users=self.config["calibration_max_users"],
-                                     shard_indices=list(valid_data.sampler) if distributed else None)
+                                     shard_indices=list(valid_data.sampler) if distributed else None,
+                                     heap_trim_batches=self.config["eval_heap_trim_batches"])
         if checkpoint is not None and self._is_writer():
             checkpoint["other_parameter"] = model.other_parameter()
             self.saved_model_sha256 = atomic_save(checkpoint, self.saved_model_file)

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from recbole_llmrec.distributed.collectives import gather_rows, merge_shards
+from recbole_llmrec.heap import HeapTrimmer
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def batch_stride(valid_data: Any, max_users: Optional[int]) -> int:
 @torch.no_grad()
 def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], metric: str = "NDCG@10",
               device: Any = "cpu", max_users: Optional[int] = None,
-              shard_indices: Optional[Sequence[int]] = None) -> Calibration:
+              shard_indices: Optional[Sequence[int]] = None, heap_trim_batches: Optional[int] = None) -> Calibration:
     """Fit the weights of ``grid`` on ``valid_data`` (batches of a full-ranking loader:
     ``(interaction, history_index, positive_u, positive_i)``) and set the best point on ``model``
     as fitted values (the configured values compete as one more point when they are numbers).
@@ -122,9 +123,12 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     on large validation splits; None: every user. ``shard_indices`` (DDP: this rank's
     ``DistributedSampler`` order, its loader's users in that order): every rank scores its shard,
     and the per-user scores of all ranks are gathered by sample index, so a user the sampler
-    repeated to pad a shard counts once and every rank fits the same values as one process would."""
+    repeated to pad a shard counts once and every rank fits the same values as one process would.
+    ``heap_trim_batches`` (``eval_heap_trim_batches``): freed host memory goes back to the OS every
+    this many scored batches (:mod:`recbole_llmrec.heap`)."""
     kind, k = parse_metric(metric)
     stride = batch_stride(valid_data, max_users)
+    heap = HeapTrimmer(heap_trim_batches)
     configured = {key: model.scoring_values()[key] for key in grid}
     keys = list(grid)
     points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[key] for key in keys))]
@@ -143,6 +147,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                 if shard_indices is not None:
                     seen += len(batch[0])
                 continue
+            heap.step()
             base, parts, targets = _components(model, batch, keys, device)
             per_point = []
             for point in points:

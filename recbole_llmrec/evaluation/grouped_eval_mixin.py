@@ -15,6 +15,7 @@ from recbole_llmrec.evaluation.groups import (
     domain_grouping,
     popularity_grouping,
 )
+from recbole_llmrec.heap import HeapTrimmer
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ class GroupedEvalMixin:
     * :attr:`last_rows`: user and target tokens and the ``row_metrics`` values of every row.
 
     Validation results are kept next to their valid score (:attr:`valid_per_domain`,
-    :attr:`valid_per_popularity`), so the best epoch's numbers can be reported.
+    :attr:`valid_per_popularity`), so the best epoch's numbers can be reported. Every
+    ``eval_heap_trim_batches`` evaluation batches, freed host memory goes back to the OS
+    (:mod:`recbole_llmrec.heap`), so an evaluation's RSS does not grow with its users.
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
@@ -61,6 +64,7 @@ class GroupedEvalMixin:
         self.last_rows: Optional[Dict[str, List[Any]]] = None
         self.valid_per_domain: List[Tuple[float, Optional[GroupResult]]] = []
         self.valid_per_popularity: List[Tuple[float, Optional[GroupResult]]] = []
+        self.heap = HeapTrimmer(config["eval_heap_trim_batches"])
 
     # ------------------------------------------------------------------ training-split counts
     def set_train_dataset(self, train_dataset: Any) -> None:
@@ -159,11 +163,13 @@ class GroupedEvalMixin:
         return batch_result
 
     def _full_sort_batch_eval(self, batched_data):
+        self.heap.step()
         result = super()._full_sort_batch_eval(batched_data)
         users = batched_data[0][self.config["USER_ID_FIELD"]]
         return self._record_rows(result, users)
 
     def _neg_sample_batch_eval(self, batched_data):
+        self.heap.step()
         result = super()._neg_sample_batch_eval(batched_data)
         interaction, row_idx = batched_data[0], batched_data[1]
         n_rows = result[1].shape[0] if result[1].dim() == 2 else 0
