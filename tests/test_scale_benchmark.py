@@ -87,3 +87,16 @@ def test_loglog_slope_and_epoch_cap(scale):
     assert scale.epochs_within(60.0, converged) == 2
     assert scale.epochs_within(1.0, converged) == 1
     assert scale.epochs_within(1e9, converged) == 5
+
+
+def test_seconds_per_epoch_leave_out_the_title_encoding_of_the_first_step(scale):
+    """LLMRec encodes its catalogue lazily, inside the first training step: the first epoch's timer
+    holds that encoding, which the ladder reports apart."""
+    result = {"timing": {"train_epochs": [{"s": 150.0, "examples": 100}, {"s": 90.0, "examples": 100}],
+                         "valid_epochs": [2.0, 2.0], "test_evals": [3.0], "calibration_s": [],
+                         "title_encodes": [{"s": 60.0, "titles": 500}]}}
+    stats = scale.epoch_stats(result)
+    assert stats["s_per_epoch"] == 90.0 and stats["examples_per_s"] == round(200 / 180.0, 1)
+    assert stats["title_encode_s"] == 60.0
+    sasrec = {"timing": dict(result["timing"], title_encodes=[])}
+    assert scale.epoch_stats(sasrec)["s_per_epoch"] == 120.0
