@@ -3,7 +3,7 @@
 Full-ranking evaluation allocates a few ``[users, items]`` score matrices per batch. glibc raises
 its mmap threshold after the first large free, so later matrices come from the heap, and the heap
 can keep what they free: resident memory then grows with the number of evaluated users (measured:
-+2.3 GB over one 39k-user validation; docs/PERFORMANCE.md, "Memory during evaluation").
++1.9 GiB over one 39k-user validation; docs/PERFORMANCE.md, "Memory during evaluation").
 Calling ``malloc_trim(0)`` every few batches returns it; a fixed mmap threshold would too, but it
 makes every training step's large tensors mmap anew (2x slower steps measured). Elsewhere (no
 glibc: macOS, Windows, musl) this is a no-op.
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 from typing import Any, Callable, Optional
-
-logger = logging.getLogger(__name__)
 
 
 def _load_trim() -> Optional[Callable[[int], Any]]:
@@ -28,11 +25,6 @@ def _load_trim() -> Optional[Callable[[int], Any]]:
 
 
 _MALLOC_TRIM = _load_trim()
-
-
-def available() -> bool:
-    """Whether this process's C library has ``malloc_trim`` (glibc)."""
-    return _MALLOC_TRIM is not None
 
 
 def check_every(every: Any) -> Optional[int]:
