@@ -158,8 +158,9 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                 per_point.append(_metric_rows(scores, targets, kind, k))
             per_point.append(targets.any(1).double())
             rows.append(torch.stack(per_point, dim=1).cpu())
-            positions.append(torch.arange(seen, seen + targets.shape[0]))
-            seen += targets.shape[0]
+            if shard_indices is not None:
+                positions.append(torch.arange(seen, seen + targets.shape[0]))
+                seen += targets.shape[0]
     finally:
         model.train(was_training)
     table = torch.cat(rows) if rows else torch.zeros(0, len(points) + 1, dtype=torch.float64)
