@@ -38,7 +38,8 @@ RSS stayed within 8 GiB.
 
 ``--ddp``: LLMRec at the largest training rung selected, 2 gloo processes of one thread each (the
 project's ``--nproc=2 --gpu_id=""`` launch), against that rung's single-process run: the examples/s
-ratio and the test metric differences (a DDP run does not calibrate its ranking weights).
+ratio and the test metric differences (both calibrate their ranking weights on validation). The
+report shows every rung with a stored DDP run.
 
 The report covers every rung stored in ``--output/runs``, whichever were asked for this time.
 Datasets are built by ``python -m dataset_converters.amazon ... --streaming`` from ``--raw`` into
@@ -871,14 +872,14 @@ def peak_rss_all(results: Iterator[Any]) -> List[Tuple[str, float]]:
 
 
 def stored_results(rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
-                   ddp: Optional[Dict[str, Any]]) -> Iterator[Tuple[str, Any]]:
+                   ddp: Dict[str, Dict[str, Any]]) -> Iterator[Tuple[str, Any]]:
     for name, runs in rungs.items():
         for key, result in runs.items():
             yield f"{name}/{key}", result
     for key, result in (million or {}).items():
         yield f"million_items/{key}", result
-    if ddp:
-        yield "ddp", ddp.get("ddp")
+    for name, pair in ddp.items():
+        yield f"{name}/LLMRec-ddp2", pair.get("ddp")
 
 
 def million_rows(million: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -1060,14 +1061,14 @@ def ddp_section(rung: str, summary: Optional[Dict[str, Any]]) -> List[str]:
 
 
 def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
-           ddp: Optional[Dict[str, Any]]) -> None:
+           ddp: Dict[str, Dict[str, Any]]) -> None:
     """results.{md,csv,json,png} of every stored rung."""
     rows = [rung_row(name, runs) for name, runs in rungs.items()]
     slopes = {model: loglog_slope([r["interactions"] for r in rows], [r[key] for r in rows])
               for model, key in (("LLMRec", "llmrec_s_per_epoch"), ("SASRec", "sasrec_s_per_epoch"))}
     peaks = peak_rss_all(stored_results(rungs, million, ddp))
     mrows = million_rows(million) if million else []
-    summary = ddp_summary(ddp.get("single"), ddp.get("ddp")) if ddp else None
+    summaries = {name: ddp_summary(pair.get("single"), pair.get("ddp")) for name, pair in ddp.items()}
     lines = [f"Threads: each measurement's own (column `threads`; OMP_NUM_THREADS and torch); seed {args.seed}; "
              f"RecBole gpu_id {args.gpu_id!r} (\"\": CPU). Each measurement ran in its own process: peak RSS is "
              "that process's own peak (`VmHWM`; its `ru_maxrss`, also stored, includes the peak of the process "
@@ -1075,11 +1076,11 @@ def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Opti
     lines += ladder_section(rows, slopes, peaks)
     if million:
         lines += million_section(million, mrows)
-    if ddp:
-        lines += ddp_section(ddp["rung"], summary)
+    for name, summary in summaries.items():
+        lines += ddp_section(name, summary)
     payload = {"rows": rows, "slopes": slopes, "peak_rss_mib": dict(peaks),
                "peak_rss_within_8gib": (max(v for _, v in peaks) <= RSS_LIMIT_MIB) if peaks else None,
-               "million_items": compact(million), "million_rows": mrows, "ddp": summary, "ddp_runs": compact(ddp),
+               "million_items": compact(million), "million_rows": mrows, "ddp": summaries, "ddp_runs": compact(ddp),
                "runs": compact(rungs), "seed": args.seed, "rungs": list(rungs) + ([MILLION] if million else []),
                "catalogue_rule": CATALOGUE_RULE}
     common.write_report(out, "Scale ladder", "\n".join(lines), rows + mrows, payload, plot(rows, slopes))
@@ -1143,14 +1144,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     million = None
     if (live and MILLION in args.rungs) or stored(f"{MILLION}-encode"):
         million = run_million(args, out, live and MILLION in args.rungs)
-    ddp = None
+    # DDP: the largest training rung asked for (with --ddp), and every rung with a stored DDP run
     asked = [name for name in TRAIN_RUNGS if name in args.rungs]
-    target = asked[-1] if args.ddp and asked else next(
-        (name for name in reversed(list(rungs)) if stored(f"{name}-LLMRec-ddp2")), None)
-    if target is not None:
-        rung = training_rung(target, Path(args.data_path))
-        ddp = {"rung": target, "single": rungs[target].get("LLMRec"),
-               "ddp": run_ddp(rung, args, out, live and args.ddp)}
+    target = asked[-1] if live and args.ddp and asked else None
+    ddp: Dict[str, Dict[str, Any]] = {}
+    for name in rungs:
+        if name == target or stored(f"{name}-LLMRec-ddp2"):
+            rung = training_rung(name, Path(args.data_path))
+            ddp[name] = {"single": rungs[name].get("LLMRec"),
+                         "ddp": run_ddp(rung, args, out, name == target)}
     report(out, args, rungs, million, ddp)
     return 0
 

@@ -58,6 +58,14 @@ def test_tiny_rung_writes_the_report(tmp_path, tiny_lms):
     # an existing report is not replaced without --overwrite (checked before anything runs)
     again = _run(["--report_only", "--output", str(out)], tmp_path)
     assert again.returncode != 0 and "--overwrite" in again.stderr
+    # every rung with a stored DDP run is reported beside its single-process run (here: the same run
+    # stored under the DDP name, so the ratio is 1 and the differences 0)
+    (out / "runs" / "tiny-LLMRec-ddp2.json").write_text(json.dumps(stored))
+    proc = _run(["--report_only", "--overwrite", "--output", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "results.json").read_text())["ddp"]["tiny"]
+    assert summary["examples_per_s_ratio"] == 1.0 and set(summary["test_diff"].values()) == {0.0}
+    assert "## DDP at tiny" in (out / "results.md").read_text()
 
 
 def test_composite_catalogue_rule(scale):
