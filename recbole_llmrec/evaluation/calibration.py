@@ -24,6 +24,7 @@ import torch
 
 from recbole_llmrec.distributed.collectives import gather_rows, merge_shards
 from recbole_llmrec.heap import HeapTrimmer
+from recbole_llmrec.model.checks import optional_integer
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +104,9 @@ def batch_stride(valid_data: Any, max_users: Optional[int]) -> int:
     """Every how many validation batches calibration reads so that about ``max_users`` users are
     scored (1: all; ``max_users`` None: all). The users are counted by the loader's ``sample_size``
     (RecBole's full-ranking loaders); a loader without it is read whole."""
+    max_users = optional_integer("calibration_max_users", max_users, 1)
     if max_users is None:
         return 1
-    if isinstance(max_users, bool) or not isinstance(max_users, int) or max_users < 1:
-        raise ValueError(f"calibration_max_users must be an integer >= 1 or null, got {max_users!r}")
     total = getattr(valid_data, "sample_size", None)
     return max(1, math.ceil(int(total) / max_users)) if total else 1
 

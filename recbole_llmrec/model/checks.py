@@ -19,6 +19,11 @@ def integer(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def optional_integer(name: str, value: Any, minimum: int) -> Optional[int]:
+    """None (the key's "off" or "all"), or ``value`` as an int >= ``minimum``."""
+    return None if value is None else integer(name, value, minimum)
+
+
 def number(name: str, value: Any) -> float:
     """``value`` as a float (booleans refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -27,6 +27,7 @@ from recbole_llmrec.model.checks import choice as _choice
 from recbole_llmrec.model.checks import fraction as _fraction
 from recbole_llmrec.model.checks import integer as _int
 from recbole_llmrec.model.checks import number as _float
+from recbole_llmrec.model.checks import optional_integer as _optional_int
 from recbole_llmrec.model.negative_sampling import AUTO_CHOICES, STRATEGIES
 from recbole_llmrec.model.scoring import SCORING_TERMS
 from recbole_llmrec.model.user_encoders import USER_ENCODERS
@@ -182,8 +183,7 @@ class ScoringSettings:
     def __post_init__(self) -> None:
         _bools(self, ("normalize_embeddings",))
         for name in ("score_chunk_items", "full_sort_max_entries"):
-            if getattr(self, name) is not None:
-                setattr(self, name, _int(name, getattr(self, name), minimum=1))
+            setattr(self, name, _optional_int(name, getattr(self, name), minimum=1))
         values = {key: yaml_default(key) for term in SCORING_TERMS.values() for key in term.keys}
         values.update(self.terms)
         for term in SCORING_TERMS.values():

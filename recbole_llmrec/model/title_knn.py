@@ -28,6 +28,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_llmrec.data.titles import load_titles
+from recbole_llmrec.model.checks import optional_integer
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
@@ -78,10 +79,7 @@ class TitleKNNSettings:
     def validate(self, max_item_list_length: Optional[int] = None) -> None:
         """Raise ``ValueError`` naming the key of a bad value."""
         TitleSimilarity.check(self.term_values())
-        if self.score_chunk_items is not None and (isinstance(self.score_chunk_items, bool)
-                                                   or not isinstance(self.score_chunk_items, int)
-                                                   or self.score_chunk_items < 1):
-            raise ValueError(f"score_chunk_items must be an integer >= 1 or null, got {self.score_chunk_items!r}")
+        self.score_chunk_items = optional_integer("score_chunk_items", self.score_chunk_items, 1)
         if max_item_list_length is not None and self.title_similarity_history > int(max_item_list_length):
             raise ValueError(f"title_similarity_history ({self.title_similarity_history}) must be <= "
                              f"MAX_ITEM_LIST_LENGTH ({max_item_list_length}): RecBole keeps no older items")
