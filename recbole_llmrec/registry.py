@@ -14,7 +14,10 @@ import logging
 import sys
 from typing import Dict, Type
 
+import recbole.data.dataset as recbole_datasets
 from recbole.utils import get_model as recbole_get_model
+
+from recbole_llmrec.data.text_dataset import TextFieldDataset
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +69,17 @@ class _PluginModelFinder(importlib.abc.MetaPathFinder):
 
 
 def register_with_recbole() -> None:
-    """Make plugin models importable under RecBole's model namespace.
+    """Make plugin models importable under RecBole's model namespace, with their dataset class.
 
     After this, ``recbole.utils.get_model('LLMRec')`` (and so RecBole's ``load_data_and_model``
     and ``case_study``) resolves our classes. The plugin module is imported only when RecBole
     asks for it; RecBole's own modules are never shadowed (our finder runs after the standard
-    ones). Calling it twice is harmless.
+    ones). RecBole's ``create_dataset`` builds ``recbole.data.dataset.<model>Dataset`` when that
+    name exists: each plugin model gets :class:`TextFieldDataset` there (titles kept as Python
+    strings), unless RecBole defines the name itself. Calling it twice is harmless.
     """
     if not any(isinstance(finder, _PluginModelFinder) for finder in sys.meta_path):
         sys.meta_path.append(_PluginModelFinder())
+    for name in PLUGIN_MODELS:
+        if not hasattr(recbole_datasets, f"{name}Dataset"):
+            setattr(recbole_datasets, f"{name}Dataset", TextFieldDataset)
