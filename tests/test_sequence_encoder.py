@@ -79,6 +79,26 @@ def test_whitening_decorrelates_to_unit_norm():
     assert torch.allclose(white.mean(0), torch.zeros(6, dtype=white.dtype), atol=1e-4)
 
 
+def test_whitening_in_chunks_equals_one_pass():
+    from recbole_llmrec.model.adaptor import Whitening
+
+    torch.manual_seed(0)
+    vectors = torch.randn(1000, 6) @ torch.randn(6, 6) + 3.0
+    whole, chunked = Whitening(6), Whitening(6)
+    chunked.rows_per_chunk = 64  # 16 chunks, the last one short
+    whole.fit(vectors)
+    chunked.fit(vectors)
+    x = vectors.double()
+    cov = torch.cov((x - x.mean(0)).T)  # the statistics fitted in one pass
+    assert torch.allclose(chunked.mean.double(), x.mean(0), atol=1e-6)
+    assert torch.allclose(chunked.matrix, whole.matrix, atol=1e-6)
+    values, vecs = torch.linalg.eigh(cov)
+    reference = (vecs @ torch.diag(values.clamp(min=0).add(whole.eps).rsqrt()) @ vecs.T).float()
+    assert torch.allclose(whole.matrix, reference, atol=1e-5)
+    with torch.no_grad():  # a catalogue mapped chunk by chunk, as the model maps it
+        assert torch.allclose(chunked(vectors), (vectors - whole.mean) @ whole.matrix * 6 ** -0.5, atol=1e-6)
+
+
 def test_id_part_is_zero_for_unseen_items(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = sequence_model(tiny_lms, dataset)
