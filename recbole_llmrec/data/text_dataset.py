@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, List, Tuple
 
 import numpy as np
@@ -10,9 +9,7 @@ import pandas as pd
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import FeatureType
 
-logger = logging.getLogger(__name__)
-
-_PAD_TOKEN = "[PAD]"
+from recbole_llmrec.data.titles import PAD_TOKEN
 
 
 class TextFieldDataset(SequentialDataset):
@@ -32,7 +29,7 @@ class TextFieldDataset(SequentialDataset):
             feat, field, _ = remap_list[0]
             ids, uniques = pd.factorize(feat[field].values)
             vocabulary = np.empty(len(uniques) + 1, dtype=object)
-            vocabulary[0] = _PAD_TOKEN
+            vocabulary[0] = PAD_TOKEN
             vocabulary[1:] = uniques
             self.field2id_token[field] = vocabulary
             self.field2token_id[field] = {token: i for i, token in enumerate(vocabulary)}

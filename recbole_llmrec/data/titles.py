@@ -11,7 +11,8 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-_PAD_TOKEN = "[PAD]"
+#: RecBole's token of id 0 in every ``token`` field's vocabulary.
+PAD_TOKEN = "[PAD]"
 
 
 @dataclass
@@ -54,7 +55,7 @@ def load_titles(dataset: Any, title_field: str = "title") -> list[str]:
             titles[iid] = " ".join(words)
         else:
             token = id2token[int(value)] if int(value) > 0 else ""
-            titles[iid] = "" if token == _PAD_TOKEN else str(token)
+            titles[iid] = "" if token == PAD_TOKEN else str(token)
     missing = sum(1 for t in titles[1:] if not t)
     if n_items > 1 and missing == n_items - 1:
         raise ValueError(

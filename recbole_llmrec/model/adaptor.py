@@ -46,16 +46,18 @@ class Whitening(nn.Module):
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
         # unit variance per direction, scaled to a unit-norm vector on average
-        scale = self.mean.shape[0] ** -0.5
         if vectors.dim() != 2 or vectors.shape[0] <= self.rows_per_chunk or torch.is_grad_enabled():
-            return (vectors - self.mean) @ self.matrix * scale
+            return self._map(vectors)
         # a whole catalogue without gradient: the result and one chunk, not a centred copy of the input
         out = torch.empty(vectors.shape[0], self.matrix.shape[1], dtype=torch.result_type(vectors, self.matrix),
                           device=vectors.device)
         for start in range(0, vectors.shape[0], self.rows_per_chunk):
             chunk = vectors[start: start + self.rows_per_chunk]
-            out[start: start + len(chunk)] = (chunk - self.mean) @ self.matrix * scale
+            out[start: start + len(chunk)] = self._map(chunk)
         return out
+
+    def _map(self, vectors: torch.Tensor) -> torch.Tensor:
+        return (vectors - self.mean) @ self.matrix * self.mean.shape[0] ** -0.5
 
 
 class TextAdaptor(nn.Module):
