@@ -84,3 +84,42 @@ def test_every_model_tensor_moves_with_the_model(tiny_lms, tiny_data, user_encod
     assert stray == []
     model.to("meta")
     assert {t.device.type for t in list(model.parameters()) + list(model.buffers())} == {"meta"}
+
+
+@pytest.mark.parametrize("negative_sampling", ["full_catalogue", "sampled"])
+def test_training_step_runs_under_autocast_and_the_loss_stays_float32(tiny_lms, tiny_data, negative_sampling):
+    dataset, train, _, _ = tiny_data
+    batch = first_batch(train)
+    config = make_config(tiny_lms["bert"], user_encoder="sequence", tuning="frozen", autocast_dtype="bf16",
+                         negative_sampling=negative_sampling, logit_scale=1.0, normalize_embeddings=False)
+    model = make_model(config, dataset).train()
+    seen = []
+    model.negatives.register_forward_hook(lambda module, args, out: seen.append(out[0].dtype))
+    loss = model.calculate_loss(batch)
+    assert seen == [torch.bfloat16] and loss.dtype == torch.float32
+    loss.backward()
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
+
+    off = make_model(make_config(tiny_lms["bert"], user_encoder="sequence", tuning="frozen", autocast_dtype="bf16",
+                                 negative_sampling=negative_sampling, logit_scale=1.0, normalize_embeddings=False,
+                                 autocast_training=False), dataset).train()
+    off.load_state_dict(model.state_dict())
+    seen.clear()
+    off.negatives.register_forward_hook(lambda module, args, out: seen.append(out[0].dtype))
+    torch.manual_seed(3)
+    full = off.calculate_loss(batch)
+    assert seen == [torch.float32]  # only the LM under autocast: the step itself in float32
+    torch.manual_seed(3)
+    half = model.calculate_loss(batch)
+    torch.testing.assert_close(half, full, atol=0.05, rtol=0.02)  # bf16 rounding of the same step
+    # what the step cached (the whitened title vectors) is float32: ranking after it is the fp32 model's
+    model.eval(), off.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.full_sort_predict(batch), off.full_sort_predict(batch))
+
+
+def test_autocast_training_must_be_a_bool(tiny_lms):
+    from recbole_llmrec.model.settings import LLMRecSettings
+
+    with pytest.raises(ValueError, match="autocast_training"):
+        LLMRecSettings.from_config(make_config(tiny_lms["bert"], autocast_training="yes"))

@@ -80,5 +80,6 @@ class ItemIdFusion(nn.Module):
         """Bool [n_items]: current ids of the training catalogue without an id part (no training interaction)."""
         return self.catalogue & ~self.known
 
-    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
-        return self.embedding(self.remap[item_ids])
+    def forward(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Id vectors of ``item_ids`` (None: of every current id, in id order)."""
+        return self.embedding(self.remap if item_ids is None else self.remap[item_ids])

@@ -43,3 +43,9 @@ def autocast_context(device: torch.device, dtype: Optional[torch.dtype]) -> Cont
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def full_precision(device: torch.device) -> ContextManager:
+    """Autocast off on ``device``: for values computed once and kept (a cache must not depend on whether
+    it was first needed inside a training step's autocast)."""
+    return torch.autocast(device_type=device.type, enabled=False)

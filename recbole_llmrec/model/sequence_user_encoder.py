@@ -10,6 +10,8 @@ import torch
 from recbole.model.layers import TransformerEncoder
 from torch import nn
 
+from recbole_llmrec.model.rand_mask_dropout import use_rand_mask_dropout
+
 
 class HistoryTransformer(nn.Module):
     """``forward(item_vectors [B, L, D], item_seq [B, L], item_len [B]) -> [B, D]``."""
@@ -25,6 +27,7 @@ class HistoryTransformer(nn.Module):
             hidden_dropout_prob=dropout, attn_dropout_prob=dropout, hidden_act="gelu", layer_norm_eps=1e-12,
         )
         self.apply(_init_weights)
+        use_rand_mask_dropout(self)
 
     def forward(self, item_vectors: torch.Tensor, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         length = item_seq.shape[1]

@@ -78,6 +78,7 @@ class LMSettings:
     projection_size: Optional[int] = _default("projection_size")
     gradient_checkpointing: bool = _default("gradient_checkpointing")
     autocast_dtype: str = _default("autocast_dtype")
+    autocast_training: bool = _default("autocast_training")
     max_title_tokens: int = _default("max_title_tokens")
     title_separator: str = _default("title_separator")
     title_vector_cache: Optional[str] = _default("title_vector_cache")
@@ -111,7 +112,7 @@ class LMSettings:
                 raise ValueError("lora_target_modules must be null or a non-empty list of module names, "
                                  f"got {self.lora_target_modules!r}")
             self.lora_target_modules = [str(m) for m in self.lora_target_modules]
-        _bools(self, ("trust_remote_code", "gradient_checkpointing"))
+        _bools(self, ("trust_remote_code", "gradient_checkpointing", "autocast_training"))
 
 
 @dataclass

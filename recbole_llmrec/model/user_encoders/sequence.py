@@ -12,6 +12,7 @@ from torch import nn
 from recbole_llmrec.data.item_counts import item_train_counts
 from recbole_llmrec.model.adaptor import TextAdaptor
 from recbole_llmrec.model.id_fusion import ItemIdFusion
+from recbole_llmrec.model.precision import full_precision
 from recbole_llmrec.model.sequence_user_encoder import HistoryTransformer, recent_items
 from recbole_llmrec.model.text_head import TextHead
 from recbole_llmrec.model.user_encoders.base import UserEncoder
@@ -38,6 +39,7 @@ class SequenceUserEncoder(UserEncoder):
         # [main part | text part], so every inner product is the sum of both paths' scores
         self.text_head = TextHead(text.output_size, s.max_history, s.text_head_rank) if s.text_head else None
         self._features: Optional[torch.Tensor] = None
+        self._features_cast: Optional[torch.Tensor] = None  # _features in the training step's autocast dtype
         self._units: Optional[torch.Tensor] = None
 
     @classmethod
@@ -53,18 +55,19 @@ class SequenceUserEncoder(UserEncoder):
     def rebind(self, text: nn.Module, item_tokens: Optional[Sequence[str]]) -> None:
         if self.id_fusion is not None:
             self.id_fusion.rebind(item_tokens, text.n_items)
-        self._features = None
+        self._features = self._features_cast = None
         self._units = None
         super().rebind(text, item_tokens)
 
     def forget_features(self) -> None:
         """The whitening statistics may have changed (weights loaded)."""
-        self._features = None
+        self._features = self._features_cast = None
 
     def units(self, text: nn.Module) -> torch.Tensor:
         """Unit-length LM title vectors of the bound catalogue (the text head's input), computed once."""
         if self._units is None:
-            self._units = nn.functional.normalize(text.title_vectors().float(), dim=-1)
+            with full_precision(text.device):
+                self._units = nn.functional.normalize(text.title_vectors().float(), dim=-1)
         return self._units
 
     def features(self, text: nn.Module) -> torch.Tensor:
@@ -72,30 +75,47 @@ class SequenceUserEncoder(UserEncoder):
         statistics are fitted on the first catalogue the model trains with, then kept (checkpoints)."""
         if self._features is None:
             vectors = text.title_vectors()
-            if self.adaptor.needs_fit:
-                self.adaptor.fit(vectors[1:])
-            with torch.no_grad():
-                self._features = self.adaptor.fixed(vectors)
+            with full_precision(text.device):
+                if self.adaptor.needs_fit:
+                    self.adaptor.fit(vectors[1:])
+                with torch.no_grad():
+                    self._features = self.adaptor.fixed(vectors)
         return self._features
 
-    def main_vectors(self, text: nn.Module, item_ids: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def features_as_computed(self, text: nn.Module) -> torch.Tensor:
+        """:meth:`features` in the autocast dtype active on their device (cast once and kept: the adaptor's
+        matmul would cast the whole catalogue's features at every training step), else as they are."""
+        features = self.features(text)
+        kind = features.device.type
+        if not torch.is_autocast_enabled(kind):
+            return features
+        dtype = torch.get_autocast_dtype(kind)
+        if self._features_cast is None or self._features_cast.dtype != dtype:
+            self._features_cast = features.to(dtype)
+        return self._features_cast
+
+    def main_vectors(self, text: nn.Module, item_ids: Optional[torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """The main path's item vectors [..., seq_hidden_size] and whether each item has its id part
-        (None without ``id_fusion``; in training ``id_dropout`` drops some, so the text learns to rank alone)."""
-        vectors = self.adaptor(self.features(text)[item_ids])
+        (None without ``id_fusion``; in training ``id_dropout`` drops some, so the text learns to rank alone).
+        ``item_ids`` None: every bound item in id order, read in place (no gathered copy of the features)."""
+        features = self.features_as_computed(text)
+        vectors = self.adaptor(features if item_ids is None else features[item_ids])
         if self.id_fusion is None:
             return vectors, None
         ids = self.id_fusion(item_ids)
-        has_id = self.id_fusion.known[item_ids]
+        has_id = self.id_fusion.known if item_ids is None else self.id_fusion.known[item_ids]
         if self.training and self.settings.id_dropout > 0:
             keep = torch.rand(ids.shape[:-1] + (1,), device=ids.device) >= self.settings.id_dropout
             ids = ids * keep
             has_id = has_id & keep.squeeze(-1)
         return vectors + ids, has_id
 
-    def item_vectors(self, text: nn.Module, item_ids: torch.Tensor) -> torch.Tensor:
+    def item_vectors(self, text: nn.Module, item_ids: Optional[torch.Tensor]) -> torch.Tensor:
+        """Vectors of ``item_ids`` (None: every bound item, in id order)."""
         vectors, has_id = self.main_vectors(text, item_ids)
         if self.text_head is not None:
-            part = self.text_head.items(self.units(text)[item_ids]) * self.text_head.scale(has_id)
+            units = self.units(text)
+            part = self.text_head.items(units if item_ids is None else units[item_ids]) * self.text_head.scale(has_id)
             vectors = torch.cat([vectors, part], dim=-1)
         return vectors
 
@@ -117,12 +137,14 @@ class SequenceUserEncoder(UserEncoder):
         return users
 
     def encode_item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
+        if n_items == text.n_items:
+            return self.item_vectors(text, None)
         return self.item_vectors(text, torch.arange(n_items, device=text.title_ids.device))
 
     def training_item_table(self, text: nn.Module, fresh_ids: torch.Tensor,
                             fresh_vectors: torch.Tensor) -> torch.Tensor:
         """Every row exact and with gradient (item vectors are cheap)."""
-        return self.item_vectors(text, torch.arange(text.n_items, device=fresh_ids.device))
+        return self.item_vectors(text, None)
 
     def scored(self, vectors: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(vectors, dim=-1) if self.settings.normalize_embeddings else vectors
@@ -140,7 +162,7 @@ class SequenceUserEncoder(UserEncoder):
         if self.id_fusion is not None and rows is not None and rows.shape[0] != self.id_fusion.embedding.num_embeddings:
             # trained on another catalogue (zero-shot): its items are named by load_other_parameter
             self.id_fusion.resize(rows.shape[0])
-        self._features = None
+        self._features = self._features_cast = None
         self._units = None
 
     def other_parameter(self) -> dict:
