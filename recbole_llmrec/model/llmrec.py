@@ -8,9 +8,8 @@ The public API for tools: ``docs/ARCHITECTURE.md`` ("LLMRec's public API").
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, ContextManager, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
@@ -22,7 +21,6 @@ from recbole_llmrec.data.titles import load_domains, load_titles
 from recbole_llmrec.model.catalogue_vectors import CatalogueVectors, ScoredItems
 from recbole_llmrec.model.legacy_state import upgrade_keys
 from recbole_llmrec.model.negative_sampling import build_strategy
-from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.settings import LLMRecSettings, config_value
@@ -61,9 +59,8 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
     def attach_dataset(self, dataset: Any) -> None:
         """Bind titles, domains and ``n_items`` to ``dataset`` (e.g. an unseen domain for zero-shot)."""
         s = self.settings
-        tokens = dataset.field2id_token[dataset.iid_field]
         titles, domains = load_titles(dataset, s.title_field), load_domains(dataset, s.domain_field)
-        self._attach(titles, domains, tokens, item_target_counts(dataset))
+        self._attach(titles, domains, dataset.field2id_token[dataset.iid_field], item_target_counts(dataset))
 
     def attach_titles(self, titles: Sequence[str], domains: Optional[Sequence[str]] = None,
                       item_tokens: Optional[Sequence[str]] = None) -> None:
@@ -195,16 +192,9 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
         """``(scores, ids)`` [B, k]: the best of ids ``start..stop-1`` but ``exclude``, a running top-k over chunks."""
         return self.scoring.top_k(self, item_seq, item_len, k, start, stop, exclude)
 
-    def training_autocast(self) -> ContextManager:
-        """The training step's autocast (``autocast_training``: ``autocast_dtype`` on this device), else a no-op."""
-        if not self.settings.autocast_training:
-            return contextlib.nullcontext()
-        device = self.text.device
-        return autocast_context(device, resolve_autocast_dtype(self.settings.autocast_dtype, device))
-
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
         """Cross-entropy of each positive against the negatives of the ``negative_sampling`` strategy."""
-        with self.training_autocast():
+        with self.text.step_autocast():
             users = self.scaled_user_vectors(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
             logits, targets = self.negatives(ScoredItems(self), users, interaction[self.POS_ITEM_ID].long())
         return nn.functional.cross_entropy(logits.float(), targets)

@@ -49,3 +49,9 @@ def full_precision(device: torch.device) -> ContextManager:
     """Autocast off on ``device``: for values computed once and kept (a cache must not depend on whether
     it was first needed inside a training step's autocast)."""
     return torch.autocast(device_type=device.type, enabled=False)
+
+
+def step_autocast(enabled: bool, setting: str, device: torch.device) -> ContextManager:
+    """A training step's autocast (``autocast_training``): ``setting`` resolved on ``device`` when
+    ``enabled``, else a no-op."""
+    return autocast_context(device, resolve_autocast_dtype(setting, device) if enabled else None)

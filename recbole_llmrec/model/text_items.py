@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, ContextManager, Optional, Sequence
 
 import torch
 from torch import nn
@@ -16,6 +16,7 @@ from torch import nn
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import TitleTable, tokenize_titles
 from recbole_llmrec.model import title_vector_cache
+from recbole_llmrec.model.precision import step_autocast
 from recbole_llmrec.model.text_encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ class TextItemEncoder(nn.Module):
     @property
     def output_size(self) -> int:
         return self.lm.output_size
+
+    def step_autocast(self) -> ContextManager:
+        """The model's training step's autocast: ``autocast_dtype`` on this device with ``autocast_training``."""
+        return step_autocast(self.settings.autocast_training, self.settings.autocast_dtype, self.device)
 
     def train(self, mode: bool = True) -> "TextItemEncoder":
         super().train(mode)
