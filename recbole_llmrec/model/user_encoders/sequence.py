@@ -82,7 +82,7 @@ class SequenceUserEncoder(UserEncoder):
                     self._features = self.adaptor.fixed(vectors)
         return self._features
 
-    def features_as_computed(self, text: nn.Module) -> torch.Tensor:
+    def features_in_autocast(self, text: nn.Module) -> torch.Tensor:
         """:meth:`features` in the autocast dtype active on their device (cast once and kept: the adaptor's
         matmul would cast the whole catalogue's features at every training step), else as they are."""
         features = self.features(text)
@@ -98,7 +98,7 @@ class SequenceUserEncoder(UserEncoder):
         """The main path's item vectors [..., seq_hidden_size] and whether each item has its id part
         (None without ``id_fusion``; in training ``id_dropout`` drops some, so the text learns to rank alone).
         ``item_ids`` None: every bound item in id order, read in place (no gathered copy of the features)."""
-        features = self.features_as_computed(text)
+        features = self.features_in_autocast(text)
         vectors = self.adaptor(features if item_ids is None else features[item_ids])
         if self.id_fusion is None:
             return vectors, None
