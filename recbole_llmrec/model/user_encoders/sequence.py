@@ -84,7 +84,8 @@ class SequenceUserEncoder(UserEncoder):
 
     def features_in_autocast(self, text: nn.Module) -> torch.Tensor:
         """:meth:`features` in the autocast dtype active on their device (cast once and kept: the adaptor's
-        matmul would cast the whole catalogue's features at every training step), else as they are."""
+        matmul would cast the whole catalogue's features at every training step), else as they are.
+        Only for reads of the whole catalogue: a gather of some rows casts just those."""
         features = self.features(text)
         kind = features.device.type
         if not torch.is_autocast_enabled(kind):
@@ -98,8 +99,8 @@ class SequenceUserEncoder(UserEncoder):
         """The main path's item vectors [..., seq_hidden_size] and whether each item has its id part
         (None without ``id_fusion``; in training ``id_dropout`` drops some, so the text learns to rank alone).
         ``item_ids`` None: every bound item in id order, read in place (no gathered copy of the features)."""
-        features = self.features_in_autocast(text)
-        vectors = self.adaptor(features if item_ids is None else features[item_ids])
+        features = self.features_in_autocast(text) if item_ids is None else self.features(text)[item_ids]
+        vectors = self.adaptor(features)
         if self.id_fusion is None:
             return vectors, None
         ids = self.id_fusion(item_ids)
