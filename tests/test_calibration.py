@@ -90,6 +90,39 @@ def test_calibration_picks_the_known_best_weight():
     assert recall.values == {"sim_weight": 10.0} and recall.score == pytest.approx(1.0)
 
 
+class OptionModel(ConstructedModel):
+    """ConstructedModel whose similarity term has an option (no weight): ``sim_boost`` b adds b to the
+    target's similarity, so the score is not linear in it. With sim_weight 1 the target (1 + b) beats
+    the ten items at 1.6 only for b = 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scoring.terms["similarity"] = _Term(("sim_weight", "other_weight", "sim_boost"))
+        self.values["sim_boost"] = 0.0
+
+    def scores(self, item_seq, item_len, items=None, terms=None):
+        total = super().scores(item_seq, item_len, items, terms)
+        if terms is None or "similarity" in terms:
+            total[:, 1] += self.values["sim_weight"] * self.values["sim_boost"]
+        return total
+
+
+def test_calibration_fits_an_option_of_a_term_with_its_weights():
+    """A grid key that is no weight is set on the model per group of points; every point's score is
+    the one of the model scored with those values, and the best point is set as fitted."""
+    model = OptionModel()
+    grid = {"sim_weight": [1.0, 30.0], "sim_boost": [0.0, 2.0]}
+    result = calibrate(model, [_batch(), _batch(2)], grid, "NDCG@10")
+    assert result.values == {"sim_weight": 1.0, "sim_boost": 2.0} and result.score == pytest.approx(1.0)
+    assert model.values["sim_boost"] == 2.0 and model.fitted == result.values
+    scores = {(p["sim_weight"], p["sim_boost"]): s for p, s in result.grid}
+    assert scores[(1.0, 0.0)] == 0.0 and scores[(30.0, 0.0)] == 0.0  # the boost alone decides
+    untouched = OptionModel()
+    untouched.values["sim_boost"] = 5.0
+    calibrate(untouched, [_batch()], {"sim_weight": [1.0]}, "NDCG@10")
+    assert untouched.values["sim_boost"] == 5.0  # an option outside the grid is left as it was
+
+
 class _Loader(list):
     """Batches with RecBole's full-ranking loader's user count."""
 
@@ -137,7 +170,8 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
 
     grid = {"title_similarity_weight": [0.0, 3.0], "cold_title_similarity_weight": [0.0, 7.0]}
     config = base_config_dict(tiny_lms["bert"], checkpoint_dir=str(tmp_path / "saved"), epochs=1,
-                              **SEQUENCE_SETTINGS, calibrate_scoring=True, calibration_grid=grid)
+                              **SEQUENCE_SETTINGS, calibrate_scoring=True, calibration_grid=grid,
+                              title_similarity_words=0.0)  # the configured 4 / 12 lose on this split
     result = run("LLMRec", "tiny_mixed", None, config)
     fitted = result["calibration"]["values"]
     assert set(fitted) == set(grid) and all(fitted[k] in grid[k] for k in grid)

@@ -48,7 +48,7 @@ def test_recency_weighted_history(tiny_lms, tiny_data):
     dataset, _, valid, _ = tiny_data
     batch = first_batch(valid)
     model = make_model(make_config(tiny_lms["opt"], **SEQUENCE_SETTINGS, title_similarity_history=3,
-                                   title_similarity_decay=0.5), dataset).eval()
+                                   title_similarity_decay=0.5, title_similarity_words=0.0), dataset).eval()
     seq, length = batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]
     term = model.scoring.terms["title_similarity"]
     with torch.no_grad():

@@ -103,6 +103,7 @@ def test_equals_llmrec_title_similarity_alone(tiny_lms, tiny_data):
 
     dataset, _, valid, _ = tiny_data
     user_side = {"title_similarity_history": 2, "title_similarity_decay": 0.7}
+    user_side["title_similarity_words"] = 0.5
     llmrec = make_model(make_config(tiny_lms["bert"], **SEQUENCE_SETTINGS, **user_side, title_similarity_weight=1.0,
                                     cold_title_similarity_weight=None, unseen_title_similarity_weight=None),
                         dataset).eval()
@@ -181,3 +182,21 @@ def test_shares_llmrec_title_vectors(tmp_path, tiny_lms, tiny_data):
     model.texts.lm.register_forward_hook(lambda *args: pytest.fail("the LM ran: the cached vectors were not used"))
     torch.testing.assert_close(model.title_vectors(), reference)
     assert len(list((tmp_path / "vectors").iterdir())) == 1
+
+
+def test_title_knn_with_words_ranks_the_title_sharing_a_rare_word_first(tiny_lms, tiny_data):
+    """``title_similarity_words``: the tf-idf cosine of the titles' words beside the LM cosine."""
+    knn = knn_model(tiny_lms["bert"], tiny_data[0], title_similarity_words=1000.0)
+    titles = ["", "zyxwv castle playset", "castle ribbon", "zyxwv dragon figure", "castle red ribbon", "castle"]
+    knn.attach_titles(titles)
+    seq = torch.tensor([[2, 1]])  # the last title: "zyxwv castle playset"
+    with torch.no_grad():
+        scores = knn.scoring.scores(knn, seq, torch.tensor([2]), terms=["title_similarity"])[0]
+    scores[1] = float("-inf")  # the history's own title
+    assert int(scores[1:].argmax()) + 1 == 3  # "zyxwv" is in 2 of 5 titles, "castle" in 4
+    plain = knn_model(tiny_lms["bert"], tiny_data[0])
+    plain.attach_titles(titles)
+    with torch.no_grad():
+        lm_only = plain.scoring.scores(plain, seq, torch.tensor([2]), terms=["title_similarity"])[0]
+    words = knn.title_words().similarity(torch.tensor([1]), 0, len(titles))[0]
+    torch.testing.assert_close(scores[2:], (lm_only + 1000.0 * words)[2:])

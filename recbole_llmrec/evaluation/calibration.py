@@ -7,6 +7,10 @@ validation users computes ``base`` and every ``c_k`` batch by batch, and every p
 scored from them: the cost of one validation plus a top-k per grid point, never a retraining, and
 memory of one batch's ``[users x items]`` matrices, whatever the number of users.
 
+A grid key that is no weight (e.g. ``title_similarity_words``, the title similarity's word share) is
+an option of its term: the score is not linear in it, so the components are computed once per
+combination of option values, and every weight point is scored under each.
+
 The model needs ``scores(item_seq, item_len, terms=None)``, ``scoring_values()``,
 ``set_scoring_values(values, fitted=False)`` and ``scoring.terms`` (name -> term with its ``keys``;
 a term's weights are its keys ending in ``_weight``): LLMRec's public API.
@@ -61,7 +65,7 @@ def parse_metric(name: str) -> Tuple[str, int]:
 
 
 def check_grid(grid: Any, known: Mapping[str, Any]) -> Dict[str, List[float]]:
-    """``calibration_grid`` as ``{weight key: [values]}``, every key a scoring weight of the model."""
+    """``calibration_grid`` as ``{key: [values]}``, every key a scoring weight or option of the model."""
     if not isinstance(grid, Mapping) or not grid:
         raise ValueError(f"calibration_grid must map scoring weight keys to lists of values, got {grid!r}")
     checked: Dict[str, List[float]] = {}
@@ -136,6 +140,12 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     plain = None if any(v is None for v in configured.values()) else {key: float(v) for key, v in configured.items()}
     if plain is not None and plain not in points:
         points.append(plain)
+    weights = [key for key in keys if key.endswith("_weight")]
+    options = [key for key in keys if not key.endswith("_weight")]
+    option_groups: Dict[Tuple[float, ...], List[int]] = {}  # option values -> the points scored under them
+    for i, point in enumerate(points):
+        option_groups.setdefault(tuple(point[key] for key in options), []).append(i)
+    saved_options = {key: model.scoring_values()[key] for key in options}
     rows: List[torch.Tensor] = []  # per scored user: the metric at every point, then 1 if it has a target
     positions: List[torch.Tensor] = []  # DDP: each scored user's position in this rank's loader order
     seen = 0
@@ -148,20 +158,23 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                     seen += len(batch[0])
                 continue
             heap.step()
-            base, parts, targets = _components(model, batch, keys, device)
-            per_point = []
-            for point in points:
-                scores = base.clone()
-                for key, part in zip(keys, parts):
-                    if point[key]:
-                        scores.add_(part, alpha=point[key])
-                per_point.append(_metric_rows(scores, targets, kind, k))
+            per_point: List[Optional[torch.Tensor]] = [None] * len(points)
+            for option_values, members in option_groups.items():
+                model.set_scoring_values(dict(zip(options, option_values)))
+                base, parts, targets = _components(model, batch, weights, device)
+                for i in members:
+                    scores = base.clone()
+                    for key, part in zip(weights, parts):
+                        if points[i][key]:
+                            scores.add_(part, alpha=points[i][key])
+                    per_point[i] = _metric_rows(scores, targets, kind, k)
             per_point.append(targets.any(1).double())
             rows.append(torch.stack(per_point, dim=1).cpu())
             if shard_indices is not None:
                 positions.append(torch.arange(seen, seen + targets.shape[0]))
                 seen += targets.shape[0]
     finally:
+        model.set_scoring_values(saved_options)
         model.train(was_training)
     table = torch.cat(rows) if rows else torch.zeros(0, len(points) + 1, dtype=torch.float64)
     if shard_indices is not None:

@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from recbole_llmrec.model.title_words import TitleWords
+
 
 class CatalogueVectors:
     """Mixed into :class:`~recbole_llmrec.model.llmrec.LLMRec` (uses its ``text``, ``users``, ``n_items``)."""
@@ -15,6 +17,10 @@ class CatalogueVectors:
         return self.text.title_vectors() if self.users.reads_frozen_titles else None
 
     lm_title_vectors = title_vectors
+
+    def title_words(self) -> TitleWords:
+        """The bound titles' tf-idf word vectors (the title similarity's lexical part)."""
+        return self.text.title_words()
 
     def encode_titles(self, titles: Sequence[str]) -> torch.Tensor:
         """Text-only item vectors [N, D] of arbitrary titles (no id part), without gradient."""

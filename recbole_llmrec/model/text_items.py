@@ -18,6 +18,7 @@ from recbole_llmrec.data.titles import TitleTable, tokenize_titles
 from recbole_llmrec.model import title_vector_cache
 from recbole_llmrec.model.precision import step_autocast
 from recbole_llmrec.model.text_encoder import TextEncoder
+from recbole_llmrec.model.title_words import TitleWords
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class TextItemEncoder(nn.Module):
             self.lm.requires_grad_(False)
         self.n_items = 0
         self._vectors: Optional[torch.Tensor] = None
+        self._titles: Optional[list[str]] = None
+        self._words: Optional[TitleWords] = None
 
     @property
     def device(self) -> torch.device:
@@ -73,6 +76,18 @@ class TextItemEncoder(nn.Module):
         self.register_buffer("title_offsets", table.offsets.to(device), persistent=False)
         self.n_items = table.n_items
         self._vectors = None
+        self._titles: Optional[list[str]] = list(titles)  # kept until the word vectors are built
+        self._words: Optional[TitleWords] = None
+
+    def title_words(self) -> TitleWords:
+        """The bound titles' tf-idf word vectors, built at the first call per catalogue."""
+        if self._words is None:
+            start = time.perf_counter()
+            self._words = TitleWords(self._titles or [])
+            self._titles = None
+            logger.info("title words of %d titles: %d distinct [time: %.2fs]", len(self._words),
+                        self._words.vocabulary_size, time.perf_counter() - start)
+        return self._words
 
     def title_lengths(self) -> torch.Tensor:
         """Tokens of each bound title [n_items]."""

@@ -34,6 +34,7 @@ from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
 from recbole_llmrec.model.settings import LLMRecSettings, config_value
 from recbole_llmrec.model.text_items import TextItemEncoder
+from recbole_llmrec.model.title_words import TitleWords
 from recbole_llmrec.resources import properties_dir
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class TitleKNNSettings:
     item_encode_batch_size: int = _default("item_encode_batch_size")
     title_similarity_history: int = _default("title_similarity_history")
     title_similarity_decay: float = _default("title_similarity_decay")
+    title_similarity_words: float = _default("title_similarity_words")
     score_chunk_items: Optional[int] = _default("score_chunk_items")
 
     @classmethod
@@ -89,7 +91,8 @@ class TitleKNNSettings:
         """The ``title_similarity`` term's values: weight 1 on every item, this user side."""
         return {"title_similarity_weight": 1.0, "unseen_title_similarity_weight": None,
                 "cold_title_similarity_weight": None, "title_similarity_history": self.title_similarity_history,
-                "title_similarity_decay": self.title_similarity_decay}
+                "title_similarity_decay": self.title_similarity_decay,
+                "title_similarity_words": self.title_similarity_words}
 
     def lm_settings(self) -> LLMRecSettings:
         """LLMRec's settings with these LM keys (the text item encoder reads them as LLMRec's does)."""
@@ -148,6 +151,10 @@ class TitleKNN(SequentialRecommender):
         if self._vectors is None:
             self._vectors = self.texts.title_vectors().float().to(self.fake_loss.device)
         return self._vectors
+
+    def title_words(self) -> TitleWords:
+        """The bound titles' tf-idf word vectors (``title_similarity_words``)."""
+        return self.texts.title_words()
 
     def item_groups(self) -> dict[str, torch.Tensor]:
         """No item has a weight of its own."""

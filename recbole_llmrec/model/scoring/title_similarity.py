@@ -6,6 +6,10 @@ the last ``title_similarity_history`` titles (weight ``title_similarity_decay **
 the last title). Each candidate's weight is ``title_similarity_weight``, or for items the trained
 part knows less about ``cold_title_similarity_weight`` (training catalogue, no training
 interaction) and ``unseen_title_similarity_weight`` (another catalogue).
+
+With ``title_similarity_words`` w > 0 the similarity is ``cos_LM + w * cos_words``: beside the LM
+cosine, the cosine of the titles' tf-idf word vectors (:mod:`~recbole_llmrec.model.title_words`) of
+the last title and each candidate, which rewards shared rare words (brands, series, authors).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ GROUP_WEIGHTS = {"unseen": "unseen_title_similarity_weight", "cold": "cold_title
 
 class TitleSimilarity(ScoringTerm):
     keys = ("title_similarity_weight", "unseen_title_similarity_weight", "cold_title_similarity_weight",
-            "title_similarity_history", "title_similarity_decay")
+            "title_similarity_history", "title_similarity_decay", "title_similarity_words")
 
     @classmethod
     def check(cls, values: Mapping[str, Any]) -> None:
@@ -34,32 +38,47 @@ class TitleSimilarity(ScoringTerm):
         decay = number("title_similarity_decay", values.get("title_similarity_decay"))
         if not 0.0 < decay <= 1.0:
             raise ValueError(f"title_similarity_decay must be in (0, 1], got {decay}")
+        non_negative("title_similarity_words", values.get("title_similarity_words", 0.0))
 
     def active(self, model: ScoringModel) -> bool:
         v = self.values
         return (not model.training and model.title_vectors() is not None
                 and (v["title_similarity_weight"] > 0 or any(bool(v[k]) for k in GROUP_WEIGHTS.values())))
 
-    def user_side(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
-        """The unit user vectors [B, H] in the frozen LM's space."""
-        return self._users(model.title_vectors(), item_seq, item_len)
+    def user_side(self, model: ScoringModel, item_seq: torch.Tensor,
+                  item_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unit user vectors [B, H] in the frozen LM's space and each history's last item [B]."""
+        return self._users(model.title_vectors(), item_seq, item_len), _last_items(item_seq, item_len)
 
-    def columns(self, model: ScoringModel, users: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def columns(self, model: ScoringModel, users: tuple[torch.Tensor, torch.Tensor], start: int,
+                stop: int) -> torch.Tensor:
+        vectors, last = users
         text = nn.functional.normalize(model.title_vectors()[start:stop], dim=-1)
-        return (users @ text.T) * self.item_weights(model, start, stop)
+        similarity = vectors @ text.T
+        words = self._words_weight()
+        if words:
+            similarity = similarity + words * model.title_words().similarity(last, start, stop).to(similarity.dtype)
+        return similarity * self.item_weights(model, start, stop)
 
     def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:
         vectors = model.title_vectors()
         text = nn.functional.normalize(vectors[items], dim=-1)
-        return (self._users(vectors, item_seq, item_len) * text).sum(-1) * self.item_weights(model)[items]
+        similarity = (self._users(vectors, item_seq, item_len) * text).sum(-1)
+        words = self._words_weight()
+        if words:
+            last = _last_items(item_seq, item_len)
+            similarity = similarity + words * model.title_words().pairwise(last, items).to(similarity.dtype)
+        return similarity * self.item_weights(model)[items]
+
+    def _words_weight(self) -> float:
+        return float(self.values.get("title_similarity_words") or 0.0)
 
     def _users(self, vectors: torch.Tensor, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         """Unit user vectors from the (unnormalized) title ``vectors``; only history rows are normalized."""
         history = min(int(self.values["title_similarity_history"]), item_seq.shape[1])
         if history == 1:
-            last = item_seq.gather(1, (item_len.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
-            return nn.functional.normalize(vectors[last], dim=-1)
+            return nn.functional.normalize(vectors[_last_items(item_seq, item_len)], dim=-1)
         age = torch.arange(history, device=item_seq.device)
         position = item_len.long().unsqueeze(1) - 1 - age  # [B, k], age 0 = the last item
         valid = position >= 0
@@ -80,3 +99,8 @@ class TitleSimilarity(ScoringTerm):
             if value is not None and group in groups:
                 weight[groups[group][start:stop]] = value
         return weight
+
+
+def _last_items(item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+    """Each history's last item id [B] (0, the padding, for an empty history)."""
+    return item_seq.gather(1, (item_len.long() - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
