@@ -15,7 +15,9 @@ the three, a seeded sample of ``--max_users`` users) and evaluated zero-shot on 
   validation splits, so tainted for those two targets; shown for comparison only).
 * The trained model alone: every ranking-time title term off (``title_similarity_weight``,
   ``unseen_title_similarity_weight``, ``cold_title_similarity_weight`` = 0).
-* TitleKNN (nothing trained: the frozen LM's last-title cosine) and Pop, both run on the target.
+* TitleKNN (nothing trained: the frozen LM's last-title cosine) and Pop, both run on the target;
+  with ``--words_baseline W`` also TitleKNN with ``title_similarity_words: W`` (LM cosine + W x the
+  tf-idf cosine of the titles' words).
 * SASRec trained on the target (for scale), unless ``--skip_sasrec``.
 
 Paired differences (bootstrap over the target's test rows) against TitleKNN and Pop.
@@ -57,6 +59,8 @@ QUESTION = "leave_one_domain_out"
 UNSEEN = "unseen_title_similarity_weight"
 TITLE_KEYS = ("title_similarity_weight", UNSEEN, "cold_title_similarity_weight")
 YAML_WEIGHT = 32.0
+#: TitleKNN with ``title_similarity_words`` (``--words_baseline``): the LM and the word cosine of the last title
+WORDS_BASELINE = "TitleKNN + words"
 #: key -> release folder, raw domain name, held-out dataset, id prefix in the merged source copies
 DOMAINS: Dict[str, Dict[str, str]] = {
     "beauty": {"release": "amazon2014", "domain": "Beauty", "target": "amazon_lodo_tgt_beauty",
@@ -263,6 +267,8 @@ def main() -> int:
                         help="final stage: only the weight-0 and YAML-weight runs (e.g. while folds are "
                              "still training, so that no run waits for every fold)")
     parser.add_argument("--skip_sasrec", action="store_true", help="no SASRec on the targets")
+    parser.add_argument("--words_baseline", type=float, default=None,
+                        help="also run TitleKNN with title_similarity_words = this on each target")
     parser.add_argument("--prepare_only", action="store_true", help="build the datasets and stop")
     parser.add_argument("--skip_prepare", action="store_true",
                         help="build no dataset (another process is building them)")
@@ -308,6 +314,11 @@ def main() -> int:
                     "config_dict": dict(base, **extra)}
             baselines[target][model] = cached(out, f"{model}-{target}", spec,
                                               live and "baselines" in stages)
+        if args.words_baseline is not None:  # TitleKNN with the word part of the title similarity
+            spec = {"kind": "train", "model": "TitleKNN", "dataset": dataset, "saved": False,
+                    "config_dict": dict(base, **lm, title_similarity_words=args.words_baseline)}
+            baselines[target][WORDS_BASELINE] = cached(out, f"TitleKNN-words-{target}", spec,
+                                                       live and "baselines" in stages)
     evals: Dict[str, Dict[str, Any]] = {}
     weights: Dict[str, Any] = {}
     for target in targets:  # zero-shot test runs: cross-fitted weight, YAML weight, trained alone
@@ -345,7 +356,7 @@ def report(out, args, targets, train, grids, baselines, evals, weights, grid) ->
         results: Dict[str, Optional[Dict[str, Any]]] = {}
         for key, label in labels.items():
             results[label] = evals[target].get(key)
-        for model in ("TitleKNN", "Pop", "SASRec"):
+        for model in ("TitleKNN", WORDS_BASELINE, "Pop", "SASRec"):
             if model in baselines[target]:
                 results[f"{model} (on target)"] = baselines[target][model]
         w = weights[target]
@@ -363,9 +374,10 @@ def report(out, args, targets, train, grids, baselines, evals, weights, grid) ->
             row.update(common.result_fields(result))
             rows.append(row)
         knn, pop = results.get("TitleKNN (on target)"), results.get("Pop (on target)")
+        words = results.get(f"{WORDS_BASELINE} (on target)")
         for label in labels.values():
             b = results.get(label)
-            for ref_name, ref in (("TitleKNN", knn), ("Pop", pop)):
+            for ref_name, ref in (("TitleKNN", knn), ("Pop", pop), (WORDS_BASELINE, words)):
                 if b is None or ref is None:
                     continue
                 for metric in common.METRICS:
