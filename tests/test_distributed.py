@@ -25,6 +25,9 @@ def _single_process_eval(config_dict, checkpoint):
     model, trainer, valid, test = built.model, built.trainer, built.valid_data, built.test_data
     test_result = trainer.evaluate(test, load_best_model=True, model_file=checkpoint)
     test_per_domain = trainer.last_per_domain
+    # the run's best_valid_result was scored during training, with the configured scoring values
+    fitted_values = model.scoring_values()
+    model.set_scoring_values({key: built.config[key] for key in fitted_values})
     valid_result = trainer.evaluate(valid, load_best_model=False)
     digest = distributed.state_digest(model)
     # the checkpoint's weights calibrated again, here on every validation user (None: no term to fit)
