@@ -33,3 +33,22 @@ def test_old_checkpoint_evaluates_as_when_it_was_written(name, tiny_lms):
     with torch.no_grad():
         scores = model.full_sort_predict(next(iter(built.test_data))[0])[:4, 1:31]
     assert torch.allclose(scores, torch.tensor(expected["first_test_scores"]), atol=1e-3)
+
+
+def test_settings_added_since_keep_the_old_behaviour(tiny_lms, tmp_path):
+    """A key added after a checkpoint was written takes the value it behaved with then: the title
+    similarity of a checkpoint from before ``title_similarity_words`` stays the LM cosine alone."""
+    from recbole_llmrec.recommend import load_model
+
+    checkpoint = str(CHECKPOINTS / "llmrec_sequence.pth")
+    built, _ = load_pipeline(checkpoint, "tiny_mixed", [str(TINY_YAML)], _overrides(tiny_lms["opt"]))
+    assert built.model.scoring_values()["title_similarity_words"] == 0.0
+    from recbole_llmrec.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)  # its LM folder was a temporary one: point it at today's
+    state["config"]["llm_path"] = str(tiny_lms["opt"])
+    moved = tmp_path / "llmrec_sequence.pth"
+    torch.save(state, moved)
+    model, _ = load_model(str(moved), data_path=str(ATOMIC_DIR))
+    assert model.scoring_values()["title_similarity_words"] == 0.0
+

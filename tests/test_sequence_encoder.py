@@ -126,7 +126,7 @@ def test_id_part_is_zero_for_unseen_items(tiny_lms, tiny_data):
 
 def test_zero_shot_catalogue_without_ids_ranks_by_text(tiny_lms, tiny_data):
     dataset, train, valid, _ = tiny_data
-    model = sequence_model(tiny_lms, dataset)
+    model = sequence_model(tiny_lms, dataset, title_similarity_words=0.0)  # the LM cosine alone
     train_steps(model, first_batch(train), steps=2)
     model.attach_titles(["", "red toy car", "blue lipstick", "toy train set", "face cream"],
                         domains=["", "Toys", "Beauty", "Toys", "Beauty"])
@@ -197,7 +197,8 @@ def test_checkpoint_of_another_catalogue_keeps_ids_of_shared_items(tiny_lms, tin
 
 def test_title_similarity_adds_the_last_title_cosine_at_ranking(tiny_lms, tiny_data):
     dataset, train, valid, _ = tiny_data
-    model = sequence_model(tiny_lms, dataset, title_similarity_weight=0.0, unseen_title_similarity_weight=None)
+    model = sequence_model(tiny_lms, dataset, title_similarity_weight=0.0, unseen_title_similarity_weight=None,
+                           title_similarity_words=0.0)  # the LM cosine alone (the words: test_title_words)
     train_steps(model, first_batch(train), steps=2)
     model.eval()
     batch = first_batch(valid)

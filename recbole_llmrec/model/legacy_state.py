@@ -1,8 +1,15 @@
-"""State-dict keys of checkpoints written before LLMRec was split into parts, mapped to today's."""
+"""What checkpoints written by earlier versions need: state-dict keys from before LLMRec was split into
+parts, mapped to today's, and the values of settings added since, as those versions behaved."""
 from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Any, Mapping
+
+#: Settings added after checkpoints were written -> the value that reproduces the behaviour before them
+#: (a checkpoint whose saved config lacks the key evaluates as it did when written).
+ADDED_SETTINGS = {
+    "title_similarity_words": 0.0,  # the title similarity was the LM cosine alone
+}
 
 #: Old key prefix -> new prefix (the LM moved into the text item encoder, the sequence encoder's
 #: parts into the user encoder).
