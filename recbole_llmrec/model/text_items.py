@@ -76,8 +76,8 @@ class TextItemEncoder(nn.Module):
         self.register_buffer("title_offsets", table.offsets.to(device), persistent=False)
         self.n_items = table.n_items
         self._vectors = None
-        self._titles: Optional[list[str]] = list(titles)  # kept until the word vectors are built
-        self._words: Optional[TitleWords] = None
+        self._titles = list(titles)  # kept until the word vectors are built
+        self._words = None
 
     def title_words(self) -> TitleWords:
         """The bound titles' tf-idf word vectors, built at the first call per catalogue."""

@@ -1,9 +1,12 @@
 """The interface of a scoring term: one additive part of LLMRec's ranking score."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
 
 import torch
+
+if TYPE_CHECKING:
+    from recbole_llmrec.model.title_words import TitleWords
 
 
 class ScoringModel(Protocol):
@@ -20,7 +23,7 @@ class ScoringModel(Protocol):
 
     def title_vectors(self) -> Optional[torch.Tensor]: ...
 
-    def title_words(self) -> Any: ...
+    def title_words(self) -> "TitleWords": ...
 
     def item_groups(self) -> dict[str, torch.Tensor]: ...
 
