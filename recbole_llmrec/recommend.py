@@ -36,7 +36,7 @@ from recbole.data.interaction import Interaction
 from recbole_llmrec.catalogue import PAD_TOKEN, Catalogue, catalogue_from_dataset, load_catalogue
 from recbole_llmrec.checkpoint import load_checkpoint
 from recbole_llmrec.data.titles import load_titles
-from recbole_llmrec.model.legacy_state import ADDED_SETTINGS
+from recbole_llmrec.model.legacy_state import add_missing_settings
 from recbole_llmrec.model.vector_cache import VectorCache, cache_key, file_identity
 from recbole_llmrec.pipeline import build
 from recbole_llmrec.registry import get_model
@@ -84,9 +84,7 @@ def load_model(checkpoint: str, device: str = "cpu", data_path: Optional[str] = 
             "id embeddings, not by their titles), so it cannot recommend from titles or for "
             "another catalogue; use an LLMRec checkpoint")
     config["device"] = torch.device(device)
-    for key, value in ADDED_SETTINGS.items():  # settings added after this checkpoint was written
-        if config[key] is None:
-            config[key] = value
+    add_missing_settings(config)  # settings added after this checkpoint was written
     if data_path is not None:  # RecBole's data_path already ends with the dataset's folder
         config["data_path"] = os.path.join(data_path, config["dataset"])
     dataset_dir = config["data_path"]

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from recbole_llmrec.checkpoint import load_checkpoint
 from recbole_llmrec.config import yaml_entries
-from recbole_llmrec.model.legacy_state import ADDED_SETTINGS
+from recbole_llmrec.model.legacy_state import add_missing_settings
 from recbole_llmrec.pipeline import Pipeline, build
 from recbole_llmrec.plain import plain_result
 from recbole_llmrec.resources import properties_dir
@@ -30,15 +30,12 @@ _TRAINING_ONLY = {"train_neg_sample_args"}
 
 
 def model_settings(saved_config: Any, model_name: str) -> Dict[str, Any]:
-    """The saved values of the keys in the model's YAML layer (training-only keys left out); a key
-    added after the checkpoint was written takes the value it behaved with then (``ADDED_SETTINGS``)."""
+    """The saved values of the keys in the model's YAML layer (training-only keys left out)."""
     path = properties_dir() / "model" / f"{model_name}.yaml"
     if not path.is_file():
         return {}
-    keys = [key for key in yaml_entries(str(path)) if key not in _TRAINING_ONLY]
-    saved = {key: saved_config[key] for key in keys if key in saved_config}
-    added = {key: ADDED_SETTINGS[key] for key in keys if key not in saved and key in ADDED_SETTINGS}
-    return {**saved, **added}
+    return {key: saved_config[key] for key in yaml_entries(str(path))
+            if key in saved_config and key not in _TRAINING_ONLY}
 
 
 def load_pipeline(
@@ -53,6 +50,7 @@ def load_pipeline(
         raise FileNotFoundError(f"checkpoint not found: {model_file}")
     checkpoint = load_checkpoint(model_file)
     saved = checkpoint["config"]
+    add_missing_settings(saved)  # a key added since takes the value the checkpoint behaved with
     model_name = saved["model"]
     overrides = model_settings(saved, model_name)
     overrides.update(config_dict or {})

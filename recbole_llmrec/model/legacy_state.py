@@ -11,6 +11,14 @@ ADDED_SETTINGS = {
     "title_similarity_words": 0.0,  # the title similarity was the LM cosine alone
 }
 
+
+def add_missing_settings(config: Any) -> None:
+    """Give a checkpoint's saved ``config`` (RecBole ``Config`` or mapping) every ``ADDED_SETTINGS`` key it
+    lacks, in place, so that it is read as the version that wrote it behaved."""
+    for key, value in ADDED_SETTINGS.items():
+        if key not in config:
+            config[key] = value
+
 #: Old key prefix -> new prefix (the LM moved into the text item encoder, the sequence encoder's
 #: parts into the user encoder).
 RENAMED_PREFIXES = {
