@@ -59,7 +59,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
     * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
     * ``length_bucketing`` (bool): batches of examples with similar user-sentence length
       (:mod:`recbole_llmrec.data.bucketing`), deterministic per ``seed + epoch``; single process only.
-    * ``calibrate_scoring`` (bool), ``calibration_grid``, ``calibration_max_users``: after training,
+    * ``calibrate_scoring`` (bool), ``calibration_grid``, ``calibration_max_users``,
+      ``calibration_chunk_users``: after training,
       fit the ranking-time scoring weights on the validation split (:meth:`calibrate`); under DDP
       every rank scores its shard of the validation users and all ranks fit the same values.
     """
@@ -110,6 +111,7 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
         grid = {key: grid[key] for key in active}
         self.calibration = calibrate(model, valid_data, grid, self.config["valid_metric"], self.device,
                                      max_users=self.config["calibration_max_users"],
+                                     chunk_users=self.config["calibration_chunk_users"],
                                      shard_indices=list(valid_data.sampler) if distributed else None,
                                      heap_trim_batches=self.config["eval_heap_trim_batches"])
         if checkpoint is not None and self._is_writer():

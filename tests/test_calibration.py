@@ -199,3 +199,50 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
     values = built.model.scoring_values()
     assert values["title_similarity_weight"] == 5.0
     assert values["cold_title_similarity_weight"] == fitted["cold_title_similarity_weight"]
+
+
+class UserModel(ConstructedModel):
+    """Scores that differ per user (row ``seq[:, 0]`` of fixed random matrices), so a chunk that
+    mixed up users, their history or their targets would change the fitted metric."""
+
+    def __init__(self, users: int) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.learned_rows = torch.randn(users, N_ITEMS, generator=generator)
+        self.similar_rows = torch.randn(users, N_ITEMS, generator=generator)
+
+    def scores(self, item_seq, item_len, items=None, terms=None):
+        user = item_seq[:, 0]
+        total = torch.zeros(len(user), N_ITEMS)
+        if terms is None or "learned" in terms:
+            total += self.learned_rows[user]
+        if terms is None or "similarity" in terms:
+            total += self.values["sim_weight"] * self.similar_rows[user]
+        return total
+
+
+def _user_batch(users: int):
+    """RecBole's full-ranking batch layout: each user's history items masked, 1-3 targets each."""
+    from recbole.data.interaction import Interaction
+
+    seq = torch.arange(users).unsqueeze(1).repeat(1, 2)
+    interaction = Interaction({"seq": seq, "len": torch.full((users,), 2)})
+    history_u = torch.arange(users).repeat_interleave(2)
+    history_i = torch.arange(2 * users) % (N_ITEMS - 1) + 1
+    positive_u = torch.cat([torch.full((u % 3 + 1,), u) for u in range(users)])
+    positive_i = torch.cat([torch.arange(u % 3 + 1) * 7 % (N_ITEMS - 1) + 1 + u % 5 for u in range(users)])
+    return interaction, (history_u, history_i), positive_u, positive_i
+
+
+def test_calibration_in_user_chunks_scores_as_whole_batches():
+    """calibration_chunk_users: every grid point scores the same on chunks as on whole batches
+    (users, their history and their targets renumbered per chunk)."""
+    grid = {"sim_weight": [0.0, 0.5, 1.0, 2.0, 8.0]}
+    whole = calibrate(UserModel(13), [_user_batch(13)], grid, "NDCG@10")
+    for size in (1, 4, 13, 100):
+        chunked = calibrate(UserModel(13), [_user_batch(13)], grid, "NDCG@10", chunk_users=size)
+        assert chunked.values == whole.values and chunked.users == whole.users == 13
+        assert [s for _, s in chunked.grid] == pytest.approx([s for _, s in whole.grid])
+    assert len({round(s, 6) for _, s in whole.grid}) > 1  # the points differ, so the check means something
+    with pytest.raises(ValueError, match="calibration_chunk_users"):
+        calibrate(UserModel(13), [_user_batch(13)], grid, chunk_users=0)

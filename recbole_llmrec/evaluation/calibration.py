@@ -5,7 +5,8 @@ A scoring weight multiplies its term, so the score under any weights is ``base +
 multiplies (its term with ``k = 1`` and the term's other fitted weights 0). One pass over the
 validation users computes ``base`` and every ``c_k`` batch by batch, and every point of the grid is
 scored from them: the cost of one validation plus a top-k per grid point, never a retraining, and
-memory of one batch's ``[users x items]`` matrices, whatever the number of users.
+memory of one user chunk's ``[users x items]`` matrices (``calibration_chunk_users``), whatever the
+number of users.
 
 A grid key that is no weight (e.g. ``title_similarity_words``, the title similarity's word share) is
 an option of its term: the score is not linear in it, so the components are computed once per
@@ -22,7 +23,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -118,7 +119,8 @@ def batch_stride(valid_data: Any, max_users: Optional[int]) -> int:
 @torch.no_grad()
 def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], metric: str = "NDCG@10",
               device: Any = "cpu", max_users: Optional[int] = None,
-              shard_indices: Optional[Sequence[int]] = None, heap_trim_batches: Optional[int] = None) -> Calibration:
+              shard_indices: Optional[Sequence[int]] = None, heap_trim_batches: Optional[int] = None,
+              chunk_users: Optional[int] = None) -> Calibration:
     """Fit the weights of ``grid`` on ``valid_data`` (batches of a full-ranking loader:
     ``(interaction, history_index, positive_u, positive_i)``) and set the best point on ``model``
     as fitted values (the configured values compete as one more point when they are numbers).
@@ -129,8 +131,11 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     and the per-user scores of all ranks are gathered by sample index, so a user the sampler
     repeated to pad a shard counts once and every rank fits the same values as one process would.
     ``heap_trim_batches`` (``eval_heap_trim_batches``): freed host memory goes back to the OS every
-    this many scored batches (:mod:`recbole_llmrec.heap`)."""
+    this many scored user chunks (:mod:`recbole_llmrec.heap`). ``chunk_users``
+    (``calibration_chunk_users``): the components of at most this many users at a time (each option
+    value holds ``1 + len(weights)`` ``[users x items]`` float32 matrices); None: a whole batch."""
     kind, k = parse_metric(metric)
+    chunk_users = optional_integer("calibration_chunk_users", chunk_users, 1)
     stride = batch_stride(valid_data, max_users)
     heap = HeapTrimmer(heap_trim_batches)
     configured = {key: model.scoring_values()[key] for key in grid}
@@ -157,22 +162,25 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                 if shard_indices is not None:
                     seen += len(batch[0])
                 continue
-            heap.step()
-            per_point: List[Optional[torch.Tensor]] = [None] * len(points)
-            for option_values, members in option_groups.items():
-                model.set_scoring_values(dict(zip(options, option_values)))
-                base, parts, targets = _components(model, batch, weights, device)
-                for i in members:
-                    scores = base.clone()
-                    for key, part in zip(weights, parts):
-                        if points[i][key]:
-                            scores.add_(part, alpha=points[i][key])
-                    per_point[i] = _metric_rows(scores, targets, kind, k)
-            per_point.append(targets.any(1).double())
-            rows.append(torch.stack(per_point, dim=1).cpu())
-            if shard_indices is not None:
-                positions.append(torch.arange(seen, seen + targets.shape[0]))
-                seen += targets.shape[0]
+            for chunk in user_chunks(batch, chunk_users):
+                heap.step()
+                per_point: List[Optional[torch.Tensor]] = [None] * len(points)
+                for option_values, members in option_groups.items():
+                    model.set_scoring_values(dict(zip(options, option_values)))
+                    base, parts, targets = _components(model, chunk, weights, device)
+                    scores = torch.empty_like(base)  # one buffer for the group's points
+                    for i in members:
+                        scores.copy_(base)
+                        for key, part in zip(weights, parts):
+                            if points[i][key]:
+                                scores.add_(part, alpha=points[i][key])
+                        per_point[i] = _metric_rows(scores, targets, kind, k)
+                    del base, parts, scores
+                per_point.append(targets.any(1).double())
+                rows.append(torch.stack(per_point, dim=1).cpu())
+                if shard_indices is not None:
+                    positions.append(torch.arange(seen, seen + targets.shape[0]))
+                    seen += targets.shape[0]
     finally:
         model.set_scoring_values(saved_options)
         model.train(was_training)
@@ -194,6 +202,25 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                 f" (one batch in {stride}: calibration_max_users {max_users})" if stride > 1 else "", metric,
                 result.score, result.values, configured, result.configured_score)
     return result
+
+
+def user_chunks(batch: Any, size: Optional[int]) -> Iterator[Any]:
+    """A full-ranking batch ``(interaction, history_index, positive_u, positive_i)`` as batches of
+    at most ``size`` users each (None: the batch itself), rows renumbered from 0 in each."""
+    interaction, history_index, positive_u, positive_i = batch
+    users = len(interaction)
+    if size is None or users <= size:
+        yield batch
+        return
+    for start in range(0, users, size):
+        stop = min(start + size, users)
+        history = None
+        if history_index is not None:
+            rows, items = history_index
+            keep = (rows >= start) & (rows < stop)
+            history = (rows[keep] - start, items[keep])
+        keep = (positive_u >= start) & (positive_u < stop)
+        yield interaction[start:stop], history, positive_u[keep] - start, positive_i[keep]
 
 
 def _components(model: Any, batch: Any, keys: List[str], device: Any
