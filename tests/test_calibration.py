@@ -246,3 +246,56 @@ def test_calibration_in_user_chunks_scores_as_whole_batches():
     assert len({round(s, 6) for _, s in whole.grid}) > 1  # the points differ, so the check means something
     with pytest.raises(ValueError, match="calibration_chunk_users"):
         calibrate(UserModel(13), [_user_batch(13)], grid, chunk_users=0)
+
+
+class TwoGroupModel(UserModel):
+    """Two weights of one term: ``sim_weight`` moves the odd items and ``other_weight`` every fourth
+    (disjoint, as LLMRec's warm and cold weights; the rest moved by neither), or every item
+    (``overlap``)."""
+
+    def __init__(self, users: int, overlap: bool) -> None:
+        super().__init__(users)
+        self.values["other_weight"] = 0.0
+        self.other_rows = torch.randn(users, N_ITEMS, generator=torch.Generator().manual_seed(1))
+        ids = torch.arange(N_ITEMS)
+        self.odd = (ids % 2 == 1).float()
+        self.even = torch.ones(N_ITEMS) if overlap else (ids % 4 == 0).float()
+
+    def scores(self, item_seq, item_len, items=None, terms=None):
+        user = item_seq[:, 0]
+        total = torch.zeros(len(user), N_ITEMS)
+        if terms is None or "learned" in terms:
+            total += self.learned_rows[user]
+        if terms is None or "similarity" in terms:
+            total += self.values["sim_weight"] * self.similar_rows[user] * self.odd
+            total += self.values["other_weight"] * self.other_rows[user] * self.even
+        return total
+
+
+def _reference_ndcg(model, batch, point, k: int = 10) -> float:
+    """NDCG@k of ``point`` scored the plain way: every item's full score, one top-k per user."""
+    interaction, (history_u, history_i), positive_u, positive_i = batch
+    model.set_scoring_values(point)
+    scores = model.scores(interaction["seq"], interaction["len"])
+    scores[:, 0] = -math.inf
+    scores[history_u, history_i] = -math.inf
+    targets = torch.zeros_like(scores, dtype=torch.bool)
+    targets[positive_u, positive_i] = True
+    hits = targets.gather(1, scores.topk(k, dim=1).indices).double()
+    discount = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
+    ideal = discount.cumsum(0)[targets.sum(1).clamp(1, k) - 1]
+    return float(((hits * discount).sum(1) / ideal).mean())
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_calibration_of_weights_on_disjoint_items_scores_every_point_as_a_full_ranking(overlap):
+    """Weights that move disjoint sets of items are scored from per-weight top-k lists (one per
+    weight value, not per grid point): every grid point's metric equals the plain full ranking's,
+    as it does for weights on overlapping items (scored point by point)."""
+    grid = {"sim_weight": [0.0, 0.5, 1.0, 3.0], "other_weight": [0.0, 0.7, 2.0, 6.0]}
+    batch = _user_batch(13)
+    result = calibrate(TwoGroupModel(13, overlap), [batch], grid, "NDCG@10", chunk_users=5)
+    reference = TwoGroupModel(13, overlap)
+    assert [s for _, s in result.grid] == pytest.approx(
+        [_reference_ndcg(reference, batch, point) for point, _ in result.grid])
+    assert len({round(s, 6) for _, s in result.grid}) > 4  # the weights change the ranking

@@ -6,7 +6,9 @@ multiplies (its term with ``k = 1`` and the term's other fitted weights 0). One 
 validation users computes ``base`` and every ``c_k`` batch by batch, and every point of the grid is
 scored from them: the cost of one validation plus a top-k per grid point, never a retraining, and
 memory of one user chunk's ``[users x items]`` matrices (``calibration_chunk_users``), whatever the
-number of users.
+number of users. Weights whose parts move disjoint sets of items (LLMRec's warm and cold title
+weights) cost one top-k per weight *value* over their own items instead of one per grid point
+(:func:`_point_metrics`): on ``amazon_mixed`` 22 s -> 10 s for the default's 324 points.
 
 A grid key that is no weight (e.g. ``title_similarity_words``, the title similarity's word share) is
 an option of its term: the score is not linear in it, so the components are computed once per
@@ -168,14 +170,11 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                 for option_values, members in option_groups.items():
                     model.set_scoring_values(dict(zip(options, option_values)))
                     base, parts, targets = _components(model, chunk, weights, device)
-                    scores = torch.empty_like(base)  # one buffer for the group's points
-                    for i in members:
-                        scores.copy_(base)
-                        for key, part in zip(weights, parts):
-                            if points[i][key]:
-                                scores.add_(part, alpha=points[i][key])
-                        per_point[i] = _metric_rows(scores, targets, kind, k)
-                    del base, parts, scores
+                    rows_of_members = _point_metrics(base, parts, targets, weights,
+                                                     [points[i] for i in members], kind, k)
+                    for i, metric_rows in zip(members, rows_of_members):
+                        per_point[i] = metric_rows
+                    del base, parts
                 per_point.append(targets.any(1).double())
                 rows.append(torch.stack(per_point, dim=1).cpu())
                 if shard_indices is not None:
@@ -258,15 +257,66 @@ def _gathered(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return merge_shards(gather_rows(table), gather_rows(indices))
 
 
+def _point_metrics(base: torch.Tensor, parts: List[torch.Tensor], targets: torch.Tensor,
+                   weights: List[str], points: List[Dict[str, float]], kind: str, k: int
+                   ) -> List[torch.Tensor]:
+    """The metric rows [B] of every point (score ``base + sum_w point[w] * part_w``).
+
+    When the parts act on disjoint sets of items (LLMRec: the warm weight's part is non-zero only
+    on items with an id part, the cold weight's only on items without), an item's score depends on
+    one weight at most, so the top-k under a point is the top-k of the merged top-k lists of each
+    weight's items under that point's value and of the items no part touches: one top-k per
+    weight *value* over that weight's items instead of one per grid point over every item (the same
+    ranking; among exactly equal scores the order may differ). Otherwise one top-k per point."""
+    supports = [(part != 0).any(0) for part in parts]  # [N] per part: the items it can move
+    if supports and bool((torch.stack(supports).sum(0) > 1).any()):
+        scores = torch.empty_like(base)  # one buffer for all points
+        rows = []
+        for point in points:
+            scores.copy_(base)
+            for key, part in zip(weights, parts):
+                if point[key]:
+                    scores.add_(part, alpha=point[key])
+            rows.append(_metric_rows(scores, targets, kind, k))
+        return rows
+    untouched = ~torch.stack(supports).any(0) if supports else torch.ones_like(base[0], dtype=torch.bool)
+    fixed = [_top(base[:, untouched], targets[:, untouched], k)] if bool(untouched.any()) else []
+    per_value: List[Dict[float, Tuple[torch.Tensor, torch.Tensor]]] = []
+    for key, part, support in zip(weights, parts, supports):
+        base_w, part_w, targets_w = base[:, support], part[:, support], targets[:, support]
+        per_value.append({v: _top(torch.add(base_w, part_w, alpha=v), targets_w, k)
+                          for v in sorted({point[key] for point in points})})
+    n_pos = targets.sum(1).double()
+    rows = []
+    for point in points:
+        lists = fixed + [tops[point[key]] for key, tops in zip(weights, per_value)]
+        values = torch.cat([v for v, _ in lists], dim=1)
+        flags = torch.cat([f for _, f in lists], dim=1)
+        order = values.topk(min(k, values.shape[1]), dim=1).indices
+        rows.append(_rows_from_hits(flags.gather(1, order).double(), n_pos, kind, k))
+    return rows
+
+
+def _top(scores: torch.Tensor, targets: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The top-k scores of each row of ``scores`` [B, M] and whether each is a target."""
+    values, index = scores.topk(min(k, scores.shape[1]), dim=1)
+    return values, targets.gather(1, index)
+
+
 def _metric_rows(scores: torch.Tensor, targets: torch.Tensor, kind: str, k: int) -> torch.Tensor:
     """NDCG@k / Recall@k / Hit@k of each of the batch's users [B] (RecBole's definitions; 0 for a
     user without a target); ``targets``: bool [B, N], each user's target items."""
     hits = targets.gather(1, scores.topk(k, dim=1).indices).double()  # [B, k]
-    n_pos = targets.sum(1).double()
+    return _rows_from_hits(hits, targets.sum(1).double(), kind, k)
+
+
+def _rows_from_hits(hits: torch.Tensor, n_pos: torch.Tensor, kind: str, k: int) -> torch.Tensor:
+    """The metric per user from ``hits`` [B, <= k] (1 where the item ranked there is a target, in
+    rank order) and ``n_pos`` [B], the user's number of targets."""
     if kind == "ndcg":
-        discount = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=scores.device))
+        discount = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=hits.device))
         ideal = discount.cumsum(0)[(n_pos.clamp(1, k) - 1).long()]
-        return (hits * discount).sum(1) / ideal
+        return (hits * discount[:hits.shape[1]]).sum(1) / ideal
     if kind == "recall":
         return hits.sum(1) / n_pos.clamp(min=1)
     return hits.max(1).values
