@@ -217,8 +217,11 @@ class UserModel(ConstructedModel):
         if terms is None or "learned" in terms:
             total += self.learned_rows[user]
         if terms is None or "similarity" in terms:
-            total += self.values["sim_weight"] * self.similar_rows[user]
+            total += self.similarity(user)
         return total
+
+    def similarity(self, user: torch.Tensor) -> torch.Tensor:
+        return self.values["sim_weight"] * self.similar_rows[user]
 
 
 def _user_batch(users: int):
@@ -261,15 +264,9 @@ class TwoGroupModel(UserModel):
         self.odd = (ids % 2 == 1).float()
         self.even = torch.ones(N_ITEMS) if overlap else (ids % 4 == 0).float()
 
-    def scores(self, item_seq, item_len, items=None, terms=None):
-        user = item_seq[:, 0]
-        total = torch.zeros(len(user), N_ITEMS)
-        if terms is None or "learned" in terms:
-            total += self.learned_rows[user]
-        if terms is None or "similarity" in terms:
-            total += self.values["sim_weight"] * self.similar_rows[user] * self.odd
-            total += self.values["other_weight"] * self.other_rows[user] * self.even
-        return total
+    def similarity(self, user: torch.Tensor) -> torch.Tensor:
+        return (self.values["sim_weight"] * self.similar_rows[user] * self.odd
+                + self.values["other_weight"] * self.other_rows[user] * self.even)
 
 
 def _reference_ndcg(model, batch, point, k: int = 10) -> float:
