@@ -8,7 +8,8 @@ scored from them: the cost of one validation plus a top-k per grid point, never 
 memory of one user chunk's ``[users x items]`` matrices (``calibration_chunk_users``), whatever the
 number of users. Weights whose parts move disjoint sets of items (LLMRec's warm and cold title
 weights) cost one top-k per weight *value* over their own items instead of one per grid point
-(:func:`_point_metrics`): on ``amazon_mixed`` 22 s -> 10 s for the default's 324 points.
+(:func:`_point_metrics`): on ``amazon_mixed`` 22 s -> 10 s for the default's 324 points (2 threads of
+an AVX512-BF16 AMD EPYC; docs/MODELS.md).
 
 A grid key that is no weight (e.g. ``title_similarity_words``, the title similarity's word share) is
 an option of its term: the score is not linear in it, so the components are computed once per
