@@ -270,7 +270,8 @@ def _point_metrics(base: torch.Tensor, parts: List[torch.Tensor], targets: torch
     weight *value* over that weight's items instead of one per grid point over every item (the same
     ranking; among exactly equal scores the order may differ). Otherwise one top-k per point."""
     supports = [(part != 0).any(0) for part in parts]  # [N] per part: the items it can move
-    if supports and bool((torch.stack(supports).sum(0) > 1).any()):
+    moved_by = torch.stack(supports).sum(0) if supports else torch.zeros_like(base[0], dtype=torch.long)
+    if bool((moved_by > 1).any()):
         scores = torch.empty_like(base)  # one buffer for all points
         rows = []
         for point in points:
@@ -280,7 +281,7 @@ def _point_metrics(base: torch.Tensor, parts: List[torch.Tensor], targets: torch
                     scores.add_(part, alpha=point[key])
             rows.append(_metric_rows(scores, targets, kind, k))
         return rows
-    untouched = ~torch.stack(supports).any(0) if supports else torch.ones_like(base[0], dtype=torch.bool)
+    untouched = moved_by == 0
     fixed = [_top(base[:, untouched], targets[:, untouched], k)] if bool(untouched.any()) else []
     per_value: List[Dict[float, Tuple[torch.Tensor, torch.Tensor]]] = []
     for key, part, support in zip(weights, parts, supports):
