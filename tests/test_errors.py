@@ -59,6 +59,7 @@ def _no_specials_lm(opt_folder: Path, folder: Path) -> Path:
     "overrides,message",
     [
         ({"max_history": 0}, "max_history must be >= 1"),
+        ({"adaptor_experts": 0}, "adaptor_experts must be >= 1"),
         ({"pooling": "max"}, "pooling must be one of"),
         ({"tuning": "half"}, "tuning must be one of"),
         ({"llm_path": "/no/such/model/folder"}, "neither an existing local folder"),

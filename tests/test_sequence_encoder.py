@@ -16,7 +16,7 @@ def sequence_model(tiny_lms, dataset, arch="bert", **overrides):
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-@pytest.mark.parametrize("adaptor", ["none", "whiten", "mlp", "whiten_mlp"])
+@pytest.mark.parametrize("adaptor", ["none", "whiten", "mlp", "whiten_mlp", "moe"])
 def test_loss_falls_and_predict_matches_full_sort(arch, adaptor, tiny_lms, tiny_data):
     dataset, train, valid, _ = tiny_data
     model = sequence_model(tiny_lms, dataset, arch, adaptor=adaptor)
@@ -77,6 +77,28 @@ def test_whitening_decorrelates_to_unit_norm():
     cov = torch.cov(white.T) * 6  # unit variance per direction, scaled by 1/sqrt(dim)
     assert torch.allclose(cov, torch.eye(6, dtype=cov.dtype), atol=1e-3)
     assert torch.allclose(white.mean(0), torch.zeros(6, dtype=white.dtype), atol=1e-4)
+
+
+def test_mixture_of_whitening_is_the_gated_sum_of_its_experts():
+    from recbole_llmrec.model.adaptor import MixtureOfWhitening
+
+    torch.manual_seed(0)
+    moe = MixtureOfWhitening(text_dim=6, out_dim=4, experts=3, dropout=0.0)
+    with torch.no_grad():
+        moe.shift.normal_()
+        moe.gate.weight.normal_()
+    x = torch.randn(5, 6)
+    gates = torch.softmax(x @ moe.gate.weight.T, dim=-1)
+    expected = sum(gates[:, k:k + 1] * ((x - moe.shift[k]) @ moe.maps[k]) for k in range(3))
+    assert torch.allclose(moe(x), expected, atol=1e-5)
+    assert torch.allclose(moe(x[:2].unsqueeze(0))[0], expected[:2], atol=1e-5)  # any leading shape
+    with torch.no_grad():  # one expert's gate dominating: that expert's parametric whitening alone
+        moe.gate.weight.zero_()
+        moe.gate.weight[1] = 0.0
+        moe.gate.weight[1, 0] = 1e4
+    positive = x.clone()
+    positive[:, 0] = 1.0
+    assert torch.allclose(moe(positive), (positive - moe.shift[1]) @ moe.maps[1], atol=1e-4)
 
 
 def test_whitening_in_chunks_equals_one_pass():

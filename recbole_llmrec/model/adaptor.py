@@ -1,4 +1,5 @@
-"""Adaptors from frozen LM title vectors to the recommender's item space: whitening and/or an MLP."""
+"""Adaptors from frozen LM title vectors to the recommender's item space: whitening, an MLP, or a
+mixture of parametric-whitening experts (UniSRec)."""
 from __future__ import annotations
 
 import torch
@@ -60,12 +61,39 @@ class Whitening(nn.Module):
         return (vectors - self.mean) @ self.matrix * self.mean.shape[0] ** -0.5
 
 
-class TextAdaptor(nn.Module):
-    """``adaptor``: none (a linear map), whiten (whitening + linear), mlp (2-layer MLP), whiten_mlp (both)."""
+class MixtureOfWhitening(nn.Module):
+    """UniSRec's MoE adaptor: ``experts`` parametric whitenings ``(x - b_k) W_k`` (a learned shift and a
+    linear map each, trained on the training catalogue's titles), mixed by a softmax gate read from ``x``.
 
-    def __init__(self, kind: str, text_dim: int, out_dim: int, dropout: float) -> None:
+    Nothing is fitted to one catalogue's statistics, so another catalogue's titles go through the same
+    learned maps (the inductive setting UniSRec transfers with).
+    """
+
+    def __init__(self, text_dim: int, out_dim: int, experts: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.shift = nn.Parameter(torch.zeros(experts, text_dim))
+        self.maps = nn.Parameter(torch.empty(experts, text_dim, out_dim).normal_(std=0.02))
+        self.gate = nn.Linear(text_dim, experts, bias=False)
+        nn.init.zeros_(self.gate.weight)  # starts as the experts' mean
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(vectors)
+        gates = torch.softmax(self.gate(x), dim=-1)  # [..., E]
+        experts = torch.einsum("...d,edo->...eo", x, self.maps) - (self.shift.unsqueeze(-2) @ self.maps).squeeze(-2)
+        return (gates.unsqueeze(-1) * experts).sum(-2)
+
+
+class TextAdaptor(nn.Module):
+    """``adaptor``: none (a linear map), whiten (whitening + linear), mlp (2-layer MLP), whiten_mlp (both),
+    moe (a mixture of ``experts`` parametric whitenings, :class:`MixtureOfWhitening`)."""
+
+    def __init__(self, kind: str, text_dim: int, out_dim: int, dropout: float, experts: int = 8) -> None:
         super().__init__()
         self.whitening = Whitening(text_dim) if kind in ("whiten", "whiten_mlp") else None
+        if kind == "moe":
+            self.head: nn.Module = MixtureOfWhitening(text_dim, out_dim, experts, dropout)
+            return
         if kind in ("mlp", "whiten_mlp"):
             self.head: nn.Module = nn.Sequential(
                 nn.Linear(text_dim, text_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(text_dim, out_dim)

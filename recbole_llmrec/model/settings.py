@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 TUNING_MODES = ("full", "lora", "frozen")
 POOLINGS = ("auto", "cls", "last", "mean")
 AUTOCAST_DTYPES = ("auto", "bf16", "fp16", "fp32")
-ADAPTORS = ("none", "whiten", "mlp", "whiten_mlp")
+ADAPTORS = ("none", "whiten", "mlp", "whiten_mlp", "moe")
 
 
 def _yaml_defaults() -> dict[str, Any]:
@@ -122,6 +122,7 @@ class UserEncoderSettings:
     user_encoder: str = _default("user_encoder")
     max_history: int = _default("max_history")
     adaptor: str = _default("adaptor")
+    adaptor_experts: int = _default("adaptor_experts")
     id_fusion: bool = _default("id_fusion")
     id_dropout: float = _default("id_dropout")
     seq_hidden_size: int = _default("seq_hidden_size")
@@ -136,6 +137,7 @@ class UserEncoderSettings:
         _choice("user_encoder", self.user_encoder, tuple(USER_ENCODERS))
         _choice("adaptor", self.adaptor, ADAPTORS)
         self.max_history = _int("max_history", self.max_history, minimum=1)
+        self.adaptor_experts = _int("adaptor_experts", self.adaptor_experts, minimum=1)
         for name in ("seq_hidden_size", "seq_inner_size", "seq_layers", "seq_heads"):
             setattr(self, name, _int(name, getattr(self, name), minimum=1))
         self.id_dropout = _fraction("id_dropout", self.id_dropout)

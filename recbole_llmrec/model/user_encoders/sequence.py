@@ -29,7 +29,7 @@ class SequenceUserEncoder(UserEncoder):
         super().__init__(settings, text, dataset)
         s = settings
         d = s.seq_hidden_size
-        self.adaptor = TextAdaptor(s.adaptor, text.output_size, d, s.seq_dropout)
+        self.adaptor = TextAdaptor(s.adaptor, text.output_size, d, s.seq_dropout, s.adaptor_experts)
         self.id_fusion: Optional[ItemIdFusion] = None
         if s.id_fusion:  # items without a training interaction get no id vector (only ever a negative)
             learned = (item_train_counts(dataset) > 0).tolist()
