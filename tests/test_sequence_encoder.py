@@ -99,6 +99,9 @@ def test_mixture_of_whitening_is_the_gated_sum_of_its_experts():
     positive = x.clone()
     positive[:, 0] = 1.0
     assert torch.allclose(moe(positive), (positive - moe.shift[1]) @ moe.maps[1], atol=1e-4)
+    moe.rows_per_chunk = 2  # a catalogue mapped in chunks without gradient: the same rows
+    with torch.no_grad():
+        assert torch.allclose(moe(x), moe._map(x), atol=1e-6)
 
 
 def test_whitening_in_chunks_equals_one_pass():

@@ -77,10 +77,19 @@ class MixtureOfWhitening(nn.Module):
         self.gate = nn.Linear(text_dim, experts, bias=False)
         nn.init.zeros_(self.gate.weight)  # starts as the experts' mean
 
+    #: Rows per step when mapping a whole catalogue without gradient: the experts' outputs are
+    #: [rows, experts, out], so memory holds that for one chunk only.
+    rows_per_chunk = 65536
+
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        if vectors.dim() != 2 or vectors.shape[0] <= self.rows_per_chunk or torch.is_grad_enabled():
+            return self._map(vectors)
+        return torch.cat([self._map(chunk) for chunk in vectors.split(self.rows_per_chunk)])
+
+    def _map(self, vectors: torch.Tensor) -> torch.Tensor:
         x = self.dropout(vectors)
         gates = torch.softmax(self.gate(x), dim=-1)  # [..., E]
-        experts = torch.einsum("...d,edo->...eo", x, self.maps) - (self.shift.unsqueeze(-2) @ self.maps).squeeze(-2)
+        experts = torch.einsum("...d,edo->...eo", x, self.maps) - (self.shift.unsqueeze(1) @ self.maps).squeeze(1)
         return (gates.unsqueeze(-1) * experts).sum(-2)
 
 
