@@ -100,11 +100,12 @@ class TextAdaptor(nn.Module):
     def __init__(self, kind: str, text_dim: int, out_dim: int, dropout: float, experts: int = 8) -> None:
         super().__init__()
         self.whitening = Whitening(text_dim) if kind in ("whiten", "whiten_mlp") else None
-        if kind == "moe":
-            self.head: nn.Module = MixtureOfWhitening(text_dim, out_dim, experts, dropout)
+        self.head: nn.Module
+        if kind == "moe":  # initialised by the mixture itself (its gate starts at 0)
+            self.head = MixtureOfWhitening(text_dim, out_dim, experts, dropout)
             return
         if kind in ("mlp", "whiten_mlp"):
-            self.head: nn.Module = nn.Sequential(
+            self.head = nn.Sequential(
                 nn.Linear(text_dim, text_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(text_dim, out_dim)
             )
         else:
