@@ -2,8 +2,26 @@
 mixture of parametric-whitening experts (UniSRec)."""
 from __future__ import annotations
 
+from typing import Callable, Optional
+
 import torch
 from torch import nn
+
+
+def map_in_chunks(vectors: torch.Tensor, rows: int, map_rows: Callable[[torch.Tensor], torch.Tensor],
+                  dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """``map_rows(vectors)``; for a whole catalogue mapped without gradient (2-D, more than ``rows``
+    rows) ``rows`` at a time into one preallocated result (of ``dtype``; None: the chunks' own), so
+    memory holds the result and one chunk's intermediates."""
+    if vectors.dim() != 2 or vectors.shape[0] <= rows or torch.is_grad_enabled():
+        return map_rows(vectors)
+    out: Optional[torch.Tensor] = None
+    for start in range(0, vectors.shape[0], rows):
+        mapped = map_rows(vectors[start: start + rows])
+        if out is None:
+            out = mapped.new_empty((vectors.shape[0], *mapped.shape[1:]), dtype=dtype or mapped.dtype)
+        out[start: start + len(mapped)] = mapped
+    return out
 
 
 class Whitening(nn.Module):
@@ -46,16 +64,10 @@ class Whitening(nn.Module):
         self.fitted.fill_(True)
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        # unit variance per direction, scaled to a unit-norm vector on average
-        if vectors.dim() != 2 or vectors.shape[0] <= self.rows_per_chunk or torch.is_grad_enabled():
-            return self._map(vectors)
-        # a whole catalogue without gradient: the result and one chunk, not a centred copy of the input
-        out = torch.empty(vectors.shape[0], self.matrix.shape[1], dtype=torch.result_type(vectors, self.matrix),
-                          device=vectors.device)
-        for start in range(0, vectors.shape[0], self.rows_per_chunk):
-            chunk = vectors[start: start + self.rows_per_chunk]
-            out[start: start + len(chunk)] = self._map(chunk)
-        return out
+        # unit variance per direction, scaled to a unit-norm vector on average; a whole catalogue without
+        # gradient: the result and one chunk, not a centred copy of the input
+        return map_in_chunks(vectors, self.rows_per_chunk, self._map,
+                             dtype=torch.result_type(vectors, self.matrix))
 
     def _map(self, vectors: torch.Tensor) -> torch.Tensor:
         return (vectors - self.mean) @ self.matrix * self.mean.shape[0] ** -0.5
@@ -82,9 +94,7 @@ class MixtureOfWhitening(nn.Module):
     rows_per_chunk = 65536
 
     def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        if vectors.dim() != 2 or vectors.shape[0] <= self.rows_per_chunk or torch.is_grad_enabled():
-            return self._map(vectors)
-        return torch.cat([self._map(chunk) for chunk in vectors.split(self.rows_per_chunk)])
+        return map_in_chunks(vectors, self.rows_per_chunk, self._map)
 
     def _map(self, vectors: torch.Tensor) -> torch.Tensor:
         x = self.dropout(vectors)
