@@ -55,5 +55,5 @@ setup(
         "smollm": ["gguf>=0.10"],
         "ray": ["ray[tune]>=2.6", "pyarrow>=6,<18"],  # pyarrow 18+ needs numpy 2
     },
-    entry_points={"console_scripts": ["recbole-llmrec=recbole_llmrec.quick_start:cli"]},
+    entry_points={"console_scripts": ["recbole-llmrec=recbole_llmrec.runs.quick_start:cli"]},
 )

@@ -1,7 +1,7 @@
 """Encode a large synthetic catalogue into a .npy file in chunks, and time cold vs cached recommends.
 
 Part 1 (always): ``--titles`` synthetic product titles (default 1,000,000) are made on demand and
-encoded ``--chunk`` at a time into a float32 ``.npy`` memmap (:func:`recbole_llmrec.item_vectors.
+encoded ``--chunk`` at a time into a float32 ``.npy`` memmap (:func:`recbole_llmrec.serving.item_vectors.
 encode_titles_to_npy`): memory holds the output matrix plus one chunk, never every title's
 activations. Reports titles per second of wall and of CPU time (all threads: robust to other
 processes sharing the machine) and the peak resident memory (``ru_maxrss``) before and after.
@@ -38,8 +38,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from recbole_llmrec.atomic import atomic_output  # noqa: E402
-from recbole_llmrec.item_vectors import encode_titles_to_npy  # noqa: E402
+from recbole_llmrec.utils.atomic import atomic_output  # noqa: E402
+from recbole_llmrec.serving.item_vectors import encode_titles_to_npy  # noqa: E402
 
 _BRANDS = ["Acme", "Lumen", "Nordic", "Vela", "Orchid", "Kestrel", "Pioneer", "Aurora", "Summit", "Cedar"]
 _ADJECTIVES = ["Deluxe", "Compact", "Organic", "Wireless", "Classic", "Travel", "Ultra", "Mini", "Pro",
@@ -123,7 +123,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         encode = stand_in_encoder(args.stand_in_encoder)
         encoder_name = f"stand-in (random {args.stand_in_encoder}-d vectors, no LM)"
     elif args.checkpoint:
-        from recbole_llmrec.recommend import load_model
+        from recbole_llmrec.serving.recommender import load_model
 
         model, _ = load_model(args.checkpoint)
         encode = model.encode_titles
@@ -169,7 +169,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 
 def recommend_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     """Part 2: a cold and a cached ``recommend`` on ``args.recommend_items`` synthetic items."""
-    from recbole_llmrec.recommend import Recommender
+    from recbole_llmrec.serving.recommender import Recommender
 
     folder = Path(tempfile.mkdtemp(prefix="catalogue-recommend-"))
     catalogue = folder / "catalogue.tsv"

@@ -18,7 +18,7 @@ from typing import Dict, List, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recbole_llmrec.atomic import atomic_output, write_json_atomic  # noqa: E402
+from recbole_llmrec.utils.atomic import atomic_output, write_json_atomic  # noqa: E402
 
 TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
 EVAL = re.compile(r"epoch (\d+) evaluating \[time: ([\d.]+)s, valid_score: ([\d.]+)\]")

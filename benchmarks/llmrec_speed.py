@@ -7,7 +7,7 @@ Run from the repository root::
     PYTHONPATH=. python benchmarks/llmrec_speed.py --quick --output perf.json    # seconds: tiny data + tiny LM
     PYTHONPATH=. python benchmarks/llmrec_speed.py --parts train --set length_bucketing=False
 
-Everything goes through the public API: :func:`recbole_llmrec.pipeline.build` (config, RecBole's
+Everything goes through the public API: :func:`recbole_llmrec.runs.pipeline.build` (config, RecBole's
 ``create_dataset`` / ``data_preparation``, ``LLMRec`` and ``LLMRecTrainer``), as a training run does.
 
 * training: real steps (loader -> ``calculate_loss`` -> backward -> AdamW step) are timed while a hook on
@@ -61,9 +61,9 @@ def _parse_value(raw: str) -> Any:
 
 def build(args: argparse.Namespace) -> Dict[str, Any]:
     """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
-    from recbole_llmrec.pipeline import build as build_pipeline
-    from recbole_llmrec.resources import properties_dir
-    from recbole_llmrec.tiny_lm import build_tiny_lm, words_of
+    from recbole_llmrec.runs.pipeline import build as build_pipeline
+    from recbole_llmrec.utils.resources import properties_dir
+    from recbole_llmrec.utils.tiny_lm import build_tiny_lm, words_of
 
     overrides: Dict[str, Any] = {"show_progress": False, "state": "ERROR", "seed": args.seed,
                                  "checkpoint_dir": tempfile.mkdtemp(prefix="llmrec-perf-")}

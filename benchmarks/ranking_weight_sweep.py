@@ -32,7 +32,7 @@ def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
           ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """One row per value: ``{key, fitted, valid ndcg@10, test ndcg@10, test recall@10, test per bucket}``;
     and the checkpoint's scoring values (``fitted``: whether calibration fitted them)."""
-    from recbole_llmrec.transfer import load_pipeline
+    from recbole_llmrec.runs.transfer import load_pipeline
 
     built, _ = load_pipeline(checkpoint, dataset, None, {"show_progress": False})
     model, trainer = built.model, built.trainer

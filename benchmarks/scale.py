@@ -80,7 +80,7 @@ for _path in (REPO, REPO / "experiments"):
 import common  # noqa: E402  experiments/common.py
 import leave_one_domain_out as lodo  # noqa: E402  experiments/leave_one_domain_out.py
 from dataset_converters.recbole_files import write_item  # noqa: E402
-from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock  # noqa: E402
+from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock  # noqa: E402
 
 logger = logging.getLogger("scale")
 
@@ -364,7 +364,7 @@ def install_timers() -> Dict[str, Any]:
     from recbole.trainer import Trainer
 
     from recbole_llmrec.model.text_items import TextItemEncoder
-    from recbole_llmrec.trainer import LLMRecTrainer
+    from recbole_llmrec.runs.trainer import LLMRecTrainer
 
     TIMINGS.clear()
     TIMINGS.update(train_epochs=[], valid_epochs=[], test_evals=[], calibration_s=[], title_encodes=[],
@@ -412,7 +412,7 @@ def timed_single(*args: Any, **kwargs: Any) -> Dict[str, Any]:
     that DDP's spawned ranks run it too."""
     import torch
 
-    from recbole_llmrec import quick_start
+    from recbole_llmrec.runs import quick_start
 
     run_single = _ORIGINAL_RUN_SINGLE or quick_start._run_single
     timings = install_timers()
@@ -446,9 +446,9 @@ def ru_maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def child_train(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A whole run (``recbole_llmrec.quick_start.run``: train, calibrate, test), timed."""
+    """A whole run (``recbole_llmrec.runs.quick_start.run``: train, calibrate, test), timed."""
     global _ORIGINAL_RUN_SINGLE
-    from recbole_llmrec import quick_start
+    from recbole_llmrec.runs import quick_start
     from recbole_llmrec.distributed import find_free_port
 
     if _ORIGINAL_RUN_SINGLE is None:
@@ -470,7 +470,7 @@ def load_pipeline_with_vectors(spec: Dict[str, Any]) -> Tuple[Any, Dict[str, flo
     import numpy as np
     import torch
 
-    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.runs.pipeline import build
 
     times = {}
     start = time.perf_counter()
@@ -493,12 +493,12 @@ def load_pipeline_with_vectors(spec: Dict[str, Any]) -> Tuple[Any, Dict[str, flo
 
 def child_encode(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Encode every title of the million catalogue with the frozen LM, chunk by chunk, into a
-    ``.npy`` (``recbole_llmrec.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
+    ``.npy`` (``recbole_llmrec.serving.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
     import numpy as np
     import torch
 
-    from recbole_llmrec.config import build_config
-    from recbole_llmrec.item_vectors import encode_titles_to_npy
+    from recbole_llmrec.config.plugin_config import build_config
+    from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
     from recbole_llmrec.model.settings import LLMRecSettings
     from recbole_llmrec.model.text_items import TextItemEncoder
 
@@ -557,7 +557,7 @@ def child_evaluate(spec: Dict[str, Any]) -> Dict[str, Any]:
     untrained model: time and memory (the metrics of an untrained model mean nothing)."""
     import torch
 
-    from recbole_llmrec.plain import plain_result
+    from recbole_llmrec.utils.plain import plain_result
 
     built, times = load_pipeline_with_vectors(spec)
     start = time.perf_counter()
@@ -657,7 +657,7 @@ def llm_path_for(rung: Rung, args: Any, out: Path) -> Optional[str]:
         return None
     folder = out / "runs" / "tiny_lm"
     if not (folder / "config.json").is_file() and not args.report_only:
-        from recbole_llmrec import tiny_lm
+        from recbole_llmrec.utils import tiny_lm
 
         words = tiny_lm.words_of((TINY_DATA / "tiny_mixed" / "tiny_mixed.item").read_text(encoding="utf-8"))
         tiny_lm.build_tiny_lm("bert", folder, words)

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from recbole_llmrec.atomic import atomic_output
-from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock
+from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock
 
 logger = logging.getLogger(__name__)
 

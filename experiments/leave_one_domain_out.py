@@ -53,7 +53,7 @@ from typing import Any, Dict, List, Optional
 
 import common
 from recbole_llmrec.evaluation.paired import compare_results
-from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock
+from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock
 
 QUESTION = "leave_one_domain_out"
 UNSEEN = "unseen_title_similarity_weight"
@@ -188,7 +188,7 @@ def evaluate_child(spec_path: str, result_path: str) -> int:
     is loaded: a checkpoint trained with ``calibrate_scoring`` restores its fitted scoring values on
     loading, over the config's (transfer.load_pipeline), so config overrides alone would not turn
     the terms off."""
-    import recbole_llmrec.transfer as transfer
+    import recbole_llmrec.runs.transfer as transfer
 
     spec = common.load_json(Path(spec_path))
     values = {k: v for k, v in spec["config_dict"].items() if k in TITLE_KEYS}
@@ -214,7 +214,7 @@ def evaluate_child(spec_path: str, result_path: str) -> int:
 def grid_child(spec_path: str, result_path: str) -> int:
     """Score a checkpoint zero-shot on the target's validation split at every grid weight."""
     from recbole_llmrec.evaluation.calibration import calibrate
-    from recbole_llmrec.transfer import load_pipeline
+    from recbole_llmrec.runs.transfer import load_pipeline
 
     spec = common.load_json(Path(spec_path))
     start = time.perf_counter()

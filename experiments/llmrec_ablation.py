@@ -24,7 +24,7 @@ from typing import Dict, List
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recbole_llmrec.atomic import atomic_output, write_json_atomic  # noqa: E402
+from recbole_llmrec.utils.atomic import atomic_output, write_json_atomic  # noqa: E402
 
 #: variant -> overrides of the default (a value of None removes nothing: it is passed as-is).
 VARIANTS: Dict[str, Dict[str, str]] = {

@@ -18,7 +18,7 @@ from typing import Any, Dict
 
 def count_trainable(spec: Dict[str, Any]) -> Dict[str, int]:
     """Trainable and total parameters of the model the spec builds (built once more, not trained)."""
-    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.runs.pipeline import build
 
     model = build(spec["model"], spec["dataset"], spec.get("config_files"), dict(spec.get("config_dict") or {}),
                   init_logging=False, with_trainer=False).model
@@ -32,8 +32,8 @@ def run_user_fraction(spec: Dict[str, Any]) -> Dict[str, Any]:
     import numpy as np
     from recbole.data.utils import get_dataloader
 
-    from recbole_llmrec.pipeline import build
-    from recbole_llmrec.plain import plain_result
+    from recbole_llmrec.runs.pipeline import build
+    from recbole_llmrec.utils.plain import plain_result
 
     built = build(spec["model"], spec["dataset"], spec.get("config_files"),
                   dict(spec.get("config_dict") or {}))
@@ -67,14 +67,14 @@ def main(spec_path: str, result_path: str) -> int:
     load_start = os.getloadavg()
     start = time.perf_counter()
     if spec["kind"] == "evaluate":
-        from recbole_llmrec.transfer import evaluate_checkpoint
+        from recbole_llmrec.runs.transfer import evaluate_checkpoint
 
         result = evaluate_checkpoint(spec["checkpoint"], spec["dataset"], spec.get("config_files"),
                                      dict(spec.get("config_dict") or {}))
     elif spec.get("train_user_fraction") is not None:
         result = run_user_fraction(spec)
     else:
-        from recbole_llmrec.quick_start import run
+        from recbole_llmrec.runs.quick_start import run
 
         result = run(spec["model"], spec["dataset"], spec.get("config_files"),
                      dict(spec.get("config_dict") or {}), saved=spec.get("saved", True))

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List
 import common
 import torch
 from recbole_llmrec.evaluation.paired import paired_difference
-from recbole_llmrec.pipeline import build
+from recbole_llmrec.runs.pipeline import build
 
 QUESTION = "title_similarity_variants"
 TARGETS = ("amazon_clothing", "amazon_videogames", "amazon_lodo_tgt_beauty", "amazon_lodo_tgt_toys")

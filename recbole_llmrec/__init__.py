@@ -3,9 +3,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from recbole_llmrec.numpy_compat import restore_numpy_aliases
-from recbole_llmrec.checkpoint import register_safe_globals
-from recbole_llmrec.registry import get_model, register_with_recbole
+from recbole_llmrec.utils.numpy_compat import restore_numpy_aliases
+from recbole_llmrec.runs.checkpoint import register_safe_globals
+from recbole_llmrec.config.registry import get_model, register_with_recbole
 
 # Make our checkpoints loadable with weights_only=True and our models findable by RecBole's
 # own utilities (load_data_and_model, case_study) as soon as the plugin is imported.
@@ -24,11 +24,11 @@ def __getattr__(name: str) -> Any:
 
         return LLMRec
     if name == "run":
-        from recbole_llmrec.quick_start import run
+        from recbole_llmrec.runs.quick_start import run
 
         return run
     if name == "get_trainer":
-        from recbole_llmrec.trainer import get_trainer
+        from recbole_llmrec.runs.trainer import get_trainer
 
         return get_trainer
     raise AttributeError(f"module 'recbole_llmrec' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from recbole_llmrec import tiny_lm
+from recbole_llmrec.utils import tiny_lm
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent

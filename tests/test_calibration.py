@@ -163,10 +163,10 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
     """A real run calibrates after training, stores the values in its best checkpoint, and a model
     loading that checkpoint (the test evaluation, recommend, --evaluate_checkpoint) scores with them."""
     from model_helpers import SEQUENCE_SETTINGS, base_config_dict
-    from recbole_llmrec.checkpoint import load_checkpoint
-    from recbole_llmrec.pipeline import build
-    from recbole_llmrec.quick_start import run
-    from recbole_llmrec.run_files import file_sha256
+    from recbole_llmrec.runs.checkpoint import load_checkpoint
+    from recbole_llmrec.runs.pipeline import build
+    from recbole_llmrec.runs.quick_start import run
+    from recbole_llmrec.runs.files import file_sha256
 
     grid = {"title_similarity_weight": [0.0, 3.0], "cold_title_similarity_weight": [0.0, 7.0]}
     config = base_config_dict(tiny_lms["bert"], checkpoint_dir=str(tmp_path / "saved"), epochs=1,
@@ -192,7 +192,7 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
     assert again["test_result"] == result["test_result"] and again["checkpoint"] == result["checkpoint"]
 
     # a value the evaluation sets itself beats the stored fitted one; the others stay fitted
-    from recbole_llmrec.transfer import load_pipeline
+    from recbole_llmrec.runs.transfer import load_pipeline
 
     built, _ = load_pipeline(result["checkpoint"], "tiny_mixed", None,
                              {"data_path": config["data_path"], "title_similarity_weight": 5.0})

@@ -1,7 +1,7 @@
 """The catalogue reader: TSV / CSV / RecBole .item files, and errors naming file, line and field."""
 import pytest
 
-from recbole_llmrec.catalogue import Catalogue, load_catalogue, read_catalogue_file
+from recbole_llmrec.serving.catalogue import Catalogue, load_catalogue, read_catalogue_file
 from conftest import ATOMIC_DIR
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import recbole_llmrec  # noqa: F401  (registers safe globals and the plugin models)
-from recbole_llmrec.checkpoint import load_checkpoint
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.checkpoint import load_checkpoint
+from recbole_llmrec.runs.quick_start import run
 from conftest import TINY_YAML
 
 
@@ -39,7 +39,7 @@ def test_pickled_code_is_refused(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    from recbole_llmrec.checkpoint import atomic_save
+    from recbole_llmrec.runs.checkpoint import atomic_save
 
     target = tmp_path / "m.pth"
     atomic_save({"a": torch.ones(2)}, str(target))

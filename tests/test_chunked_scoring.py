@@ -7,12 +7,12 @@ from model_helpers import (SEQUENCE_SETTINGS, base_config_dict, close_results, f
                            train_steps)
 from recbole.utils import ModelType
 
-from recbole_llmrec.catalogue import Catalogue, catalogue_from_dataset
+from recbole_llmrec.serving.catalogue import Catalogue, catalogue_from_dataset
 from recbole_llmrec.evaluation.score_bound import bound_eval_batch, eval_batch_users
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.settings import LLMRecSettings
-from recbole_llmrec.pipeline import build
-from recbole_llmrec.recommend import Recommender
+from recbole_llmrec.runs.pipeline import build
+from recbole_llmrec.serving.recommender import Recommender
 
 #: Distinct weights, so that the cold and unseen items' own weights show in the scores.
 WEIGHTS = {"title_similarity_weight": 2.0, "cold_title_similarity_weight": 5.0,

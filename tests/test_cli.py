@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from recbole_llmrec.quick_start import main, parse_config_overrides, run
+from recbole_llmrec.config.overrides import parse_config_overrides
+from recbole_llmrec.runs.quick_start import main, run
 from conftest import TINY_YAML
 
 REPO = Path(__file__).resolve().parent.parent

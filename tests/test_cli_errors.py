@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from recbole_llmrec.cli_errors import run_cli
+from recbole_llmrec.utils.cli_errors import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from recbole_llmrec.comparison.aggregate import NO_PER_DOMAIN, aggregate, mean_s
 from recbole_llmrec.comparison.cli import main
 from recbole_llmrec.comparison.manifest import BenchmarkDirError
 from recbole_llmrec.comparison.runner import MissingPerDomainError
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 from conftest import TINY_YAML
 
 MODELS = ["SASRec", "Pop"]  # deliberately not alphabetical: the report keeps this order

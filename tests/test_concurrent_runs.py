@@ -18,9 +18,9 @@ import yaml
 
 import recbole_llmrec  # noqa: F401  (registers the plugin's safe globals)
 from model_helpers import REPO_DIR, base_config_dict, close_results
-from recbole_llmrec.quick_start import cli, run
-from recbole_llmrec.run_files import file_sha256
-from recbole_llmrec.run_lock import RunLock, RunLockedError, lock_path
+from recbole_llmrec.runs.quick_start import cli, run
+from recbole_llmrec.runs.files import file_sha256
+from recbole_llmrec.runs.lock import RunLock, RunLockedError, lock_path
 
 COMPARED = ("best_valid_score", "best_valid_result", "test_result")
 
@@ -102,7 +102,7 @@ def test_second_run_with_the_same_run_name_is_refused(tmp_path, tiny_config_dict
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     path = tmp_path / "run.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from recbole_llmrec.run_lock import RunLock; "
+        [sys.executable, "-c", "import sys, time; from recbole_llmrec.runs.lock import RunLock; "
          "RunLock(sys.argv[1], 'r').acquire(); print('held', flush=True); time.sleep(600)", str(path)],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -123,7 +123,7 @@ def test_lock_of_a_killed_process_is_taken_over(tmp_path):
 def test_waiting_for_a_lock_blocks_until_its_owner_ends(tmp_path):
     path = tmp_path / "run.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from recbole_llmrec.run_lock import RunLock; "
+        [sys.executable, "-c", "import sys, time; from recbole_llmrec.runs.lock import RunLock; "
          "lock = RunLock(sys.argv[1], 'r').acquire(); print('held', flush=True); time.sleep(1.5); "
          "lock.release()", str(path)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -137,8 +137,8 @@ def test_waiting_for_a_lock_blocks_until_its_owner_ends(tmp_path):
 def test_changed_checkpoint_is_refused_at_test_time(tmp_path, tiny_config_dict):
     """The test evaluation verifies the best checkpoint's digest before loading it."""
     from conftest import TINY_YAML
-    from recbole_llmrec.pipeline import build
-    from recbole_llmrec.run_files import DigestMismatchError
+    from recbole_llmrec.runs.pipeline import build
+    from recbole_llmrec.runs.files import DigestMismatchError
 
     built = build("Pop", "tiny_mixed", [str(TINY_YAML)], tiny_config_dict)
     built.trainer.fit(built.train_data, built.valid_data, saved=True)

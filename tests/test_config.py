@@ -4,8 +4,8 @@ import sys
 import pytest
 from recbole.utils import get_model as recbole_get_model
 
-from recbole_llmrec.config import build_config, default_config_files, embedded_data_path, properties_dir
-from recbole_llmrec.registry import get_model
+from recbole_llmrec.config.plugin_config import build_config, default_config_files, embedded_data_path, properties_dir
+from recbole_llmrec.config.registry import get_model
 from conftest import TINY_YAML
 
 

@@ -13,12 +13,12 @@ from model_helpers import REPO_DIR, SEQUENCE_SETTINGS, TINY_DATASET, base_config
 from recbole_llmrec import distributed
 from recbole_llmrec.distributed.torchrun import TORCHRUN_VARIABLES
 from recbole_llmrec.evaluation.calibration import active_keys, calibrate, check_grid
-from recbole_llmrec.quick_start import cli, parse_args, run
+from recbole_llmrec.runs.quick_start import cli, parse_args, run
 
 
 def _single_process_eval(config_dict, checkpoint):
     """Valid/test metrics (and per-domain test metrics) of ``checkpoint`` in this process."""
-    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.runs.pipeline import build
 
     built = build("LLMRec", TINY_DATASET, None, config_dict, init_logging=False)
     assert built.config["single_spec"]
@@ -192,8 +192,8 @@ def test_check_launch_defaults_world_size_to_nproc():
 
 
 def test_torchrun_rank_0_claims_the_run_name_for_every_rank(tmp_path):
-    from recbole_llmrec.quick_start import _claim_run_name
-    from recbole_llmrec.run_lock import RunLockedError
+    from recbole_llmrec.runs.quick_start import _claim_run_name
+    from recbole_llmrec.runs.lock import RunLockedError
 
     config = {"single_spec": False, "checkpoint_dir": str(tmp_path), "run_name": "",
               "model": "LLMRec", "dataset": "tiny_mixed"}

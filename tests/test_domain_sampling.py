@@ -2,9 +2,9 @@
 import numpy as np
 import torch
 
-from recbole_llmrec.config import build_config, properties_dir
+from recbole_llmrec.config.plugin_config import build_config, properties_dir
 from recbole_llmrec.evaluation.domain_sampling import DomainNegativeSampler, apply_eval_neg_scope
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 from conftest import TINY_YAML
 
 PAPER = str(properties_dir() / "protocol" / "paper.yaml")

@@ -12,7 +12,7 @@ import pytest
 from model_helpers import base_config_dict, dataset_words
 from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.settings import LLMRecSettings
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 
 NO_TITLE_COLUMNS = {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "domain"]}
 
@@ -31,7 +31,7 @@ def no_training(monkeypatch):
 @pytest.fixture
 def no_dataset(monkeypatch):
     """Fail the test if the dataset is loaded (errors caught by the config check come first)."""
-    import recbole_llmrec.pipeline as pipeline
+    import recbole_llmrec.runs.pipeline as pipeline
 
     def create_dataset(config: Any) -> None:
         raise AssertionError("dataset loaded before the config was checked")

@@ -2,7 +2,7 @@
 import re
 
 from conftest import ATOMIC_DIR
-from recbole_llmrec.config import build_config, properties_dir
+from recbole_llmrec.config.plugin_config import build_config, properties_dir
 from recbole_llmrec.model.settings import LLMRecSettings
 
 GPU_YAML = properties_dir() / "model" / "LLMRec-gpu.yaml"

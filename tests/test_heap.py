@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from recbole_llmrec import heap
-from recbole_llmrec.heap import HeapTrimmer, check_every
+from recbole_llmrec.utils import heap
+from recbole_llmrec.utils.heap import HeapTrimmer, check_every
 
 
 class _FakeTrim:
@@ -48,7 +48,7 @@ def test_evaluation_steps_the_trimmer_once_per_batch(tiny_lms, monkeypatch):
     """A full-ranking validation of the tiny dataset: one step per batch, a trim at every batch
     with ``eval_heap_trim_batches: 1``; the metrics are those of an evaluation without trimming."""
     from model_helpers import SEQUENCE_SETTINGS, base_config_dict
-    from recbole_llmrec.pipeline import build
+    from recbole_llmrec.runs.pipeline import build
 
     fake = _FakeTrim()
     monkeypatch.setattr(heap, "_MALLOC_TRIM", fake)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recbole_llmrec.config import build_config, properties_dir
+from recbole_llmrec.config.plugin_config import build_config, properties_dir
 from recbole_llmrec.hyper import (
     TuningError, TuningJob, cli, main, parse_params_file, trials_table, tune_model,
 )

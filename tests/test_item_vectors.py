@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from model_helpers import ATOMIC_DIR, build_tiny_lm
-from recbole_llmrec.catalogue import read_catalogue_file
-from recbole_llmrec.item_vectors import (ItemVectorCache, cache_key, encode_titles_to_npy,
+from recbole_llmrec.serving.catalogue import read_catalogue_file
+from recbole_llmrec.serving.item_vectors import (ItemVectorCache, cache_key, encode_titles_to_npy,
                                          export_item_vectors, main)
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 from conftest import TINY_YAML
 
 
@@ -116,7 +116,7 @@ def test_export_npy_and_recbole_feature_file(checkpoint, tmp_path):
 
 
 def test_export_cli_bad_format_and_existing_file(checkpoint, tmp_path, capsys):
-    from recbole_llmrec.cli_errors import run_cli
+    from recbole_llmrec.utils.cli_errors import run_cli
 
     out = tmp_path / "x.npy"
     out.write_bytes(b"mine")

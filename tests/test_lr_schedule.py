@@ -3,7 +3,7 @@
 import pytest
 from model_helpers import SEQUENCE_SETTINGS, TINY_DATASET, base_config_dict
 
-from recbole_llmrec.pipeline import build
+from recbole_llmrec.runs.pipeline import build
 
 
 def _epoch_lrs(tiny_lms, tmp_path, schedule, epochs=3):

@@ -12,7 +12,7 @@ import torch
 
 from conftest import TINY_YAML
 from model_helpers import ATOMIC_DIR
-from recbole_llmrec.transfer import evaluate_checkpoint, load_pipeline
+from recbole_llmrec.runs.transfer import evaluate_checkpoint, load_pipeline
 
 CHECKPOINTS = Path(__file__).resolve().parent / "data" / "checkpoints"
 
@@ -38,12 +38,12 @@ def test_old_checkpoint_evaluates_as_when_it_was_written(name, tiny_lms):
 def test_settings_added_since_keep_the_old_behaviour(tiny_lms, tmp_path):
     """A key added after a checkpoint was written takes the value it behaved with then: the title
     similarity of a checkpoint from before ``title_similarity_words`` stays the LM cosine alone."""
-    from recbole_llmrec.recommend import load_model
+    from recbole_llmrec.serving.recommender import load_model
 
     checkpoint = str(CHECKPOINTS / "llmrec_sequence.pth")
     built, _ = load_pipeline(checkpoint, "tiny_mixed", [str(TINY_YAML)], _overrides(tiny_lms["opt"]))
     assert built.model.scoring_values()["title_similarity_words"] == 0.0
-    from recbole_llmrec.checkpoint import load_checkpoint
+    from recbole_llmrec.runs.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)  # its LM folder was a temporary one: point it at today's
     state["config"]["llm_path"] = str(tiny_lms["opt"])

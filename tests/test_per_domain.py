@@ -5,10 +5,10 @@ import math
 import torch
 from recbole.evaluator.collector import DataStruct
 
-from recbole_llmrec.config import build_config
+from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.evaluation.grouped_evaluator import GroupedEvaluator, row_info
 from recbole_llmrec.evaluation.groups import Grouping
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 from conftest import TINY_YAML
 
 

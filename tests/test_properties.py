@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from recbole_llmrec.config import properties_dir
+from recbole_llmrec.config.plugin_config import properties_dir
 
 YAMLS = sorted(properties_dir().rglob("*.yaml"))
 

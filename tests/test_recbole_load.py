@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from model_helpers import build_tiny_lm
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 from conftest import TINY_YAML
 
 SCRIPT = textwrap.dedent("""

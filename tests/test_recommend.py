@@ -6,9 +6,10 @@ import sys
 import pytest
 
 from model_helpers import ATOMIC_DIR, REPO_DIR, build_tiny_lm
-from recbole_llmrec.catalogue import read_catalogue_file
-from recbole_llmrec.quick_start import run
-from recbole_llmrec.recommend import Recommender, format_table
+from recbole_llmrec.serving.catalogue import read_catalogue_file
+from recbole_llmrec.runs.quick_start import run
+from recbole_llmrec.recommend import format_table
+from recbole_llmrec.serving.recommender import Recommender
 from conftest import TINY_YAML
 
 ITEM_FILE = ATOMIC_DIR / "tiny_mixed" / "tiny_mixed.item"
@@ -136,7 +137,7 @@ def test_id_only_checkpoint_is_refused(tmp_path_factory):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "recbole_llmrec.recommend", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "recbole_llmrec.serving.recommender", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -179,7 +180,7 @@ def test_cli_errors_are_one_line(checkpoint, tmp_path):
 
 
 def test_format_table_cuts_long_titles():
-    from recbole_llmrec.recommend import Recommendation
+    from recbole_llmrec.serving.recommender import Recommendation
 
     text = format_table([Recommendation(1, "A", "x" * 100, "Toys", 1.5)], title_width=20)
     assert "x" * 19 + "…" in text and "x" * 20 not in text

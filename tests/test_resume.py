@@ -17,7 +17,7 @@ import yaml
 
 import recbole_llmrec  # noqa: F401  (registers the plugin's safe globals)
 from model_helpers import REPO_DIR, base_config_dict, close_results
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 
 EPOCHS = 4
 LAST = "LLMRec-tiny_mixed-last.pth"
@@ -84,7 +84,7 @@ def test_interrupt_in_process_then_resume(tmp_path, tiny_lms, monkeypatch):
     """A KeyboardInterrupt (SIGINT) mid-run loses at most the current epoch."""
     reference = run("LLMRec", "tiny_mixed", None, _config(tiny_lms["opt"], tmp_path / "ref"))
 
-    from recbole_llmrec.trainer import LLMRecTrainer
+    from recbole_llmrec.runs.trainer import LLMRecTrainer
 
     original = LLMRecTrainer._epoch_train_data
 
@@ -181,7 +181,7 @@ def test_resume_from_pickled_code_is_refused(tmp_path, tiny_config_dict):
 
 
 def test_cli_resume_options(tmp_path):
-    from recbole_llmrec.quick_start import main, parse_args
+    from recbole_llmrec.runs.quick_start import main, parse_args
 
     args, overrides = parse_args(["--resume", "--resume_from=x.pth", "--run_name=a"])
     assert args.resume and args.resume_from == "x.pth" and overrides == {"run_name": "a"}

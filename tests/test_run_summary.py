@@ -3,8 +3,8 @@ import io
 
 import pytest
 
-from recbole_llmrec.config import resolve_show_progress
-from recbole_llmrec.run_summary import format_summary
+from recbole_llmrec.config.plugin_config import resolve_show_progress
+from recbole_llmrec.runs.summary import format_summary
 
 RESULT = {
     "model": "LLMRec", "dataset": "amazon_mixed", "wall_time_s": 83.24,
@@ -68,7 +68,7 @@ def test_show_progress_rejects_other_values():
 
 
 def test_config_resolves_show_progress(tiny_config_dict, monkeypatch):
-    from recbole_llmrec.config import build_config
+    from recbole_llmrec.config.plugin_config import build_config
 
     monkeypatch.setattr("sys.stderr", _Stream(False))
     assert build_config("Pop", "tiny_mixed", None, tiny_config_dict)["show_progress"] is False

@@ -5,10 +5,10 @@ from recbole.data.interaction import Interaction
 
 from conftest import TINY_YAML
 from model_helpers import ATOMIC_DIR, base_config_dict, first_batch
-from recbole_llmrec.config import properties_dir
+from recbole_llmrec.config.plugin_config import properties_dir
 from recbole_llmrec.model.title_knn import TitleKNN, TitleKNNSettings
-from recbole_llmrec.quick_start import run
-from recbole_llmrec.transfer import evaluate_checkpoint
+from recbole_llmrec.runs.quick_start import run
+from recbole_llmrec.runs.transfer import evaluate_checkpoint
 
 TITLE_KNN_YAML = properties_dir() / "model" / "TitleKNN.yaml"
 AMAZON_LAYOUT = str(properties_dir() / "dataset" / "amazon.yaml")

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from model_helpers import ATOMIC_DIR, build_tiny_lm
-from recbole_llmrec.quick_start import main, run
-from recbole_llmrec.transfer import evaluate_checkpoint, load_for_evaluation
+from recbole_llmrec.runs.quick_start import main, run
+from recbole_llmrec.runs.transfer import evaluate_checkpoint, load_for_evaluation
 from conftest import TINY_YAML
 
 AMAZON_LAYOUT = str(TINY_YAML.parent.parent / "properties" / "dataset" / "amazon.yaml")

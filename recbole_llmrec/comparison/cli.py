@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from recbole_llmrec.comparison.manifest import BenchmarkDirError
 from recbole_llmrec.comparison.runner import BenchmarkSpec, MissingPerDomainError, run_benchmark
-from recbole_llmrec.quick_start import parse_config_overrides
+from recbole_llmrec.config.overrides import parse_config_overrides
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 import os
 from typing import Any, Dict, Optional, Sequence
 
-from recbole_llmrec.quick_start import write_json_atomic
+from recbole_llmrec.utils.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

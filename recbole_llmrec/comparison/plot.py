@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List
 
-from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.comparison.report import OVERALL, POPULARITY, _scopes, _table
 
 logger = logging.getLogger(__name__)

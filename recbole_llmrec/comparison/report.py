@@ -8,7 +8,7 @@ import logging
 import os
 from typing import Any, Dict, List, Optional
 
-from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.comparison.aggregate import SPLITS
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from recbole_llmrec.comparison.manifest import build_manifest, prepare_output_dir
-from recbole_llmrec.config import build_config
-from recbole_llmrec.quick_start import write_json_atomic
-from recbole_llmrec.run_lock import LOCK_SUFFIX, RunLock, RunLockedError
+from recbole_llmrec.config.plugin_config import build_config
+from recbole_llmrec.utils.atomic import write_json_atomic
+from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock, RunLockedError
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def run_benchmark(
     Several benchmark processes may share ``output_dir``: each (model, seed) is run by one of
     them (``runs/<model>__seed<seed>.lock``), the others read its result when it is done.
 
-    ``run_fn`` defaults to :func:`recbole_llmrec.quick_start.run` (tests pass a wrapper).
+    ``run_fn`` defaults to :func:`recbole_llmrec.runs.quick_start.run` (tests pass a wrapper).
     """
     from recbole_llmrec.comparison.aggregate import aggregate
     from recbole_llmrec.comparison.plot import write_plot
@@ -73,7 +73,7 @@ def run_benchmark(
     if len(set(spec.models)) != len(spec.models):
         raise ValueError(f"models listed twice: {list(spec.models)}")
     if run_fn is None:
-        from recbole_llmrec.quick_start import run as run_fn
+        from recbole_llmrec.runs.quick_start import run as run_fn
     seeds = resolve_seeds(spec)
     overrides = {k: v for k, v in spec.overrides.items() if k != "seed"}
     manifest = build_manifest(spec.dataset, spec.config_files, overrides)
@@ -135,7 +135,7 @@ def _run_one(
     if "per_domain" not in result and domain_field:
         raise MissingPerDomainError(
             f"{model} seed={seed}: run() returned no 'per_domain' metrics although "
-            f"domain_field={domain_field!r} is configured; update recbole_llmrec.quick_start.run "
+            f"domain_field={domain_field!r} is configured; update recbole_llmrec.runs.quick_start.run "
             "or set --domain_field=~ for a dataset without domains"
         )
     return {

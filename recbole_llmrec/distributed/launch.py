@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from recbole_llmrec.atomic import write_json_atomic
+from recbole_llmrec.utils.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

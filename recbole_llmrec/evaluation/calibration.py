@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from recbole_llmrec.distributed.collectives import gather_rows, merge_shards
-from recbole_llmrec.heap import HeapTrimmer
+from recbole_llmrec.utils.heap import HeapTrimmer
 from recbole_llmrec.model.checks import optional_integer
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     and the per-user scores of all ranks are gathered by sample index, so a user the sampler
     repeated to pad a shard counts once and every rank fits the same values as one process would.
     ``heap_trim_batches`` (``eval_heap_trim_batches``): freed host memory goes back to the OS every
-    this many scored user chunks (:mod:`recbole_llmrec.heap`). ``chunk_users``
+    this many scored user chunks (:mod:`recbole_llmrec.utils.heap`). ``chunk_users``
     (``calibration_chunk_users``): the components of at most this many users at a time (each option
     value holds ``1 + len(weights)`` ``[users x items]`` float32 matrices); None: a whole batch."""
     kind, k = parse_metric(metric)

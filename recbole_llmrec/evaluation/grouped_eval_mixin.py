@@ -15,7 +15,7 @@ from recbole_llmrec.evaluation.groups import (
     domain_grouping,
     popularity_grouping,
 )
-from recbole_llmrec.heap import HeapTrimmer
+from recbole_llmrec.utils.heap import HeapTrimmer
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class GroupedEvalMixin:
     Validation results are kept next to their valid score (:attr:`valid_per_domain`,
     :attr:`valid_per_popularity`), so the best epoch's numbers can be reported. Every
     ``eval_heap_trim_batches`` evaluation batches, freed host memory goes back to the OS
-    (:mod:`recbole_llmrec.heap`), so an evaluation's RSS does not grow with its users.
+    (:mod:`recbole_llmrec.utils.heap`), so an evaluation's RSS does not grow with its users.
     """
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:

@@ -6,10 +6,10 @@ import logging
 import os
 from typing import List, Optional, Sequence
 
-from recbole_llmrec.cli_errors import run_cli
+from recbole_llmrec.utils.cli_errors import run_cli
 from recbole_llmrec.hyper.search import ALGOS, TOOLS, tune_model
 from recbole_llmrec.hyper.trials import TuningJob
-from recbole_llmrec.overrides import parse_config_overrides
+from recbole_llmrec.config.overrides import parse_config_overrides
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):

@@ -1,6 +1,6 @@
 """The hyperopt back end: RecBole's :class:`recbole.trainer.HyperTuning`, in process, with
 ``exhaustive`` / ``random`` / ``bayes`` (TPE) search. RecBole's own ``objective_function`` finds
-models by name inside RecBole only; ours trains through :func:`recbole_llmrec.quick_start.run`."""
+models by name inside RecBole only; ours trains through :func:`recbole_llmrec.runs.quick_start.run`."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +14,7 @@ from recbole.trainer import HyperTuning
 from recbole_llmrec.distributed.process_group import find_free_port
 from recbole_llmrec.hyper.params_file import Param, grid
 from recbole_llmrec.hyper.trials import RunFn, TuningJob, plain_params, trial_launch, trial_record, trial_score
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from recbole_llmrec.distributed.process_group import find_free_port
 from recbole_llmrec.hyper.hyperopt_backend import hyperopt_space
 from recbole_llmrec.hyper.params_file import Param, grid
 from recbole_llmrec.hyper.trials import RunFn, TuningJob, trial_launch, trial_record, trial_score
-from recbole_llmrec.quick_start import run
+from recbole_llmrec.runs.quick_start import run
 
 _GRID_KEY = "__grid_params__"
 

@@ -10,8 +10,8 @@ import logging
 import os
 from typing import Any, Dict, Optional
 
-from recbole_llmrec.atomic import write_json_atomic
-from recbole_llmrec.config import build_config
+from recbole_llmrec.utils.atomic import write_json_atomic
+from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.hyper.hyperopt_backend import search_hyperopt
 from recbole_llmrec.hyper.params_file import TuningError, parse_params_file
 from recbole_llmrec.hyper.ray_backend import search_ray

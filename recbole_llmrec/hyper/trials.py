@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 from recbole_llmrec.hyper.params_file import TuningError
 
-#: What runs one trial: :func:`recbole_llmrec.quick_start.run`'s signature.
+#: What runs one trial: :func:`recbole_llmrec.runs.quick_start.run`'s signature.
 RunFn = Callable[..., Dict[str, Any]]
 
 @dataclass

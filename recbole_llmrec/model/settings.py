@@ -31,7 +31,7 @@ from recbole_llmrec.model.checks import optional_integer as _optional_int
 from recbole_llmrec.model.negative_sampling import AUTO_CHOICES, STRATEGIES
 from recbole_llmrec.model.scoring import SCORING_TERMS
 from recbole_llmrec.model.user_encoders import USER_ENCODERS
-from recbole_llmrec.resources import properties_dir
+from recbole_llmrec.utils.resources import properties_dir
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
 from recbole_llmrec.model.settings import LLMRecSettings, config_value
 from recbole_llmrec.model.text_items import TextItemEncoder
 from recbole_llmrec.model.title_words import TitleWords
-from recbole_llmrec.resources import properties_dir
+from recbole_llmrec.utils.resources import properties_dir
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import torch
 
-from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.utils.atomic import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ CACHE_ENV = "RECBOLE_LLMREC_CACHE"
 
 
 def default_cache_dir() -> Path:
-    """``$RECBOLE_LLMREC_CACHE``, else ``$XDG_CACHE_HOME/recbole_llmrec/item_vectors`` (``~/.cache``)."""
+    """``$RECBOLE_LLMREC_CACHE``, else ``$XDG_CACHE_HOME/recbole_llmrec/serving/item_vectors`` (``~/.cache``)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

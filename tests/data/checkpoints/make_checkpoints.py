@@ -24,7 +24,7 @@ sys.path.insert(0, str(TESTS))
 
 from model_helpers import ATOMIC_DIR, SEQUENCE_SETTINGS, build_tiny_lm  # noqa: E402
 
-from recbole_llmrec.quick_start import run  # noqa: E402
+from recbole_llmrec.runs.quick_start import run  # noqa: E402
 
 #: name -> config entries (on top of tests/tiny_mixed.yaml and LLMRec.yaml).
 VARIANTS = {

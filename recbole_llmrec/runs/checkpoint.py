@@ -1,6 +1,6 @@
 """Checkpoints that load with ``torch.load(weights_only=True)`` and never run pickled code.
 
-Ours store the config as plain data (:mod:`recbole_llmrec.config_state`): a
+Ours store the config as plain data (:mod:`recbole_llmrec.config.state`): a
 :class:`~recbole_llmrec.config.PluginConfig`, the single class added to torch's safe globals;
 rebuilding it runs our own ``__setstate__``, never code named by the file. Files are written
 atomically (a temporary file, then a rename).
@@ -12,9 +12,9 @@ from typing import Any, Dict
 
 import torch
 
-from recbole_llmrec.atomic import atomic_output
-from recbole_llmrec.config import PluginConfig
-from recbole_llmrec.run_files import file_sha256
+from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.config.plugin_config import PluginConfig
+from recbole_llmrec.runs.files import file_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import socket
 import sys
 from typing import Any, Dict, Optional, Tuple
 
-from recbole_llmrec.run_files import unique_run_id
+from recbole_llmrec.runs.files import unique_run_id
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
-from recbole_llmrec.config import single_process_config
+from recbole_llmrec.runs.checkpoint import atomic_save, load_checkpoint
+from recbole_llmrec.config.plugin_config import single_process_config
 from recbole_llmrec.distributed.collectives import broadcast_object
-from recbole_llmrec.plain import plain_result
-from recbole_llmrec.resume import capture_rng_state, last_checkpoint_path, restore_rng_state
-from recbole_llmrec.run_files import file_sha256, reserve, reserve_unique, unique_path, verify_sha256
+from recbole_llmrec.utils.plain import plain_result
+from recbole_llmrec.runs.resume import capture_rng_state, last_checkpoint_path, restore_rng_state
+from recbole_llmrec.runs.files import file_sha256, reserve, reserve_unique, unique_path, verify_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class SafeCheckpointMixin:
     ``resume_checkpoint``, ``evaluate(load_best_model=True)`` and ``load_data_and_model`` read it.
 
     With ``saved=True`` (and ``save_last_checkpoint`` not false) ``fit`` also writes the run's
-    *last* checkpoint (:func:`recbole_llmrec.resume.last_checkpoint_path`) after every epoch:
+    *last* checkpoint (:func:`recbole_llmrec.runs.resume.last_checkpoint_path`) after every epoch:
     the best checkpoint's keys plus ``best_valid_result``, ``best_checkpoint``, ``finished``,
     ``rng`` (torch/numpy/python), ``train_generator`` (the train loader's shuffling state),
     ``valid_per_domain`` and ``train_loss``. :meth:`resume_checkpoint` restores all of it, so a
@@ -36,7 +36,7 @@ class SafeCheckpointMixin:
     stored as a single-process one (rank 0's view without the DDP entries).
 
     The best checkpoint's name cannot collide with another run's: ``<model>-<run id>.pth``
-    (:func:`recbole_llmrec.run_files.unique_run_id`: microseconds, pid, random suffix), reserved
+    (:func:`recbole_llmrec.runs.files.unique_run_id`: microseconds, pid, random suffix), reserved
     with ``O_EXCL`` before the first write. Every write records the file's SHA-256
     (``saved_model_sha256``), and ``evaluate(load_best_model=True)`` verifies it before loading.
     """

@@ -13,11 +13,11 @@ from typing import Any, Dict, Optional, Sequence, Type, Union
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
 
-from recbole_llmrec.config import build_config
+from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.evaluation.domain_sampling import apply_eval_neg_scope
 from recbole_llmrec.evaluation.score_bound import bound_eval_batch
-from recbole_llmrec.registry import get_model
-from recbole_llmrec.trainer import get_trainer
+from recbole_llmrec.config.registry import get_model
+from recbole_llmrec.runs.trainer import get_trainer
 
 logger = logging.getLogger(__name__)
 

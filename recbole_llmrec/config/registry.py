@@ -1,5 +1,5 @@
 """Model lookup by name: this plugin's models first, RecBole's built-ins next (trainers:
-:func:`recbole_llmrec.trainer.get_trainer`).
+:func:`recbole_llmrec.runs.trainer.get_trainer`).
 
 RecBole's own utilities (``load_data_and_model``, ``case_study``) find models by importing
 ``recbole.model.<type>_recommender.<name>``; :func:`register_with_recbole` makes our models

@@ -3,7 +3,7 @@ per-epoch example budget.
 
 RecBole's ``fit`` and ``evaluate`` drive everything; the mixins only override the hooks they call
 (``_save_checkpoint``, ``_train_epoch``, ``evaluate``, ``_valid_epoch``, the batch-eval hooks):
-:class:`~recbole_llmrec.checkpoint_mixin.SafeCheckpointMixin` (safe checkpoints, resuming),
+:class:`~recbole_llmrec.runs.checkpoint_mixin.SafeCheckpointMixin` (safe checkpoints, resuming),
 :class:`~recbole_llmrec.evaluation.grouped_eval_mixin.GroupedEvalMixin` (per-domain and
 per-popularity metrics, per-row metrics),
 :class:`~recbole_llmrec.distributed.trainer_mixins.DistributedTrainerMixin` (DDP fixes).
@@ -23,15 +23,15 @@ from recbole.trainer import Trainer
 from recbole.utils import ModelType
 from recbole.utils import get_trainer as recbole_get_trainer
 
-from recbole_llmrec.checkpoint import atomic_save, load_checkpoint
-from recbole_llmrec.checkpoint_mixin import SafeCheckpointMixin
+from recbole_llmrec.runs.checkpoint import atomic_save, load_checkpoint
+from recbole_llmrec.runs.checkpoint_mixin import SafeCheckpointMixin
 from recbole_llmrec.data.bucketing import bucketed_loader
 from recbole_llmrec.data.prefix_sampling import sample_prefix_rows
 from recbole_llmrec.distributed.collectives import broadcast_object
 from recbole_llmrec.distributed.trainer_mixins import DDPConstruction, DistributedTrainerMixin
 from recbole_llmrec.evaluation.calibration import Calibration, active_keys, calibrate, check_grid
 from recbole_llmrec.evaluation.grouped_eval_mixin import GroupedEvalMixin
-from recbole_llmrec.run_files import verify_sha256
+from recbole_llmrec.runs.files import verify_sha256
 
 logger = logging.getLogger(__name__)
 

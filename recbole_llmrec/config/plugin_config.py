@@ -16,10 +16,10 @@ from typing import Any, Dict, Iterable, List, Optional, Type, Union
 import yaml
 from recbole.config import Config
 
-from recbole_llmrec.config_state import config_from_state, config_to_state
+from recbole_llmrec.config.state import config_from_state, config_to_state
 from recbole_llmrec.distributed.process_group import init_distributed_device
-from recbole_llmrec.registry import get_model
-from recbole_llmrec.resources import embedded_data_path, properties_dir
+from recbole_llmrec.config.registry import get_model
+from recbole_llmrec.utils.resources import embedded_data_path, properties_dir
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class PluginConfig(Config):
     * It never reads ``sys.argv``: our CLI parses the command line and passes ``config_dict``,
       so library calls (tests, notebooks, tuning) are not steered by the host's arguments.
     * ``show_progress: auto`` becomes true when stderr is a terminal (:func:`resolve_show_progress`).
-    * It pickles to plain data (see :mod:`recbole_llmrec.config_state`) so that checkpoints load
+    * It pickles to plain data (see :mod:`recbole_llmrec.config.state`) so that checkpoints load
       with ``torch.load(weights_only=True)``.
     * A DDP rank (``local_rank`` in the config) joins its process group with gloo on CPU and
       nccl on CUDA (RecBole always uses nccl and CUDA); see
@@ -99,6 +99,10 @@ class PluginConfig(Config):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         config_from_state(self, state)
+
+
+# Checkpoints (and torch's safe-globals list) name the class by its public path.
+PluginConfig.__module__ = "recbole_llmrec.config"
 
 
 def single_process_config(config: Any) -> PluginConfig:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from recbole_llmrec.data.titles import load_domains, load_titles
+
 logger = logging.getLogger(__name__)
 
 #: RecBole's padding token (item id 0 of every dataset).
@@ -144,8 +146,6 @@ def _read_rows(reader: Any, path: Path, id_column: str, title_column: str,
 def catalogue_from_dataset(dataset: Any, title_field: str = "title",
                            domain_field: str = "domain") -> Catalogue:
     """The items of a loaded RecBole dataset, in its internal id order (id 1 first; 0 is padding)."""
-    from recbole_llmrec.data.titles import load_domains, load_titles
-
     titles = load_titles(dataset, title_field)
     tokens = [str(t) for t in dataset.field2id_token[dataset.iid_field]]
     domain_ids = load_domains(dataset, domain_field)

@@ -12,25 +12,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from recbole_llmrec.atomic import write_json_atomic
-from recbole_llmrec.cli_errors import run_cli
-from recbole_llmrec.config import build_config
+from recbole_llmrec.utils.atomic import write_json_atomic
+from recbole_llmrec.utils.cli_errors import run_cli
+from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.distributed import collectives
 from recbole_llmrec.distributed.launch import launch
 from recbole_llmrec.distributed.process_group import check_launch
 from recbole_llmrec.distributed.torchrun import torchrun_environment, torchrun_rank_config
-from recbole_llmrec.overrides import parse_config_overrides
-from recbole_llmrec.pipeline import build, check_config
-from recbole_llmrec.plain import plain_result
-from recbole_llmrec.resume import find_resume_file, run_name
-from recbole_llmrec.run_lock import RunLock, claim_run_name
-from recbole_llmrec.run_summary import format_summary
-from recbole_llmrec.transfer import evaluate_checkpoint
-
-__all__ = [  # the run API, and helpers other modules used to import from here
-    "run", "main", "cli", "parse_args", "add_distributed_args", "check_result_file",
-    "check_config", "plain_result", "write_json_atomic", "parse_config_overrides",
-]
+from recbole_llmrec.config.overrides import parse_config_overrides
+from recbole_llmrec.runs.pipeline import build, check_config
+from recbole_llmrec.utils.plain import plain_result
+from recbole_llmrec.runs.resume import find_resume_file, run_name
+from recbole_llmrec.runs.lock import RunLock, claim_run_name
+from recbole_llmrec.runs.summary import format_summary
+from recbole_llmrec.runs.transfer import evaluate_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +54,7 @@ def run(
     same is written there as JSON.
 
     ``resume`` continues from the run's last checkpoint when it exists (see
-    :mod:`recbole_llmrec.resume`); ``resume_from`` continues from that checkpoint file. Config
+    :mod:`recbole_llmrec.runs.resume`); ``resume_from`` continues from that checkpoint file. Config
     and model errors (``ValueError``) are raised before the dataset is loaded where possible and
     always before training starts.
 
@@ -82,7 +77,7 @@ def run(
     lock = None
     try:
         check_config(config)
-        if saved:  # one owner per run name (its <run_name>-last.pth): see recbole_llmrec.run_lock
+        if saved:  # one owner per run name (its <run_name>-last.pth): see recbole_llmrec.runs.lock
             lock, name = _claim_run_name(
                 config, explicit=bool(config["run_name"]) or resume or bool(resume_from))
             if name != run_name(config):

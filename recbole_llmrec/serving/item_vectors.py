@@ -7,7 +7,7 @@
   ``recommend`` on the same catalogue skips the language model.
 * :func:`encode_titles_to_npy` encodes any number of titles chunk by chunk into a ``.npy`` memmap:
   memory holds the output matrix plus one chunk.
-* ``python -m recbole_llmrec.item_vectors export --checkpoint PATH --output FILE`` writes a
+* ``python -m recbole_llmrec.serving.item_vectors export --checkpoint PATH --output FILE`` writes a
   catalogue's item vectors as ``.npy`` (plus an ``.items.tsv`` naming each row) or as a RecBole
   feature file (``iid:token`` + ``item_emb:float_seq``, loaded with ``alias_of_item_id: [iid]``),
   never replacing a file without ``--overwrite``.
@@ -25,9 +25,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from recbole_llmrec.atomic import atomic_output
+from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.model.vector_cache import CACHE_ENV, VectorCache, default_cache_dir, file_identity
-from recbole_llmrec.recommend import Recommender, catalogue_cache_key
+from recbole_llmrec.serving.recommender import Recommender, catalogue_cache_key
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def export_item_vectors(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m recbole_llmrec.item_vectors",
+        prog="python -m recbole_llmrec.serving.item_vectors",
         description="Item vectors of a trained LLMRec checkpoint, for reuse in other tools.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write a catalogue's item vectors to a file")
@@ -170,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                              "(iid:token, item_emb:float_seq; e.g. <dataset>.itememb)")
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
     export.add_argument("--cache-dir", default=None, help=f"item-vector cache folder "
-                        f"(default ${CACHE_ENV} or ~/.cache/recbole_llmrec/item_vectors)")
+                        f"(default ${CACHE_ENV} or ~/.cache/recbole_llmrec/serving/item_vectors)")
     export.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     export.add_argument("--data_path", default=None,
                         help="folder holding the checkpoint's dataset, if it moved since training")
@@ -178,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m recbole_llmrec.item_vectors export ...``; returns the exit status."""
+    """``python -m recbole_llmrec.serving.item_vectors export ...``; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
@@ -190,6 +190,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    from recbole_llmrec.cli_errors import run_cli
+    from recbole_llmrec.utils.cli_errors import run_cli
 
     sys.exit(run_cli(main))

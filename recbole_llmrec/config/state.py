@@ -13,7 +13,7 @@ from typing import Any, Dict
 import torch
 from recbole.utils import enum_type
 
-from recbole_llmrec.registry import get_model
+from recbole_llmrec.config.registry import get_model
 
 _ENUM_TAG = "__recbole_enum__"
 _DEVICE_TAG = "__torch_device__"

@@ -14,12 +14,12 @@ import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 
-from recbole_llmrec.checkpoint import load_checkpoint
-from recbole_llmrec.config import yaml_entries
+from recbole_llmrec.runs.checkpoint import load_checkpoint
+from recbole_llmrec.config.plugin_config import yaml_entries
 from recbole_llmrec.model.legacy_state import add_missing_settings
-from recbole_llmrec.pipeline import Pipeline, build
-from recbole_llmrec.plain import plain_result
-from recbole_llmrec.resources import properties_dir
+from recbole_llmrec.runs.pipeline import Pipeline, build
+from recbole_llmrec.utils.plain import plain_result
+from recbole_llmrec.utils.resources import properties_dir
 
 logger = logging.getLogger(__name__)
 
