@@ -63,7 +63,7 @@ def test_shipped_search_spaces_use_real_keys():
     assert all(config[name] is not None for name in sasrec)
 
     known = set(yaml.safe_load((properties_dir() / "model" / "LLMRec.yaml").read_text()))
-    trainer_src = (REPO / "recbole_llmrec" / "trainer.py").read_text()
+    trainer_src = (REPO / "recbole_llmrec" / "runs" / "trainer.py").read_text()
     spaces = {"LLMRec": {"learning_rate", "seq_dropout", "seq_hidden_size", "seq_layers",
                          "id_dropout", "max_history", "epochs"},
               "LLMRec-sentence": {"learning_rate", "max_history", "max_title_tokens",

@@ -137,7 +137,7 @@ def test_id_only_checkpoint_is_refused(tmp_path_factory):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "recbole_llmrec.serving.recommender", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "recbole_llmrec.recommend", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 
