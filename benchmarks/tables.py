@@ -73,7 +73,7 @@ def run(root: str = ROOT, check: bool = False, names: Optional[Sequence[str]] = 
     unknown = set(names or ()) - {t.name for t in tables}
     problems = [f"no table named {name!r} in benchmarks/table_specs.py" for name in sorted(unknown)]
     cache: Dict[str, dict] = {}
-    for doc in dict.fromkeys(t.doc for t in tables):
+    for doc in dict.fromkeys(t.doc for t in selected):
         path = os.path.join(root, doc)
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().split("\n")
