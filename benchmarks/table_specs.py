@@ -257,6 +257,31 @@ def lodo_table(name: str, doc: str, path: str, models: Sequence[Tuple[str, str]]
     return Table(name, doc, (path,), render)
 
 
+def lodo_ratios(name: str, doc: str, path: str, metric: str = METRIC) -> Table:
+    """Leave-one-domain-out against the transfer targets: per held-out domain, the full model's and the
+    trained part's ratio to TitleKNN and the full model's ratio to Pop (ratios of test NDCG@10)."""
+    targets = ("clothing", "videogames", "beauty", "toys")
+    titles = {"clothing": "Clothing", "videogames": "Video Games", "beauty": "Beauty", "toys": "Toys"}
+    wanted = [("full model / TitleKNN (target ≥ 1.5)", "LLMRec, cross-fitted unseen weight", "TitleKNN"),
+              ("trained part alone / TitleKNN (target ≥ 1)", "LLMRec trained part alone (title terms 0)", "TitleKNN"),
+              ("full model / Pop (target ≥ 6)", "LLMRec, cross-fitted unseen weight", "Pop")]
+
+    def render(files: Files) -> List[str]:
+        paired = files[path]["paired"]
+        rows = []
+        for label, model, minus in wanted:
+            cells = [label]
+            for target in targets:
+                pair = next((p for p in paired if p["target"] == target and p["model"] == model
+                             and p.get("minus") == minus and p.get("metric") == metric), None)
+                cells.append("–" if pair is None else f"{pair['ratio']:.2f}")
+            rows.append(cells)
+        return markdown(["ratio of test NDCG@10", *[titles[t] for t in targets]], rows) + [
+            "", machines_caption(files, [path], lambda p: p[len(R):].split("/")[0])]
+
+    return Table(name, doc, (path,), render)
+
+
 def test_metric(path: str, metric: str = METRIC) -> Callable[[Files], float]:
     return lambda files: files[path]["test_result"][metric]
 
@@ -455,6 +480,7 @@ TABLES: List[Table] = [
     _lodo("lodo", "leave_one_domain_out", [LODO_MODELS[0], ("LLMRec, YAML weight 32 (tainted on Clothing, Video Games)",
                                                             "LLMRec, YAML weight 32 (tainted on clothing, videogames)")]
           + LODO_MODELS[1:]),
+    lodo_ratios("lodo_ratios", REPORT, R + "leave_one_domain_out/results.json"),
     _lodo("lodo_text_head", "leave_one_domain_out_text_head", LODO_MODELS[:3]),
     _lodo("lodo_text_head_rank32", "leave_one_domain_out_text_head_rank32", LODO_MODELS[:3]),
     Table("title_similarity_variants", REPORT, (R + "title_similarity_variants/results.json",), _variants),
@@ -463,6 +489,7 @@ TABLES: List[Table] = [
         LODO_MODELS[2]]),
     _lodo("lodo_words", "leave_one_domain_out_words", LODO_MODELS[:3] + [
         ("TitleKNN + words", "TitleKNN + words (on target)"), LODO_MODELS[3]]),
+    lodo_ratios("lodo_words_ratios", REPORT, R + "leave_one_domain_out_words/results.json"),
     _lodo("lodo_lasttitle_ft", "leave_one_domain_out_lasttitle_ft", [
         ("fine-tuned last-title MiniLM, YAML weight 32", "LLMRec, YAML weight 32 (tainted on clothing, videogames)"),
         LODO_MODELS[2]]),
