@@ -19,6 +19,7 @@ from recbole_llmrec.model import title_vector_cache
 from recbole_llmrec.model.precision import step_autocast
 from recbole_llmrec.model.text_encoder import TextEncoder
 from recbole_llmrec.model.title_words import TitleWords
+from recbole_llmrec.utils.events import announce
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,8 @@ class TextItemEncoder(nn.Module):
         """LM vectors of bound ``items`` (default: all), without gradient."""
         if items is None:
             items = torch.arange(self.n_items, device=self.title_ids.device)
-        return self.encode_table(self.title_ids, self.title_offsets, items)
+        with announce("encode_catalogue", titles=int(items.numel())):
+            return self.encode_table(self.title_ids, self.title_offsets, items)
 
     def encode_titles(self, titles: Sequence[str]) -> torch.Tensor:
         """LM vectors [N, D] of arbitrary ``titles`` (not bound), without gradient."""

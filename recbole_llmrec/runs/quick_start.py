@@ -26,6 +26,7 @@ from recbole_llmrec.runs.resume import find_resume_file, run_name
 from recbole_llmrec.runs.lock import RunLock, claim_run_name
 from recbole_llmrec.runs.summary import format_summary
 from recbole_llmrec.runs.transfer import evaluate_checkpoint
+from recbole_llmrec.utils.events import recording
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def run(
     """Train ``model`` on ``dataset``, evaluate the best checkpoint on the test split.
 
     Returns ``{"model", "dataset", "best_valid_score", "best_valid_result", "test_result",
-    "wall_time_s"}`` plus ``"per_domain": {"valid": {domain: metrics}, "test": {...}}`` when
+    "wall_time_s", "timing"}`` (``timing``: seconds of the trainer's events, :class:`~recbole_llmrec.utils.events.Timings`) plus ``"per_domain": {"valid": {domain: metrics}, "test": {...}}`` when
     the dataset names item domains and ``"checkpoint"`` when saved; with ``result_file`` the
     same is written there as JSON.
 
@@ -182,15 +183,16 @@ def _run_single(
     if resume_file:
         trainer.resume_checkpoint(resume_file)
 
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    digests = None
-    if not config["single_spec"]:  # each rank's trained weights, before the best is reloaded
-        digests = collectives.gather_objects(collectives.state_digest(trainer.model))
-    test_result = trainer.evaluate(
-        test_data, load_best_model=saved, show_progress=config["show_progress"]
-    )
+    with recording() as timings:  # the trainer's events: epochs, validation, calibration, test
+        best_valid_score, best_valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        )
+        digests = None
+        if not config["single_spec"]:  # each rank's trained weights, before the best is reloaded
+            digests = collectives.gather_objects(collectives.state_digest(trainer.model))
+        test_result = trainer.evaluate(
+            test_data, load_best_model=saved, show_progress=config["show_progress"]
+        )
     result = {
         "model": config["model"],
         "dataset": config["dataset"],
@@ -198,6 +200,7 @@ def _run_single(
         "best_valid_result": plain_result(best_valid_result),
         "test_result": plain_result(test_result),
         "wall_time_s": round(time.perf_counter() - start, 3),
+        "timing": timings.as_dict(),
     }
     if trainer.last_per_domain is not None:
         result["per_domain"] = {

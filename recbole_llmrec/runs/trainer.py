@@ -6,7 +6,8 @@ RecBole's ``fit`` and ``evaluate`` drive everything; the mixins only override th
 :class:`~recbole_llmrec.runs.checkpoint_mixin.SafeCheckpointMixin` (safe checkpoints, resuming),
 :class:`~recbole_llmrec.evaluation.grouped_eval_mixin.GroupedEvalMixin` (per-domain and
 per-popularity metrics, per-row metrics),
-:class:`~recbole_llmrec.distributed.trainer_mixins.DistributedTrainerMixin` (DDP fixes).
+:class:`~recbole_llmrec.distributed.trainer_mixins.DistributedTrainerMixin` (DDP fixes),
+:class:`TrainerEventsMixin` (announces epochs, validation and evaluations: :mod:`recbole_llmrec.utils.events`).
 """
 from __future__ import annotations
 
@@ -32,21 +33,48 @@ from recbole_llmrec.distributed.trainer_mixins import DDPConstruction, Distribut
 from recbole_llmrec.evaluation.calibration import Calibration, active_keys, calibrate, check_grid
 from recbole_llmrec.evaluation.grouped_eval_mixin import GroupedEvalMixin
 from recbole_llmrec.runs.files import verify_sha256
+from recbole_llmrec.utils.events import announce
 
 logger = logging.getLogger(__name__)
 
 
+class TrainerEventsMixin:
+    """Announces RecBole's training epochs (with their examples), validation epochs and evaluations
+    (:mod:`recbole_llmrec.utils.events`); placed just above RecBole's trainer, so the epoch it
+    announces is the one RecBole runs (after the other mixins chose its examples)."""
+
+    _in_validation = False
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        examples = len(train_data._dataset) if hasattr(train_data, "_dataset") else None
+        with announce("train_epoch", epoch=epoch_idx, examples=examples):
+            return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        self._in_validation = True
+        try:
+            with announce("valid_epoch"):
+                return super()._valid_epoch(valid_data, show_progress=show_progress)
+        finally:
+            self._in_validation = False
+
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        with announce("evaluate", validation=self._in_validation):
+            return super().evaluate(eval_data, load_best_model=load_best_model, model_file=model_file,
+                                    show_progress=show_progress)
+
+
 @functools.lru_cache(maxsize=None)
 def safe_trainer_class(base: Type) -> Type:
-    """RecBole trainer ``base`` with our mixins (safe checkpoints, per-domain metrics, DDP)."""
+    """RecBole trainer ``base`` with our mixins (safe checkpoints, per-domain metrics, DDP, events)."""
     return type(f"Safe{base.__name__}",
-                (SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMixin, base,
+                (SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMixin, TrainerEventsMixin, base,
                  DDPConstruction),
                 {"__module__": __name__})
 
 
-class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMixin, Trainer,
-                    DDPConstruction):
+class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMixin, TrainerEventsMixin,
+                    Trainer, DDPConstruction):
     """Trainer for LLMRec.
 
     * ``train_prefixes_per_user`` (int or None): each epoch trains on this many history prefixes
@@ -85,7 +113,11 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
         """Fit the ranking-time scoring weights of ``calibration_grid`` on the validation split
         (:mod:`recbole_llmrec.evaluation.calibration`) for the best model, and store them in its
         checkpoint (``saved``), where the test evaluation, ``recommend`` and
-        ``--evaluate_checkpoint`` read them."""
+        ``--evaluate_checkpoint`` read them (announced as the ``calibration`` event)."""
+        with announce("calibration"):
+            return self._calibrate(valid_data, saved)
+
+    def _calibrate(self, valid_data: Any, saved: bool) -> Optional[Calibration]:
         if not isinstance(valid_data, FullSortEvalDataLoader):
             logger.warning("calibrate_scoring: needs full-ranking validation (eval_args mode: full); "
                            "this run keeps the configured scoring weights")
