@@ -1,20 +1,19 @@
 """Command line: convert Amazon review releases into a RecBole dataset.
 
-Run as ``python -m dataset_converters.amazon`` or ``python dataset_converters/amazon.py``.
+Run as ``python -m dataset_converters.amazon``. Flags are snake_case (``--max_users``); the old dashed
+spellings (``--max-users``) still work for one release, with a deprecation warning.
 """
 
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
-if __package__ in (None, ""):  # run as a file: make the package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dataset_converters.errors import ConversionError  # noqa: E402
-from dataset_converters.pipeline import CATALOGUES, Options, convert  # noqa: E402
-from dataset_converters.readers import RELEASES  # noqa: E402
+from dataset_converters.errors import ConversionError
+from dataset_converters.pipeline import CATALOGUES, Options, convert
+from dataset_converters.readers import RELEASES
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +23,8 @@ one RecBole dataset DATA_PATH/NAME/ (NAME.inter, NAME.item, NAME.stats.json).
 
 Filtering order: items without metadata or with an empty title are dropped with their
 reviews; duplicate (user, item) reviews keep the first; then k-core (--kcore) runs on all
-users and items of the merged data of the listed domains until it holds; THEN --min-domains
-and THEN --max-users select users WITHOUT filtering items again (items of the selected users
+users and items of the merged data of the listed domains until it holds; THEN --min_domains
+and THEN --max_users select users WITHOUT filtering items again (items of the selected users
 may have fewer than K interactions). Items in no kept interaction are not written, unless
 --catalogue all: then NAME.item lists every item of the listed domains that survived the
 k-core (with its title and domain), whether or not a selected user touched it; NAME.inter is
@@ -48,7 +47,11 @@ def parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--input", required=True, type=Path, help="folder with the raw files")
+    p.add_argument("--input", required=True, type=Path, nargs="+", metavar="DIR",
+                   help="folder(s) with the raw files; each domain is read from the first folder holding it")
+    p.add_argument("--id_prefix", nargs="+", default=[], metavar="DOMAIN=PREFIX",
+                   help="put PREFIX before the user and item ids of DOMAIN (releases that number ids alike, "
+                        "e.g. 2014 Clothing and 2018 Video_Games, then stay apart)")
     p.add_argument("--domains", required=True, nargs="+", metavar="CAT",
                    help="categories as in the file names, e.g. Beauty Toys_and_Games")
     p.add_argument("--output", required=True, type=Path, metavar="DATA_PATH",
@@ -58,13 +61,13 @@ def parser() -> argparse.ArgumentParser:
                    help="release layout (default: detected from file names)")
     p.add_argument("--kcore", type=int, default=5,
                    help="K for k-core on users and items of the merged data (default 5)")
-    p.add_argument("--min-domains", type=int, default=1, metavar="N",
+    p.add_argument("--min_domains", type=int, default=1, metavar="N",
                    help="after k-core, keep users active in at least N domains (default 1)")
-    p.add_argument("--max-users", type=int, default=None, metavar="N",
-                   help="after --min-domains, keep a seeded random sample of N users")
-    p.add_argument("--seed", type=int, default=2020, help="seed for --max-users (default 2020)")
+    p.add_argument("--max_users", type=int, default=None, metavar="N",
+                   help="after --min_domains, keep a seeded random sample of N users")
+    p.add_argument("--seed", type=int, default=2020, help="seed for --max_users (default 2020)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output folders (files not named NAME.*, e.g. README.md, are kept)")
-    p.add_argument("--per-domain", action="store_true",
+    p.add_argument("--per_domain", action="store_true",
                    help="also write NAME_<domain> single-domain datasets from the same filtered data")
     p.add_argument("--catalogue", choices=list(CATALOGUES), default="interacted",
                    help="items written to NAME.item: 'interacted' (default) = items of the kept "
@@ -76,10 +79,42 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def modernize(argv: Sequence[str]) -> List[str]:
+    """Dashed flags (``--max-users``) in today's snake_case, each with a deprecation warning (the
+    converters need nothing of the recommender package: this mirrors its ``utils.cli_spellings``)."""
+    out = []
+    for word in argv:
+        flag, sep, value = word.partition("=")
+        if flag.startswith("--") and "-" in flag[2:]:
+            new = "--" + flag[2:].replace("-", "_")
+            message = f"{flag} is deprecated and will be removed in the next release; use {new}"
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            logger.warning(message)
+            word = new + sep + value
+        out.append(word)
+    return out
+
+
+def id_prefixes(items: Sequence[str]) -> Dict[str, str]:
+    """``["Clothing=clo", ...]`` -> ``{"Clothing": "clo"}``."""
+    prefixes = {}
+    for item in items:
+        domain, sep, prefix = item.partition("=")
+        if not sep or not domain or not prefix:
+            raise ConversionError(f"--id_prefix takes DOMAIN=PREFIX, got {item!r}")
+        prefixes[domain] = prefix
+    return prefixes
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the converter; return 0 on success, 2 on a conversion error."""
-    args = parser().parse_args(argv)
-    opts = Options(
+    args = parser().parse_args(modernize(sys.argv[1:] if argv is None else argv))
+    try:
+        prefixes = id_prefixes(args.id_prefix)
+    except ConversionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    opts = Options(id_prefix=prefixes,
         input=args.input, domains=args.domains, output=args.output, name=args.name,
         release=args.release, kcore=args.kcore, min_domains=args.min_domains,
         max_users=args.max_users, seed=args.seed, overwrite=args.overwrite,

@@ -3,6 +3,7 @@
 Two paths with the same output byte for byte: in memory (lists of :class:`Interaction`, the
 default) and ``--streaming`` (one review at a time into compact numpy columns)."""
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -11,8 +12,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set,
-                    Tuple)
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union)
 
 import numpy as np
 
@@ -31,7 +31,7 @@ CATALOGUES = ("interacted", "all")
 class Options:
     """Conversion options (mirror the CLI flags)."""
 
-    input: Path
+    input: Union[Path, List[Path]]  # one folder, or several: each domain is read from the first holding it
     domains: List[str]
     output: Path
     name: str
@@ -44,6 +44,8 @@ class Options:
     per_domain: bool = False
     catalogue: str = "interacted"
     streaming: bool = False
+    #: domain -> prefix of its user and item ids (releases that number ids alike stay apart)
+    id_prefix: Dict[str, str] = field(default_factory=dict)
     now: float = field(default_factory=time.time)
 
 
@@ -73,17 +75,32 @@ def validate(opts: Options) -> None:
         raise ConversionError(f"--kcore must be at least 1, got {opts.kcore}")
     if not 1 <= opts.min_domains <= len(opts.domains):
         raise ConversionError(
-            f"--min-domains must be between 1 and the number of domains ({len(opts.domains)}), "
+            f"--min_domains must be between 1 and the number of domains ({len(opts.domains)}), "
             f"got {opts.min_domains}"
         )
     if opts.max_users is not None and opts.max_users < 1:
-        raise ConversionError(f"--max-users must be at least 1, got {opts.max_users}")
+        raise ConversionError(f"--max_users must be at least 1, got {opts.max_users}")
     if opts.catalogue not in CATALOGUES:
         raise ConversionError(
             f"--catalogue must be one of {', '.join(CATALOGUES)}, got {opts.catalogue!r}"
         )
-    if not opts.input.is_dir():
-        raise ConversionError(f"{opts.input}: --input is not a directory")
+    for folder in input_dirs(opts):
+        if not folder.is_dir():
+            raise ConversionError(f"{folder}: --input is not a directory")
+    unknown = sorted(set(opts.id_prefix) - set(opts.domains))
+    if unknown:
+        raise ConversionError(f"--id_prefix names domains not in --domains: {', '.join(unknown)}")
+
+
+def input_dirs(opts: Options) -> List[Path]:
+    """The ``--input`` folders, in the order given."""
+    return [Path(p) for p in opts.input] if isinstance(opts.input, (list, tuple)) else [Path(opts.input)]
+
+
+def domain_files(opts: Options) -> List[readers.DomainFiles]:
+    """Each domain's files (from the first ``--input`` folder holding them), with its ``--id_prefix``."""
+    return [dataclasses.replace(readers.locate_in(input_dirs(opts), d, opts.release),
+                                id_prefix=opts.id_prefix.get(d, "")) for d in opts.domains]
 
 
 def targets(opts: Options) -> Dict[str, Path]:
@@ -134,7 +151,7 @@ def _kept_reviews(f: readers.DomainFiles, c: Counter, titles: Mapping[str, str],
 
 def _load(opts: Options, counts: Dict[str, Counter]) -> Tuple[List[Interaction], Dict[str, str], Dict[str, Any]]:
     """Read all domains; drop reviews of items without a usable title; merge."""
-    files = [readers.locate(opts.input, d, opts.release) for d in opts.domains]
+    files = domain_files(opts)
     titles: Dict[str, str] = {}
     unusable: Set[str] = set()
     known: Set[str] = set()
@@ -151,7 +168,7 @@ def _load(opts: Options, counts: Dict[str, Counter]) -> Tuple[List[Interaction],
 def _load_columns(opts: Options, counts: Dict[str, Counter]
                   ) -> Tuple[merging.Table, Dict[str, str], Dict[str, Any]]:
     """:func:`_load` into compact columns, one review at a time (``--streaming``)."""
-    files = [readers.locate(opts.input, d, opts.release) for d in opts.domains]
+    files = domain_files(opts)
     titles: Dict[str, str] = {}
     unusable: Set[str] = set()
     known: Set[str] = set()
@@ -196,8 +213,8 @@ def _stats(opts: Options, source: Dict[str, Any], counts: Dict[str, Counter], me
     """
     if not output["interactions"]:
         raise ConversionError(
-            "no interactions left after filtering (k-core / --min-domains); "
-            "lower --kcore or --min-domains"
+            "no interactions left after filtering (k-core / --min_domains); "
+            "lower --kcore or --min_domains"
         )
     with_rating, any_rating = ratings
     if any_rating and not with_rating:
@@ -207,6 +224,7 @@ def _stats(opts: Options, source: Dict[str, Any], counts: Dict[str, Counter], me
         logger.warning("domain %s has no interactions left after filtering (skipped)", d)
     hidden = ("input", "output", "now", "overwrite", "streaming")
     hidden += ("catalogue",) if opts.catalogue == "interacted" else ()
+    hidden += ("id_prefix",) if not opts.id_prefix else ()
     options = {k: v for k, v in asdict(opts).items() if k not in hidden}
     stats = {
         "name": opts.name,

@@ -22,7 +22,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from dataset_converters.errors import ConversionError
 
@@ -102,6 +102,8 @@ class DomainFiles:
     release: str
     reviews: Path
     meta: Path
+    #: put before every user and item id read (``--id_prefix``): keeps apart ids that two releases share
+    id_prefix: str = ""
 
     @property
     def spec(self) -> Release:
@@ -122,6 +124,14 @@ class Review(NamedTuple):
     timestamp: int
     rating: Optional[float]
     line: int
+
+
+def locate_in(input_dirs: Sequence[Path], domain: str, release: Optional[str] = None) -> DomainFiles:
+    """:func:`locate` in the first of ``input_dirs`` that holds a reviews file of ``domain``."""
+    names = [p.format(c=domain) for rel in ((release,) if release else RELEASES)
+             for p in RELEASE_BY_NAME[rel].review_files]
+    holding = [d for d in input_dirs if any((d / name).is_file() for name in names)]
+    return locate((holding or list(input_dirs))[0], domain, release)
 
 
 def locate(input_dir: Path, domain: str, release: Optional[str] = None) -> DomainFiles:
@@ -282,9 +292,10 @@ def iter_reviews(files: DomainFiles, counts: Counter, now: float) -> Iterator[Re
         reviews: Iterator[Review] = _read_csv_reviews(files.reviews, counts, now)
     else:
         reviews = _read_json_reviews(files, counts, now)
+    prefix = files.id_prefix
     for review in reviews:
         n += 1
-        yield review
+        yield review._replace(user=prefix + review.user, item=prefix + review.item) if prefix else review
     if not n:
         raise ConversionError(f"{files.reviews}: contains no reviews")
     counts["reviews_read"] += n
@@ -344,7 +355,7 @@ def read_meta(files: DomainFiles, counts: Counter) -> Dict[str, Optional[str]]:
     titles: Dict[str, Optional[str]] = {}
     for lineno, text in iter_lines(files.meta, counts):
         rec = parse(files.meta, lineno, text)
-        item = _id(rec, item_f, files.meta, lineno)
+        item = files.id_prefix + _id(rec, item_f, files.meta, lineno)
         title = rec.get("title")
         if title is not None and not isinstance(title, str):
             raise ConversionError.at(files.meta, lineno, f"field 'title' is not a string: {title!r}")

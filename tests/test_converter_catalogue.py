@@ -5,18 +5,15 @@ that survived k-core but no selected user touched."""
 import csv
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # dataset_converters is a top-level folder, not an installed package
-    sys.path.insert(0, str(ROOT))
 
-from dataset_converters import ConversionError, amazon  # noqa: E402
-from dataset_converters.pipeline import Options, convert  # noqa: E402
+from dataset_converters import ConversionError, amazon
+from dataset_converters.pipeline import Options, convert
 
 RAW = ROOT / "tests" / "data" / "raw"
 R2014 = RAW / "amazon2014"
@@ -186,7 +183,7 @@ def test_all_loads_in_recbole(tmp_path):
 
 
 def test_cli_catalogue_flag(tmp_path, capsys):
-    args = ["--input", str(R2014), "--domains", *DOMAINS, "--kcore", "1", "--min-domains", "2",
+    args = ["--input", str(R2014), "--domains", *DOMAINS, "--kcore", "1", "--min_domains", "2",
             "--output", str(tmp_path), "--name", "x", "--catalogue", "all"]
     assert amazon.main(args) == 0
     assert "catalogue (all):" in capsys.readouterr().out

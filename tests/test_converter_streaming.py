@@ -5,7 +5,6 @@ random data."""
 import hashlib
 import json
 import random
-import sys
 from pathlib import Path
 from typing import Dict
 
@@ -13,13 +12,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # dataset_converters is a top-level folder, not an installed package
-    sys.path.insert(0, str(ROOT))
 
-from dataset_converters import ConversionError, amazon  # noqa: E402
-from dataset_converters import filtering  # noqa: E402
-from dataset_converters.merging import Interaction  # noqa: E402
-from dataset_converters.pipeline import Options, convert  # noqa: E402
+from dataset_converters import ConversionError, amazon
+from dataset_converters import filtering
+from dataset_converters.merging import Interaction
+from dataset_converters.pipeline import Options, convert
 
 RAW = ROOT / "tests" / "data" / "raw"
 R2014 = RAW / "amazon2014"

@@ -14,16 +14,14 @@ from typing import Dict, List
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # dataset_converters is a top-level folder, not an installed package
-    sys.path.insert(0, str(ROOT))
 
-from dataset_converters import ConversionError  # noqa: E402
-from dataset_converters import amazon  # noqa: E402
-from dataset_converters.cleaning import clean_title, title_problem  # noqa: E402
-from dataset_converters.filtering import kcore, select_max_users  # noqa: E402
-from dataset_converters.merging import Interaction  # noqa: E402
-from dataset_converters.pipeline import Options, build, convert  # noqa: E402
-from dataset_converters.readers import locate, read_meta, read_reviews  # noqa: E402
+from dataset_converters import ConversionError
+from dataset_converters import amazon
+from dataset_converters.cleaning import clean_title, title_problem
+from dataset_converters.filtering import kcore, select_max_users
+from dataset_converters.merging import Interaction
+from dataset_converters.pipeline import Options, build, convert
+from dataset_converters.readers import locate, read_meta, read_reviews
 
 RAW = ROOT / "tests" / "data" / "raw"
 R2014 = RAW / "amazon2014"
@@ -276,13 +274,12 @@ def test_title_quoting_round_trip_through_recbole(tmp_path):
 
 # --- CLI -----------------------------------------------------------------------------------
 
-CLI_ARGS = ["--input", str(R2014), "--domains", *DOMAINS, "--kcore", "1", "--min-domains", "2"]
+CLI_ARGS = ["--input", str(R2014), "--domains", *DOMAINS, "--kcore", "1", "--min_domains", "2"]
 
 
-@pytest.mark.parametrize("form", [["-m", "dataset_converters.amazon"], ["dataset_converters/amazon.py"]])
-def test_cli_forms(tmp_path, form):
+def test_cli_module(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, *form, *CLI_ARGS, "--output", str(out), "--name", "tiny_mixed"]
+    cmd = [sys.executable, "-m", "dataset_converters.amazon", *CLI_ARGS, "--output", str(out), "--name", "tiny_mixed"]
     res = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     # the committed tiny_mixed was produced by this very command
@@ -343,3 +340,66 @@ def test_cli_release_choices_come_from_the_release_records():
     action = next(a for a in amazon.parser()._actions if a.dest == "release")
     assert action.choices == [r.name for r in RELEASE_LIST]
     assert all(r.meta_format in ("literal", "json") for r in RELEASE_LIST)
+
+
+def test_old_dashed_flags_warn_and_work(tmp_path, capsys):
+    old = [w.replace("--min_domains", "--min-domains") for w in CLI_ARGS]
+    with pytest.warns(DeprecationWarning, match="--min-domains is deprecated.*--min_domains"):
+        assert amazon.main(old + ["--output", str(tmp_path), "--name", "x", "--max-users=30"]) == 0
+    assert "30 users" in capsys.readouterr().out
+
+
+# --- several inputs and id prefixes (leave-one-domain-out's data step) ---------------------------
+
+def _old_prefixed_copy(dest: Path, sources: Dict[str, tuple]) -> None:
+    """The id-rewriting copy leave_one_domain_out.prepare_input_copy made before the converter had
+    --id_prefix: linked files, or the records rewritten with prefixed reviewerID / asin."""
+    import ast
+
+    dest.mkdir(parents=True)
+    for folder, release, prefix, names in sources.values():
+        for name in names:
+            src, out = folder / name, dest / name
+            if not prefix:
+                os.symlink(src.resolve(), out)
+                continue
+            literal = release == "amazon2014" and name.startswith("meta_")
+            with gzip.open(src, "rt", encoding="utf-8") as fin, gzip.open(out, "wt", encoding="utf-8") as fout:
+                for line in fin:
+                    if not line.strip():
+                        continue
+                    rec = ast.literal_eval(line) if literal else json.loads(line)
+                    for field in ("reviewerID", "asin"):
+                        if field in rec:
+                            rec[field] = prefix + str(rec[field])
+                    fout.write((repr(rec) if literal else json.dumps(rec)) + "\n")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_id_prefix_and_several_inputs_equal_the_old_rewritten_copy(tmp_path, streaming):
+    r2018 = RAW / "amazon2018"
+    sources = {"Beauty": (R2014, "amazon2014", "", ["reviews_Beauty_5.json.gz", "meta_Beauty.json.gz"]),
+               "Toys_and_Games": (R2014, "amazon2014", "toy", ["reviews_Toys_and_Games_5.json.gz",
+                                                               "meta_Toys_and_Games.json.gz"]),
+               "Video_Games": (r2018, "amazon2018", "vg", ["Video_Games_5.json.gz", "meta_Video_Games.json.gz"])}
+    _old_prefixed_copy(tmp_path / "copy", sources)
+    domains = list(sources)
+    common = ["--domains", *domains, "--kcore", "1", "--max_users", "40"] + (["--streaming"] if streaming else [])
+    assert amazon.main(["--input", str(tmp_path / "copy"), "--output", str(tmp_path / "old"), "--name", "m",
+                        *common]) == 0
+    assert amazon.main(["--input", str(R2014), str(r2018), "--id_prefix", "Toys_and_Games=toy", "Video_Games=vg",
+                        "--output", str(tmp_path / "new"), "--name", "m", *common]) == 0
+    for suffix in (".inter", ".item"):
+        old, new = (tmp_path / run / "m" / f"m{suffix}" for run in ("old", "new"))
+        assert old.read_bytes() == new.read_bytes(), suffix
+    old, new = (json.loads((tmp_path / run / "m" / "m.stats.json").read_text()) for run in ("old", "new"))
+    assert new["options"].pop("id_prefix") == {"Toys_and_Games": "toy", "Video_Games": "vg"}
+    assert old == new
+    items = (tmp_path / "new" / "m" / "m.item").read_text()
+    assert "\nvg" in items and "\ntoy" in items  # the prefixed ids are there
+
+
+def test_id_prefix_of_an_unlisted_domain_is_an_error(tmp_path, capsys):
+    assert amazon.main(CLI_ARGS + ["--output", str(tmp_path), "--name", "x", "--id_prefix", "Clothing=c"]) == 2
+    assert "--id_prefix names domains not in --domains: Clothing" in capsys.readouterr().err
+    assert amazon.main(CLI_ARGS + ["--output", str(tmp_path), "--name", "x", "--id_prefix", "Beauty"]) == 2

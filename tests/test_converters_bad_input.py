@@ -2,16 +2,13 @@
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # dataset_converters is a top-level folder, not an installed package
-    sys.path.insert(0, str(ROOT))
 
-from dataset_converters import amazon  # noqa: E402
+from dataset_converters import amazon
 
 CORPUS = ROOT / "tests" / "data" / "bad_input"
 CASES = sorted(p.parent.name for p in CORPUS.glob("*/case.json"))
@@ -53,7 +50,7 @@ def test_bad_input_case(name, tmp_path, capsys):
             assert stats["input"][domain].get(counter, 0) == value, key
         else:
             assert stats[key] == value, key
-    if "--per-domain" in args:
+    if "--per_domain" in args:
         written = {p.name for p in out.iterdir()}
         for d in spec["domains"]:
             assert (f"ds_{d}" in written) == (d not in stats["domains_empty_after_filtering"])
