@@ -9,9 +9,8 @@ Rungs (``--rungs``, comma list, default all but ``tiny``):
   ``--min-domains``; about 39k users, 24k items, 363k interactions).
 * ``four_domains``: 2014 Beauty, Toys_and_Games, Clothing_Shoes_and_Jewelry and 2018 Video_Games mixed
   (about 1.1M interactions, 64k items). The 2014 Clothing and 2018 Video Games copies number users and
-  items ``U1..``/``I1..`` (their ids would collide): their files are first rewritten with prefixed ids by
-  ``experiments/leave_one_domain_out.prepare_input_copy`` (into ``--input_copy``, shared with that
-  experiment).
+  items ``U1..``/``I1..`` (their ids would collide): the converter reads them with prefixed ids
+  (``--id_prefix``, as ``python -m experiments.leave_one_domain_out`` does).
 * ``million_items``: a catalogue of ``--million_titles`` (1,000,000) titles: every item of the
   ``--million_base`` rung's dataset (default ``four_domains``) with its real title, then composite
   items, each the concatenation of two distinct real titles (:data:`CATALOGUE_RULE` states the exact
@@ -24,8 +23,9 @@ Rungs (``--rungs``, comma list, default all but ``tiny``):
   unless ``--llm_path``), sized for a smoke run in seconds. ``--million_base tiny --million_titles
   2000`` exercises the ``million_items`` plumbing the same way.
 
-Per training rung, every measurement runs in its own child process (so its peak RSS, ``VmHWM``, is
-that measurement's alone; :func:`peak_rss_mib` says why not ``ru_maxrss``): LLMRec's default (first
+Per training rung, every measurement runs in its own child process (:mod:`recbole_llmrec.runs.harness`:
+its peak RSS, ``VmHWM``, is that measurement's alone; the harness's ``peak_rss_mib`` says why not
+``ru_maxrss``; epochs, validation and the title encoding are timed by the trainer's events): LLMRec's default (first
 run, ``title_vector_cache: null``: the title encoding is timed), SASRec with the reference settings
 (CE, ``MAX_ITEM_LIST_LENGTH`` 20, batch 256, lr 1e-3, ``stopping_step`` 10) to convergence (at most
 ``--sasrec_epochs``), and SASRec at LLMRec's wall time. The project has no wall-time cap for
@@ -47,41 +47,44 @@ Datasets are built by ``python -m dataset_converters.amazon ... --streaming`` fr
 resumes; ``--report_only`` rebuilds the report from them); the report is ``results.{md,csv,json,png}``
 in ``--output`` and is not replaced without ``--overwrite``::
 
-    python benchmarks/scale.py                                   # every rung (hours on a 2-core CPU)
-    python benchmarks/scale.py --rungs amazon_mixed,beauty_toys_all --skip_sasrec
-    python benchmarks/scale.py --rungs four_domains --ddp
-    python benchmarks/scale.py --report_only --overwrite
-    python benchmarks/scale.py --rungs tiny,million_items --million_base tiny --million_titles 2000 \\
+    python -m benchmarks.scale                                   # every rung (hours on a 2-core CPU)
+    python -m benchmarks.scale --rungs amazon_mixed,beauty_toys_all --skip_sasrec
+    python -m benchmarks.scale --rungs four_domains --ddp
+    python -m benchmarks.scale --report_only --overwrite
+    python -m benchmarks.scale --rungs tiny,million_items --million_base tiny --million_titles 2000 \\
         --output /tmp/scale --data_path /tmp/scale-data            # smoke run, about a minute
 """
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import math
 import os
 import random
-import resource
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parent.parent
-for _path in (REPO, REPO / "experiments"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import numpy as np
+import torch
 
-import common  # noqa: E402  experiments/common.py
-import leave_one_domain_out as lodo  # noqa: E402  experiments/leave_one_domain_out.py
-from dataset_converters.recbole_files import write_item  # noqa: E402
-from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock  # noqa: E402
+from dataset_converters.recbole_files import write_item
+from experiments import common
+from experiments.leave_one_domain_out import DOMAINS, ORDER, convert, converter_input
+from recbole_llmrec.config.plugin_config import build_config
+from recbole_llmrec.model.settings import LLMRecSettings
+from recbole_llmrec.model.text_items import TextItemEncoder
+from recbole_llmrec.runs.harness import RunSpec, peak_rss_mib
+from recbole_llmrec.runs.pipeline import build
+from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
+from recbole_llmrec.utils import tiny_lm
+from recbole_llmrec.utils.plain import plain_result
 
+REPO = common.REPO
 logger = logging.getLogger("scale")
 
 QUESTION = "scale"
@@ -156,11 +159,6 @@ def million_rung(args: Any) -> Rung:
                 f"{args.million_titles:,} titles, {args.million_users:,} users of {args.million_base}")
 
 
-def convert(arguments: List[str]) -> None:
-    """The project's converter (``lodo.convert``: ``python -m dataset_converters.amazon``)."""
-    lodo.convert(arguments)
-
-
 def prepare_rung(rung: Rung, args: Any) -> None:
     """Build the rung's dataset with the converter (``--streaming``) unless it exists."""
     if rung.folder.is_dir():
@@ -170,9 +168,7 @@ def prepare_rung(rung: Rung, args: Any) -> None:
         convert(["--input", str(raw / "amazon2014"), "--domains", "Beauty", "Toys_and_Games",
                  "--output", str(rung.data_path), "--name", rung.dataset, "--streaming"])
     elif rung.name == "four_domains":
-        lodo.prepare_input_copy(raw, Path(args.input_copy))
-        domains = [lodo.DOMAINS[key]["domain"] for key in lodo.ORDER]
-        convert(["--input", str(args.input_copy), "--domains", *domains,
+        convert([*converter_input(raw, list(ORDER)), "--domains", *(DOMAINS[key]["domain"] for key in ORDER),
                  "--output", str(rung.data_path), "--name", rung.dataset, "--streaming"])
     else:
         raise SystemExit(f"error: dataset {rung.folder} is missing")
@@ -338,149 +334,19 @@ def vectors_path(rung: Rung, llm_path: Optional[str], max_title_tokens: Any) -> 
     return rung.folder / f"title_vectors-{tag}.npy"
 
 
-# ------------------------------------------------------------------------------ child timers
-TIMINGS: Dict[str, Any] = {}
-_ORIGINAL_RUN_SINGLE: Optional[Callable[..., Dict[str, Any]]] = None
-
-
-def _wrap(owner: type, name: str, record: Callable[..., None]) -> None:
-    """Replace ``owner.name`` with a timed call that passes ``(seconds, self, args)`` to ``record``."""
-    original = getattr(owner, name)
-
-    def timed(self: Any, *a: Any, **kw: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return original(self, *a, **kw)
-        finally:
-            record(time.perf_counter() - start, self, a)
-
-    setattr(owner, name, timed)
-
-
-def install_timers() -> Dict[str, Any]:
-    """Time, in this process, RecBole's epochs (training, with the epoch's examples; validation),
-    evaluations outside validation (the test), LLMRec's calibration and the frozen LM's title encoding.
-    Idempotent; returns :data:`TIMINGS`, emptied."""
-    from recbole.trainer import Trainer
-
-    from recbole_llmrec.model.text_items import TextItemEncoder
-    from recbole_llmrec.runs.trainer import LLMRecTrainer
-
-    TIMINGS.clear()
-    TIMINGS.update(train_epochs=[], valid_epochs=[], test_evals=[], calibration_s=[], title_encodes=[],
-                   in_valid=False)
-    if getattr(Trainer, "_scale_timed", False):
-        return TIMINGS
-
-    def train_epoch(s: float, trainer: Any, a: Tuple) -> None:
-        data = a[0] if a else None
-        examples = len(data._dataset) if hasattr(data, "_dataset") else None
-        TIMINGS["train_epochs"].append({"s": round(s, 3), "examples": examples})
-
-    original_valid = Trainer._valid_epoch
-
-    def valid_epoch(self: Any, *a: Any, **kw: Any) -> Any:
-        TIMINGS["in_valid"] = True
-        start = time.perf_counter()
-        try:
-            return original_valid(self, *a, **kw)
-        finally:
-            TIMINGS["in_valid"] = False
-            TIMINGS["valid_epochs"].append(round(time.perf_counter() - start, 3))
-
-    def evaluate(s: float, trainer: Any, a: Tuple) -> None:
-        if not TIMINGS["in_valid"]:
-            TIMINGS["test_evals"].append(round(s, 3))
-
-    def encode(s: float, text: Any, a: Tuple) -> None:
-        items = a[0] if a and a[0] is not None else None
-        TIMINGS["title_encodes"].append({"s": round(s, 3),
-                                         "titles": int(text.n_items if items is None else len(items))})
-
-    _wrap(Trainer, "_train_epoch", train_epoch)
-    Trainer._valid_epoch = valid_epoch
-    _wrap(Trainer, "evaluate", evaluate)
-    _wrap(LLMRecTrainer, "calibrate", lambda s, t, a: TIMINGS["calibration_s"].append(round(s, 3)))
-    _wrap(TextItemEncoder, "encode_catalogue", encode)
-    Trainer._scale_timed = True
-    return TIMINGS
-
-
-def timed_single(*args: Any, **kwargs: Any) -> Dict[str, Any]:
-    """``quick_start._run_single`` (one process's train + test run, or one DDP rank's) with
-    :func:`install_timers`; the result gains ``timing`` and ``torch_threads``. Picklable by name, so
-    that DDP's spawned ranks run it too."""
-    import torch
-
-    from recbole_llmrec.runs import quick_start
-
-    run_single = _ORIGINAL_RUN_SINGLE or quick_start._run_single
-    timings = install_timers()
-    result = run_single(*args, **kwargs)
-    result["timing"] = {k: v for k, v in timings.items() if k != "in_valid"}
-    result["process_peak_rss_mib"] = peak_rss_mib()  # this process's (a DDP rank's own)
-    result["torch_threads"] = torch.get_num_threads()
-    return result
-
-
-# ------------------------------------------------------------------------------ child kinds
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process image, MiB: ``VmHWM`` of ``/proc/self/status``.
-
-    Not ``ru_maxrss``: Linux carries the peak of the process that spawned this one across ``exec``
-    (``subprocess`` starts children with vfork + exec), so a child's ``ru_maxrss`` is at least its
-    parent's peak. ``ru_maxrss`` where ``/proc`` is missing."""
-    try:
-        with open("/proc/self/status", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return ru_maxrss_mib()
-
-
-def ru_maxrss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """``getrusage(who).ru_maxrss`` in MiB (Linux reports KiB)."""
-    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
-
-
-def child_train(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A whole run (``recbole_llmrec.runs.quick_start.run``: train, calibrate, test), timed."""
-    global _ORIGINAL_RUN_SINGLE
-    from recbole_llmrec.runs import quick_start
-    from recbole_llmrec.distributed import find_free_port
-
-    if _ORIGINAL_RUN_SINGLE is None:
-        _ORIGINAL_RUN_SINGLE = quick_start._run_single
-    quick_start._run_single = timed_single  # run() calls it in this process or in each DDP rank
-    nproc = int(spec.get("nproc", 1))
-    extra = {"ip": "127.0.0.1", "port": find_free_port()} if nproc > 1 else {}
-    result = quick_start.run(spec["model"], spec["dataset"], config_dict=dict(spec["config_dict"]),
-                             saved=True, nproc=nproc, **extra)
-    if nproc > 1:
-        # the largest rank's ru_maxrss: an upper bound (it includes this process's peak at the spawn)
-        result["peak_rss_ranks_mib"] = ru_maxrss_mib(resource.RUSAGE_CHILDREN)
-    return result
-
-
-def load_pipeline_with_vectors(spec: Dict[str, Any]) -> Tuple[Any, Dict[str, float]]:
+# ------------------------------------------------------------------------------ harness tasks
+def load_pipeline_with_vectors(spec: RunSpec) -> Tuple[Any, Dict[str, float]]:
     """The million dataset's pipeline with its title vectors read from the ``.npy`` (rows in catalogue
     order: :func:`catalogue_rows`), never encoded again; (pipeline, seconds per part)."""
-    import numpy as np
-    import torch
-
-    from recbole_llmrec.runs.pipeline import build
-
     times = {}
     start = time.perf_counter()
-    built = build("LLMRec", spec["dataset"], None, dict(spec["config_dict"]))
+    built = build("LLMRec", spec.dataset, None, spec.config_dict())
     times["build_s"] = round(time.perf_counter() - start, 2)
     start = time.perf_counter()
     model, dataset = built.model, built.dataset
-    matrix = np.load(spec["vectors"], mmap_mode="r")
+    matrix = np.load(spec.options["vectors"], mmap_mode="r")
     tokens = dataset.field2id_token[dataset.iid_field]
-    rows = catalogue_rows(tokens[1:], catalogue_for(Namespace(**spec["catalogue"]))[1])
+    rows = catalogue_rows(tokens[1:], catalogue_for(Namespace(**spec.options["catalogue"]))[1])
     vectors = torch.empty(len(tokens), matrix.shape[1])
     vectors[0] = model.text.encode_catalogue(torch.tensor([0])).float()[0]  # padding, as the model would
     step = 65536
@@ -491,21 +357,13 @@ def load_pipeline_with_vectors(spec: Dict[str, Any]) -> Tuple[Any, Dict[str, flo
     return built, times
 
 
-def child_encode(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """Encode every title of the million catalogue with the frozen LM, chunk by chunk, into a
-    ``.npy`` (``recbole_llmrec.serving.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
-    import numpy as np
-    import torch
-
-    from recbole_llmrec.config.plugin_config import build_config
-    from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
-    from recbole_llmrec.model.settings import LLMRecSettings
-    from recbole_llmrec.model.text_items import TextItemEncoder
-
-    args = Namespace(**spec["catalogue"])
-    catalogue, _, _ = catalogue_for(args)
+def encode(spec: RunSpec) -> Dict[str, Any]:
+    """Harness task: encode every title of the million catalogue with the frozen LM, chunk by chunk, into
+    a ``.npy`` (``recbole_llmrec.serving.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
+    catalogue, _, _ = catalogue_for(Namespace(**spec.options["catalogue"]))
+    vectors, chunk = spec.options["vectors"], int(spec.options["chunk"])
     start = time.perf_counter()
-    config = build_config("LLMRec", spec["dataset"], None, dict(spec["config_dict"]))
+    config = build_config("LLMRec", spec.dataset, None, spec.config_dict())
     text = TextItemEncoder(LLMRecSettings.from_config(config), frozen=True).eval()
     load_s = time.perf_counter() - start
     rss_loaded = peak_rss_mib()
@@ -517,48 +375,39 @@ def child_encode(spec: Dict[str, Any]) -> Dict[str, Any]:
             last[0] = time.perf_counter()
 
     t0, c0 = time.perf_counter(), time.process_time()
-    encode_titles_to_npy(text.encode_titles, catalogue, spec["vectors"], chunk_size=int(spec["chunk"]),
-                         overwrite=True, progress=progress)
+    encode_titles_to_npy(text.encode_titles, catalogue, vectors, chunk_size=chunk, overwrite=True, progress=progress)
     encode_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    matrix = np.load(spec["vectors"], mmap_mode="r")
-    return {"titles": len(catalogue), "chunk": int(spec["chunk"]), "dim": int(matrix.shape[1]),
+    matrix = np.load(vectors, mmap_mode="r")
+    return {"titles": len(catalogue), "chunk": chunk, "dim": int(matrix.shape[1]),
             "output_matrix_mib": round(matrix.nbytes / 2**20, 1), "load_lm_s": round(load_s, 2),
             "encode_s": round(encode_s, 1), "encode_cpu_s": round(cpu_s, 1),
             "titles_per_s": round(len(catalogue) / encode_s, 1),
-            "peak_rss_after_lm_mib": rss_loaded, "peak_rss_after_encode_mib": peak_rss_mib(),
-            "torch_threads": torch.get_num_threads()}
+            "peak_rss_after_lm_mib": rss_loaded, "peak_rss_after_encode_mib": peak_rss_mib()}
 
 
-def child_step(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """Training steps of LLMRec on the million catalogue with the spec's ``negative_sampling``: one
-    batch of the training loader, ``calculate_loss`` + backward + the trainer's optimizer step."""
-    import torch
-
+def step(spec: RunSpec) -> Dict[str, Any]:
+    """Harness task: training steps of LLMRec on the million catalogue with the spec's ``negative_sampling``:
+    one batch of the training loader, ``calculate_loss`` + backward + the trainer's optimizer step."""
     built, times = load_pipeline_with_vectors(spec)
     model, optimizer = built.model, built.trainer.optimizer
     batch = next(iter(built.train_data))
     batch = (batch[0] if isinstance(batch, tuple) else batch).to(model.device)
     model.train()
     steps = []
-    for _ in range(int(spec["steps"])):
+    for _ in range(int(spec.options["steps"])):
         start = time.perf_counter()
         optimizer.zero_grad()
         loss = model.calculate_loss(batch)
         loss.backward()
         optimizer.step()
         steps.append(round(time.perf_counter() - start, 3))
-    return {"negative_sampling": spec["config_dict"]["negative_sampling"], "n_items": int(model.n_items),
-            "batch": int(len(batch)), "step_s": steps, "loss": loss.item(), **times,
-            "torch_threads": torch.get_num_threads()}
+    return {"negative_sampling": spec.config["negative_sampling"], "n_items": int(model.n_items),
+            "batch": int(len(batch)), "step_s": steps, "loss": loss.item(), **times}
 
 
-def child_evaluate(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """A full-ranking evaluation of the test split (every sampled user against every item) of the
-    untrained model: time and memory (the metrics of an untrained model mean nothing)."""
-    import torch
-
-    from recbole_llmrec.utils.plain import plain_result
-
+def evaluate(spec: RunSpec) -> Dict[str, Any]:
+    """Harness task: a full-ranking evaluation of the test split (every sampled user against every item)
+    of the untrained model: time and memory (the metrics of an untrained model mean nothing)."""
     built, times = load_pipeline_with_vectors(spec)
     start = time.perf_counter()
     result = built.trainer.evaluate(built.test_data, load_best_model=False)
@@ -566,12 +415,7 @@ def child_evaluate(spec: Dict[str, Any]) -> Dict[str, Any]:
     users = int(built.test_data._dataset.inter_num) if hasattr(built.test_data, "_dataset") else None
     return {"n_items": int(built.model.n_items), "users": users, "eval_s": round(eval_s, 2),
             "eval_batch_size": int(built.config["eval_batch_size"]),
-            "score_chunk_items": built.config["score_chunk_items"], "test_result": plain_result(result),
-            **times, "torch_threads": torch.get_num_threads()}
-
-
-CHILD_KINDS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {
-    "train": child_train, "encode": child_encode, "step": child_step, "evaluate": child_evaluate}
+            "score_chunk_items": built.config["score_chunk_items"], "test_result": plain_result(result), **times}
 
 
 class Namespace:
@@ -581,71 +425,10 @@ class Namespace:
         self.__dict__.update(entries)
 
 
-def child_main(spec_path: str, result_path: str) -> int:
-    """Run one measurement (``spec["kind"]``) in this process; write its result with its peak RSS."""
-    import torch
-
-    handler = logging.StreamHandler()  # RecBole configures the root logger itself (init_logger)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s scale: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    spec = common.load_json(Path(spec_path))
-    torch.set_num_threads(int(spec["threads"]))
-    load_start = os.getloadavg()
-    start = time.perf_counter()
-    result = CHILD_KINDS[spec["kind"]](spec)
-    result.update(wall_s=round(time.perf_counter() - start, 1), peak_rss_mib=peak_rss_mib(),
-                  ru_maxrss_mib=ru_maxrss_mib(),
-                  load_avg={"start": list(load_start), "end": list(os.getloadavg())}, spec=spec)
-    common.write_run(result, Path(result_path))
-    return 0
-
-
-# ------------------------------------------------------------------------------ cached runs
-def child_env(threads: int) -> Dict[str, str]:
-    """The environment of a measured child: ``threads`` BLAS/OpenMP threads, the repository importable."""
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONPATH=path)
-
-
-def measured(out: Path, name: str, spec: Dict[str, Any], live: bool) -> Optional[Dict[str, Any]]:
-    """The result of measurement ``name``: read from ``out/runs/<name>.json``, else (when ``live``)
-    run in a child process of this script and stored there, with the child's CPU seconds. A stored
-    result whose spec differs from ``spec`` is reused, with a warning (delete it to measure again)."""
-    path = out / "runs" / f"{name}.json"
-    if not path.exists() and live:
-        with RunLock(str(out / "runs" / f"{name}{LOCK_SUFFIX}"), name).acquire(wait=True):
-            if not path.exists():
-                _run_child(out, name, spec, path)
-    if not path.exists():
-        logger.warning("run %s: not run yet", name)
-        return None
-    result = common.load_json(path)
-    if live and result.get("spec") != spec:
-        logger.warning("run %s: reusing a stored result measured with another spec (delete %s to "
-                       "measure again)", name, path)
-    return result
-
-
-def _run_child(out: Path, name: str, spec: Dict[str, Any], path: Path) -> None:
-    spec_path = out / "runs" / f".{name}.spec.json"
-    common.write_json(spec, spec_path)
-    logger.info("run %s: %s", name, json.dumps(spec))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", str(spec_path),
-                               str(path)], env=child_env(int(spec["threads"])), check=False)
-    finally:
-        spec_path.unlink(missing_ok=True)
-    if proc.returncode != 0 or not path.exists():
-        raise SystemExit(f"error: run {name} failed (exit {proc.returncode}); see its log above")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = common.load_json(path)
-    result["cpu_s"] = round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1)
-    result["process_wall_s"] = round(time.perf_counter() - start, 1)
-    common.write_json(result, path)
+def measured(out: Path, spec: RunSpec, live: bool) -> Optional[Dict[str, Any]]:
+    """The result of measurement ``spec`` (the harness: cached in ``out/runs/<name>.json``, else run in a
+    child process when ``live``)."""
+    return common.run_cached(out, spec, live)
 
 
 # ------------------------------------------------------------------------------ run specs
@@ -657,8 +440,6 @@ def llm_path_for(rung: Rung, args: Any, out: Path) -> Optional[str]:
         return None
     folder = out / "runs" / "tiny_lm"
     if not (folder / "config.json").is_file() and not args.report_only:
-        from recbole_llmrec.utils import tiny_lm
-
         words = tiny_lm.words_of((TINY_DATA / "tiny_mixed" / "tiny_mixed.item").read_text(encoding="utf-8"))
         tiny_lm.build_tiny_lm("bert", folder, words)
     return str(folder)
@@ -670,7 +451,8 @@ def base_config(rung: Rung, args: Any) -> Dict[str, Any]:
             "checkpoint_dir": args.checkpoint_dir, "show_progress": False}
 
 
-def llmrec_spec(rung: Rung, args: Any, out: Path, nproc: int = 1, threads: Optional[int] = None) -> Dict[str, Any]:
+def llmrec_spec(rung: Rung, args: Any, out: Path, nproc: int = 1, threads: Optional[int] = None,
+                name: str = "LLMRec") -> RunSpec:
     """LLMRec's default (the YAML) on ``rung``, its title encoding timed (no title_vector_cache)."""
     config = dict(base_config(rung, args), title_vector_cache=None)
     if rung.tiny:
@@ -681,18 +463,17 @@ def llmrec_spec(rung: Rung, args: Any, out: Path, nproc: int = 1, threads: Optio
     if args.epochs is not None:
         config["epochs"] = args.epochs
     config.update(common.overrides(args))
-    return {"kind": "train", "model": "LLMRec", "dataset": rung.dataset, "config_dict": config,
-            "nproc": nproc, "threads": args.threads if threads is None else threads}
+    return RunSpec(f"{rung.name}-{name}", "LLMRec", rung.dataset, config=config, options={"nproc": nproc},
+                   threads=args.threads if threads is None else threads)
 
 
-def sasrec_spec(rung: Rung, args: Any, epochs: int) -> Dict[str, Any]:
+def sasrec_spec(rung: Rung, args: Any, epochs: int, name: str = "SASRec") -> RunSpec:
     """SASRec with the reference settings on ``rung``, at most ``epochs`` epochs."""
     config = dict(base_config(rung, args), **SASREC_REFERENCE, epochs=epochs)
     if rung.tiny:
         config.update(TINY_SASREC)
     config.update(common.overrides(args))
-    return {"kind": "train", "model": "SASRec", "dataset": rung.dataset, "config_dict": config,
-            "nproc": 1, "threads": args.threads}
+    return RunSpec(f"{rung.name}-{name}", "SASRec", rung.dataset, config=config, threads=args.threads)
 
 
 def epochs_within(budget_s: float, converged: Dict[str, Any]) -> int:
@@ -717,10 +498,10 @@ def run_training_rung(rung: Rung, args: Any, out: Path, live: bool) -> Dict[str,
     if live:
         prepare_rung(rung, args)
     runs: Dict[str, Any] = {"size": stored_size(rung, out, rung.name)}
-    runs["LLMRec"] = measured(out, f"{rung.name}-LLMRec", llmrec_spec(rung, args, out), live)
+    runs["LLMRec"] = measured(out, llmrec_spec(rung, args, out), live)
     if args.skip_sasrec:
         return runs
-    converged = measured(out, f"{rung.name}-SASRec", sasrec_spec(rung, args, args.sasrec_epochs), live)
+    converged = measured(out, sasrec_spec(rung, args, args.sasrec_epochs), live)
     runs["SASRec"] = converged
     if converged is None or runs["LLMRec"] is None:
         return runs
@@ -729,7 +510,7 @@ def run_training_rung(rung: Rung, args: Any, out: Path, live: bool) -> Dict[str,
     if cap >= trained:  # the converged run already fits in LLMRec's time
         runs["SASRec_at_llmrec_time"] = dict(converged, epochs_cap=cap, same_as_converged=True)
     else:
-        capped = measured(out, f"{rung.name}-SASRec-at-LLMRec-time", sasrec_spec(rung, args, cap), live)
+        capped = measured(out, sasrec_spec(rung, args, cap, "SASRec-at-LLMRec-time"), live)
         runs["SASRec_at_llmrec_time"] = None if capped is None else dict(capped, epochs_cap=cap,
                                                                           same_as_converged=False)
     return runs
@@ -766,33 +547,35 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
     config.update(common.overrides(args))
     vectors = vectors_path(rung, llm_path, config.get("max_title_tokens"))
     catalogue = {k: getattr(args, k) for k in ("million_base", "million_titles", "data_path")}
-    common_spec = {"dataset": rung.dataset, "threads": args.threads, "vectors": str(vectors),
-                   "catalogue": catalogue}
+    options = {"vectors": str(vectors), "catalogue": catalogue}
+
+    def spec(name: str, task: str, **extra: Any) -> RunSpec:
+        config_of = dict(config, **extra.pop("config", {}))
+        return RunSpec(name, "LLMRec", rung.dataset, config=config_of, threads=args.threads,
+                       task=f"benchmarks.scale:{task}", options=dict(options, **extra))
+
     encode_name = "million_items-encode"
     if live and (out / "runs" / f"{encode_name}.json").exists() and not vectors.exists():
         logger.warning("%s is missing: encoding the catalogue again", vectors)
         (out / "runs" / f"{encode_name}.json").unlink()
-    runs["encode"] = measured(out, encode_name, dict(common_spec, kind="encode", config_dict=config,
-                                                     chunk=args.million_chunk), live)
+    runs["encode"] = measured(out, spec(encode_name, "encode", chunk=args.million_chunk), live)
     for mode in ("sampled", "full_catalogue"):
-        spec = dict(common_spec, kind="step", steps=args.million_steps,
-                    config_dict=dict(config, negative_sampling=mode))
         name = f"million_items-step-{mode}"
+        step_spec = spec(name, "step", steps=args.million_steps, config={"negative_sampling": mode})
         if mode == "full_catalogue" and live and not (out / "runs" / f"{name}.json").exists():
             fits, why = full_catalogue_fits(runs.get("step_sampled"), args.million_titles + 1,
                                             int((runs.get("step_sampled") or {}).get("batch", 256)))
             if not fits:  # stored like a result: delete it to try again
                 logger.warning("full_catalogue step skipped: %s", why)
-                common.write_json({"skipped": why, "spec": spec}, out / "runs" / f"{name}.json")
-        runs[f"step_{mode}"] = measured(out, name, spec, live)
-    runs["evaluate"] = measured(out, "million_items-evaluate", dict(common_spec, kind="evaluate",
-                                                                    config_dict=config), live)
+                common.write_json({"skipped": why, "spec": step_spec.content()}, out / "runs" / f"{name}.json")
+        runs[f"step_{mode}"] = measured(out, step_spec, live)
+    runs["evaluate"] = measured(out, spec("million_items-evaluate", "evaluate"), live)
     return runs
 
 
 def run_ddp(rung: Rung, args: Any, out: Path, live: bool) -> Optional[Dict[str, Any]]:
     """LLMRec on ``rung`` in 2 gloo processes of one thread each (``--nproc=2 --gpu_id=""``)."""
-    return measured(out, f"{rung.name}-LLMRec-ddp2", llmrec_spec(rung, args, out, nproc=2, threads=1), live)
+    return measured(out, llmrec_spec(rung, args, out, nproc=2, threads=1, name="LLMRec-ddp2"), live)
 
 
 # ------------------------------------------------------------------------------ report
@@ -1094,9 +877,6 @@ def parse_args(argv: Optional[List[str]] = None) -> Any:
                              "for smoke tests); default: %(default)s")
     parser.add_argument("--raw", default=str(REPO.parent / "shared" / "data"),
                         help="folder with amazon2014/ and amazon2018/ (default: %(default)s)")
-    parser.add_argument("--input_copy", default=None,
-                        help="where the id-prefixed copies of Clothing and Video Games go "
-                             "(default: DATA_PATH/amazon_lodo_input, shared with leave_one_domain_out)")
     parser.add_argument("--threads", type=int, default=2, help="threads per measured process (default 2)")
     parser.add_argument("--skip_sasrec", action="store_true", help="LLMRec only")
     parser.add_argument("--epochs", type=int, default=None, help="LLMRec's epochs (default: the YAML's)")
@@ -1113,20 +893,15 @@ def parse_args(argv: Optional[List[str]] = None) -> Any:
     parser.add_argument("--gpu_id", default="", help='RecBole gpu_id of every run (default "": CPU)')
     parser.add_argument("--checkpoint_dir", default="saved/scale",
                         help="checkpoints of the runs (relative: to the working directory)")
-    args = parser.parse_args(argv)
+    args = common.parse_args(parser, argv)
     args.rungs = [r.strip() for r in args.rungs.split(",") if r.strip()]
     unknown = [r for r in args.rungs if r not in ALL_RUNGS]
     if unknown:
         parser.error(f"unknown rungs {unknown}; choose from {', '.join(ALL_RUNGS)}")
-    if args.input_copy is None:
-        args.input_copy = str(Path(args.data_path) / "amazon_lodo_input")
     return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 3 and argv[0] == "--_child":
-        return child_main(argv[1], argv[2])
     args = parse_args(argv)
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)

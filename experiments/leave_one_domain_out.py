@@ -31,29 +31,24 @@ between processes (``--skip_prepare`` when another process builds the datasets).
 
 Data (built on demand; ``--prepare_only`` builds and stops): the 2014 Clothing and 2018 Video Games
 copies in ``../shared/data`` both number users ``U1..`` and items ``I1..``, so merged raw they would
-collide; their source copies are rewritten with prefixed ids (``clo``, ``vg``) into
-``--input_copy`` first. Beauty and Toys keep their raw ids (2,054 users are in both).
+collide: the converter reads them with prefixed ids (``--id_prefix``: ``clo``, ``vg``). Beauty and Toys
+keep their raw ids (2,054 users are in both).
 
-``python experiments/leave_one_domain_out.py [--targets clothing,videogames,beauty,toys]
+``python -m experiments.leave_one_domain_out [--targets clothing,videogames,beauty,toys]
 [--max_users 2500] [--skip_sasrec] [--stages train,grid,baselines,final]``
 """
 from __future__ import annotations
 
-import ast
-import gzip
-import json
-import os
-import resource
 import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import common
-from recbole_llmrec.evaluation.paired import compare_results
-from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock
+from dataset_converters import amazon
+from experiments import common
+from experiments.paired import compare_results
+from recbole_llmrec.evaluation.calibration import calibrate
+from recbole_llmrec.runs.harness import RunSpec
+from recbole_llmrec.runs.transfer import load_pipeline
 
 QUESTION = "leave_one_domain_out"
 UNSEEN = "unseen_title_similarity_weight"
@@ -73,162 +68,53 @@ DOMAINS: Dict[str, Dict[str, str]] = {
                    "prefix": "vg"},
 }
 ORDER = ("beauty", "toys", "clothing", "videogames")  # --domains order of the source datasets
-RAW_FILES = {  # domain key -> (reviews, meta) file names in its release folder
-    "beauty": ("reviews_Beauty_5.json.gz", "meta_Beauty.json.gz"),
-    "toys": ("reviews_Toys_and_Games_5.json.gz", "meta_Toys_and_Games.json.gz"),
-    "clothing": ("reviews_Clothing_Shoes_and_Jewelry_5.json.gz", "meta_Clothing_Shoes_and_Jewelry.json.gz"),
-    "videogames": ("Video_Games_5.json.gz", "meta_Video_Games.json.gz"),
-}
-
 
 def source_name(target: str) -> str:
     return f"amazon_lodo_src_no_{target}"
 
 
 # ----------------------------------------------------------------------------------- data
-def prepare_input_copy(raw: Path, dest: Path) -> None:
-    """The four domains' files in one folder: Beauty/Toys linked, Clothing/Video Games rewritten
-    with prefixed ids (the 2014 meta file stays a Python literal a line, as the release ships)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for key, (reviews, meta) in RAW_FILES.items():
-        release, prefix = DOMAINS[key]["release"], DOMAINS[key]["prefix"]
-        for name in (reviews, meta):
-            src, out = raw / release / name, dest / name
-            if out.exists() or out.is_symlink():
-                continue
-            if not prefix:
-                os.symlink(src.resolve(), out)
-                continue
-            literal = release == "amazon2014" and name.startswith("meta_")
-            tmp = out.with_suffix(".tmp")
-            with gzip.open(src, "rt", encoding="utf-8") as fin, gzip.open(tmp, "wt", encoding="utf-8") as fout:
-                for line in fin:
-                    if not line.strip():
-                        continue
-                    rec = ast.literal_eval(line) if literal else json.loads(line)
-                    for field in ("reviewerID", "asin"):
-                        if field in rec:
-                            rec[field] = prefix + str(rec[field])
-                    fout.write((repr(rec) if literal else json.dumps(rec)) + "\n")
-            tmp.rename(out)
+def converter_input(raw: Path, keys: List[str]) -> List[str]:
+    """The converter's ``--input`` folders and ``--id_prefix`` words for the domains ``keys``."""
+    folders = list(dict.fromkeys(str(raw / DOMAINS[k]["release"]) for k in keys))
+    prefixes = [f"{DOMAINS[k]['domain']}={DOMAINS[k]['prefix']}" for k in keys if DOMAINS[k]["prefix"]]
+    return ["--input", *folders] + (["--id_prefix", *prefixes] if prefixes else [])
 
 
-def convert(args_list: List[str]) -> None:
-    common.logger.info("converter: %s", " ".join(args_list))
-    subprocess.run([sys.executable, "-m", "dataset_converters.amazon", *args_list],
-                   cwd=str(common.REPO), check=True)
+def convert(arguments: List[str]) -> None:
+    """``python -m dataset_converters.amazon ARGUMENTS``, in this process."""
+    common.logger.info("converter: %s", " ".join(arguments))
+    if amazon.main(arguments) != 0:
+        raise SystemExit(f"error: the converter failed: {' '.join(arguments)}")
 
 
 def prepare_data(args, targets: List[str]) -> None:
-    data = Path(args.data_path)
-    copy = Path(args.input_copy)
+    data, raw = Path(args.data_path), Path(args.raw)
     for target in targets:
         if not (data / source_name(target)).exists():
-            prepare_input_copy(Path(args.raw), copy)
-            domains = [DOMAINS[k]["domain"] for k in ORDER if k != target]
-            convert(["--input", str(copy), "--domains", *domains, "--kcore", "5",
-                     "--max-users", str(args.max_users), "--seed", str(args.seed),
+            keys = [k for k in ORDER if k != target]
+            convert([*converter_input(raw, keys), "--domains", *(DOMAINS[k]["domain"] for k in keys),
+                     "--kcore", "5", "--max_users", str(args.max_users), "--seed", str(args.seed),
                      "--output", str(data), "--name", source_name(target)])
         spec = DOMAINS[target]
         if not (data / spec["target"]).exists():
-            convert(["--input", str(Path(args.raw) / spec["release"]), "--domains", spec["domain"],
-                     "--kcore", "5", "--max-users", str(args.target_users), "--seed", str(args.seed),
+            convert(["--input", str(raw / spec["release"]), "--domains", spec["domain"],
+                     "--kcore", "5", "--max_users", str(args.target_users), "--seed", str(args.seed),
                      "--output", str(data), "--name", spec["target"]])
 
 
 # ------------------------------------------------------------------------------------ runs
-def cached(out: Path, name: str, spec: Dict[str, Any], live: bool) -> Optional[Dict[str, Any]]:
-    """``common.run_cached`` plus the child's CPU seconds (stored in ``runs/<name>.cpu.json``
-    when this process ran it)."""
-    path = out / "runs" / f"{name}.json"
-    if path.exists() or not live:
-        return common.run_cached(out, name, spec, run=False) if path.exists() else None
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.time()
-    result = common.run_cached(out, name, spec, run=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    if cpu > 1:  # 0: another process ran it and we only read its result
-        common.write_json({"cpu_s": round(cpu, 1), "wall_s": round(time.time() - start, 1)},
-                          out / "runs" / f"{name}.cpu.json")
-    return result
-
-
-def child_cached(out: Path, name: str, spec: Dict[str, Any], live: bool, flag: str) -> Optional[Dict[str, Any]]:
-    """A run in a child process running this file with ``flag`` (``--_grid``, ``--_evaluate``),
-    cached in ``runs/<name>.json`` like ``common.run_cached`` (same lock)."""
-    path = out / "runs" / f"{name}.json"
-    if path.exists():
-        return common.load_json(path)
-    if not live:
-        return None
-    with RunLock(str(out / "runs" / f"{name}{LOCK_SUFFIX}"), name).acquire(wait=True):
-        if path.exists():
-            return common.load_json(path)
-        spec_path = out / "runs" / f".{name}.spec.json"
-        common.write_json(spec, spec_path)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.time()
-        try:
-            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), flag,
-                                   str(spec_path), str(path)], cwd=str(common.REPO), check=False)
-        finally:
-            spec_path.unlink(missing_ok=True)
-        if proc.returncode != 0 or not path.exists():
-            raise SystemExit(f"error: run {name} failed (exit {proc.returncode})")
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        common.write_json({"cpu_s": round((after.ru_utime + after.ru_stime)
-                                          - (before.ru_utime + before.ru_stime), 1),
-                           "wall_s": round(time.time() - start, 1)}, out / "runs" / f"{name}.cpu.json")
-        return common.load_json(path)
-
-
-def evaluate_child(spec_path: str, result_path: str) -> int:
-    """``--evaluate_checkpoint`` with the spec's title-similarity weights set *after* the checkpoint
-    is loaded: a checkpoint trained with ``calibrate_scoring`` restores its fitted scoring values on
-    loading, over the config's (transfer.load_pipeline), so config overrides alone would not turn
-    the terms off."""
-    import recbole_llmrec.runs.transfer as transfer
-
-    spec = common.load_json(Path(spec_path))
-    values = {k: v for k, v in spec["config_dict"].items() if k in TITLE_KEYS}
-    original, seen = transfer.load_pipeline, {}
-
-    def load_with_values(*a, **kw):
-        built, saved = original(*a, **kw)
-        seen["restored"] = dict(built.model.scoring_values())
-        built.model.set_scoring_values(values)
-        seen["used"] = dict(built.model.scoring_values())
-        return built, saved
-
-    transfer.load_pipeline = load_with_values
-    start = time.perf_counter()
-    result = transfer.evaluate_checkpoint(spec["checkpoint"], spec["dataset"], None,
-                                          dict(spec["config_dict"]))
-    result.update(wall_s=round(time.perf_counter() - start, 1), spec=spec,
-                  scoring_values_restored=seen.get("restored"), scoring_values_used=seen.get("used"))
-    common.write_run(result, Path(result_path))
-    return 0
-
-
-def grid_child(spec_path: str, result_path: str) -> int:
-    """Score a checkpoint zero-shot on the target's validation split at every grid weight."""
-    from recbole_llmrec.evaluation.calibration import calibrate
-    from recbole_llmrec.runs.transfer import load_pipeline
-
-    spec = common.load_json(Path(spec_path))
-    start = time.perf_counter()
-    built, saved = load_pipeline(spec["checkpoint"], spec["dataset"], None, dict(spec["config_dict"]))
-    fit = calibrate(built.model, built.valid_data, {UNSEEN: spec["grid"]}, "NDCG@10")
+def validation_grid(spec: RunSpec) -> Dict[str, Any]:
+    """The harness task: score a checkpoint zero-shot on the target's validation split at every
+    unseen-weight of ``options["grid"]``."""
+    built, saved = load_pipeline(spec.options["checkpoint"], spec.dataset, None, spec.config_dict())
+    fit = calibrate(built.model, built.valid_data, {UNSEEN: spec.options["grid"]}, "NDCG@10")
     groups = built.model.item_groups()
-    result = {"dataset": spec["dataset"], "trained_on": saved["dataset"], "split": "valid",
-              "metric": "ndcg@10", "best_weight": fit.values[UNSEEN], "best_valid": fit.score,
-              "grid": [{"weight": p[UNSEEN], "valid_ndcg@10": s} for p, s in fit.grid],
-              "users": fit.users, "items": int(built.model.n_items),
-              "unseen_items": int(groups["unseen"].sum()) if "unseen" in groups else None,
-              "wall_s": round(time.perf_counter() - start, 1), "spec": spec}
-    common.write_run(result, Path(result_path))
-    return 0
+    return {"dataset": spec.dataset, "trained_on": saved["dataset"], "split": "valid",
+            "metric": "ndcg@10", "best_weight": fit.values[UNSEEN], "best_valid": fit.score,
+            "grid": [{"weight": p[UNSEEN], "valid_ndcg@10": s} for p, s in fit.grid],
+            "users": fit.users, "items": int(built.model.n_items),
+            "unseen_items": int(groups["unseen"].sum()) if "unseen" in groups else None}
 
 
 # ----------------------------------------------------------------------------------- main
@@ -244,11 +130,7 @@ def weight_tag(w: float) -> str:
     return f"{w:g}".replace(".", "p")
 
 
-def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--_grid":
-        return grid_child(sys.argv[2], sys.argv[3])
-    if len(sys.argv) == 4 and sys.argv[1] == "--_evaluate":
-        return evaluate_child(sys.argv[2], sys.argv[3])
+def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--targets", default="clothing,videogames,beauty,toys",
                         help="held-out domains, in run order (of %s)" % ",".join(DOMAINS))
@@ -258,8 +140,6 @@ def main() -> int:
     parser.add_argument("--grid", default="0,2,4,8,16,32,64", help="unseen-weight grid (validation)")
     parser.add_argument("--raw", default=str(common.REPO.parent / "shared" / "data"),
                         help="folder with amazon2014/ and amazon2018/ (default: %(default)s)")
-    parser.add_argument("--input_copy", default=str(common.REPO / "dataset" / "amazon_lodo_input"),
-                        help="where the id-prefixed copies of the renumbered domains go")
     parser.add_argument("--title_cache", default="/tmp/title_cache", help="title_vector_cache folder")
     parser.add_argument("--stages", default="train,grid,baselines,final",
                         help="what to run (comma list): train, grid, baselines, final")
@@ -272,7 +152,7 @@ def main() -> int:
     parser.add_argument("--prepare_only", action="store_true", help="build the datasets and stop")
     parser.add_argument("--skip_prepare", action="store_true",
                         help="build no dataset (another process is building them)")
-    args = parser.parse_args()
+    args = common.parse_args(parser, argv)
     common.setup_logging()
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in targets if t not in DOMAINS]
@@ -286,22 +166,24 @@ def main() -> int:
     out = Path(args.output)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     stages = set(args.stages.split(","))
-    base = dict(common.overrides(args), data_path=args.data_path, seed=args.seed)
     lm = {"title_vector_cache": args.title_cache}
+    zero_shot = {"data_path": args.data_path, **lm}
+
+    def run(name: str, stage: str, model: str, dataset: str, **kw: Any) -> Optional[Dict[str, Any]]:
+        return common.run_cached(out, RunSpec(name, model, dataset, **kw), live and stage in stages)
+
     train: Dict[str, Any] = {}
     grids: Dict[str, Any] = {}
     for target in targets:  # folds: train, then the validation grid on the held-out domain
         if live and not args.skip_prepare:
             prepare_data(args, [target])  # built when its fold comes (the first one starts sooner)
-        spec = {"kind": "train", "model": "LLMRec", "dataset": source_name(target),
-                "config_dict": dict(base, **lm)}
-        train[target] = cached(out, f"LLMRec-train-no_{target}", spec, live and "train" in stages)
+        train[target] = common.run_cached(out, common.spec(args, f"LLMRec-train-no_{target}", "LLMRec",
+                                                           source_name(target), **lm), live and "train" in stages)
         grids[target] = None
         if train[target] is not None:
-            gspec = {"checkpoint": train[target]["checkpoint"], "dataset": DOMAINS[target]["target"],
-                     "grid": grid, "config_dict": dict(data_path=args.data_path, **lm)}
-            grids[target] = child_cached(out, f"grid-no_{target}-valid-{target}", gspec,
-                                         live and "grid" in stages, "--_grid")
+            grids[target] = run(f"grid-no_{target}-valid-{target}", "grid", "LLMRec", DOMAINS[target]["target"],
+                                config=zero_shot, task="experiments.leave_one_domain_out:validation_grid",
+                                options={"checkpoint": train[target]["checkpoint"], "grid": grid})
     baselines: Dict[str, Dict[str, Any]] = {}
     for target in targets:  # baselines run on the target itself
         dataset = DOMAINS[target]["target"]
@@ -309,16 +191,12 @@ def main() -> int:
         if not args.skip_sasrec:
             models["SASRec"] = {}
         baselines[target] = {}
-        for model, extra in models.items():
-            spec = {"kind": "train", "model": model, "dataset": dataset, "saved": False,
-                    "config_dict": dict(base, **extra)}
-            baselines[target][model] = cached(out, f"{model}-{target}", spec,
-                                              live and "baselines" in stages)
         if args.words_baseline is not None:  # TitleKNN with the word part of the title similarity
-            spec = {"kind": "train", "model": "TitleKNN", "dataset": dataset, "saved": False,
-                    "config_dict": dict(base, **lm, title_similarity_words=args.words_baseline)}
-            baselines[target][WORDS_BASELINE] = cached(out, f"TitleKNN-words-{target}", spec,
-                                                       live and "baselines" in stages)
+            models[WORDS_BASELINE] = dict(lm, title_similarity_words=args.words_baseline)
+        for model, extra in models.items():
+            name = f"TitleKNN-words-{target}" if model == WORDS_BASELINE else f"{model}-{target}"
+            run_spec = common.spec(args, name, model.split(" ")[0], dataset, options={"saved": False}, **extra)
+            baselines[target][model] = common.run_cached(out, run_spec, live and "baselines" in stages)
     evals: Dict[str, Dict[str, Any]] = {}
     weights: Dict[str, Any] = {}
     for target in targets:  # zero-shot test runs: cross-fitted weight, YAML weight, trained alone
@@ -331,11 +209,9 @@ def main() -> int:
             settings["crossfit"] = {UNSEEN: weights[target]["weight"]}
         for label, values in settings.items():
             tag = "alone" if label == "alone" else f"w{weight_tag(values[UNSEEN])}"
-            spec = {"kind": "evaluate", "checkpoint": train[target]["checkpoint"],
-                    "dataset": DOMAINS[target]["target"],
-                    "config_dict": dict(data_path=args.data_path, **lm, **values)}
-            evals[target][label] = child_cached(out, f"LLMRec-no_{target}-on-{target}-{tag}", spec,
-                                                live and "final" in stages, "--_evaluate")
+            evals[target][label] = run(f"LLMRec-no_{target}-on-{target}-{tag}", "final", "LLMRec",
+                                       DOMAINS[target]["target"], config=dict(zero_shot, **values),
+                                       task="evaluate", options={"checkpoint": train[target]["checkpoint"]})
     report(out, args, targets, train, grids, baselines, evals, weights, grid)
     return 0
 

@@ -2,7 +2,7 @@
 
 Each model is trained on ``amazon_mixed`` (Beauty + Toys_and_Games merged per user) and on each
 single-domain dataset written from the same filtered users and items by the converter's
-``--per-domain`` (``amazon_split_<D>``: a user's D interactions only). A mixed test row whose
+``--per_domain`` (``amazon_split_<D>``: a user's D interactions only). A mixed test row whose
 target is in domain D is the last interaction of its user, so it is also that user's last D
 interaction: the D-only model scores the same (user, target) with only the user's D history.
 Rows are paired on (user, target); the difference is mixed - single, bootstrap over rows.
@@ -10,17 +10,17 @@ Rows are paired on (user, target); the difference is mixed - single, bootstrap o
 Build the single-domain datasets first (a few seconds)::
 
     python -m dataset_converters.amazon --input ../shared/data/amazon2014 --domains Beauty Toys_and_Games \\
-        --min-domains 2 --output dataset --name amazon_split --per-domain
+        --min_domains 2 --output dataset --name amazon_split --per_domain
 
-``python experiments/mixed_vs_single.py [--models SASRec,LLMRec] [--result MODEL:DATASET=FILE ...]``
+``python -m experiments.mixed_vs_single [--models SASRec,LLMRec] [--result MODEL:DATASET=FILE ...]``
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import common
-from recbole_llmrec.evaluation.paired import align_rows, paired_difference, row_table, rows_in_group
+from experiments import common
+from experiments.paired import align_rows, paired_difference, row_table, rows_in_group
 
 QUESTION = "mixed_vs_single"
 MIXED = "amazon_mixed"
@@ -30,14 +30,14 @@ SPLIT = "amazon_split"
 CLAIM = {"LLMRec": True, "SASRec": False}
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--models", default="SASRec,LLMRec")
     parser.add_argument("--result", action="append", default=[],
                         help="reuse a finished result file (with per_row): MODEL:DATASET=FILE")
     parser.add_argument("--config_files", default="",
                         help="comma-separated extra config layers for every run")
-    args = parser.parse_args()
+    args = common.parse_args(parser, argv)
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     given = {}
@@ -52,11 +52,8 @@ def main() -> int:
             if f"{model}:{dataset}" in given:
                 results.setdefault(model, {})[dataset] = given[f"{model}:{dataset}"]
                 continue
-            spec = {"kind": "train", "model": model, "dataset": dataset, "config_files": files,
-                    "config_dict": dict(common.overrides(args), data_path=args.data_path,
-                                        seed=args.seed)}
-            results.setdefault(model, {})[dataset] = common.run_cached(
-                out, f"{model}-{dataset}", spec, not args.report_only)
+            run = common.spec(args, f"{model}-{dataset}", model, dataset, files)
+            results.setdefault(model, {})[dataset] = common.run_cached(out, run, not args.report_only)
     report(out, results, args)
     return 0
 

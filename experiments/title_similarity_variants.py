@@ -1,7 +1,7 @@
 """What can title similarity alone reach on an unseen domain? Training-free variants of TitleKNN.
 
 TitleKNN ranks by the cosine of the frozen LM's title vectors with the user's last title. This
-experiment measures, on each leave-one-domain-out target (``experiments/leave_one_domain_out.py``),
+experiment measures, on each leave-one-domain-out target (``python -m experiments.leave_one_domain_out``),
 variants that need nothing but the titles of the catalogue being ranked and the user's history:
 
 * ``whiten<a>``: the catalogue's unit title vectors centred and multiplied by ``C^(-a/2)`` (``C``:
@@ -16,18 +16,19 @@ validation ratio to TitleKNN on the *other* targets (cross-fitted), and its test
 compared with TitleKNN's over the same test rows (paired bootstrap). It bounds what a learned
 model that only re-weights title similarity can add zero-shot.
 
-``python experiments/title_similarity_variants.py [--datasets ...] [--title_vector_cache DIR]``
+``python -m experiments.title_similarity_variants [--datasets ...] [--title_vector_cache DIR]``
 """
 from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List, Optional
 
-import common
 import torch
-from recbole_llmrec.evaluation.paired import paired_difference
+
+from experiments import common
+from experiments.paired import paired_difference
+from recbole_llmrec.runs.harness import RunSpec
 from recbole_llmrec.runs.pipeline import build
 
 QUESTION = "title_similarity_variants"
@@ -93,12 +94,12 @@ def row_ndcg(scores: torch.Tensor, target: torch.Tensor, k: int = 10) -> torch.T
     return (hit.double() * discount).sum(1)
 
 
-def measure(dataset: str, args: Any) -> Dict[str, Any]:
-    """Per-row test NDCG@10 and mean validation NDCG@10 of every variant on ``dataset``."""
+def measure(spec: RunSpec) -> Dict[str, Any]:
+    """The harness task: per-row test NDCG@10 and mean validation NDCG@10 of every variant on the
+    spec's dataset."""
     start = time.perf_counter()
-    config = {"data_path": args.data_path, "title_vector_cache": args.title_vector_cache,
-              "show_progress": False, "seed": args.seed}
-    pipeline = build("TitleKNN", dataset, config_dict=config, init_logging=False, with_trainer=False)
+    dataset = spec.dataset
+    pipeline = build("TitleKNN", dataset, config_dict=spec.config_dict(), init_logging=False, with_trainer=False)
     model = pipeline.model.eval()
     units = torch.nn.functional.normalize(model.title_vectors().float(), dim=-1)
     units[0] = 0.0
@@ -162,24 +163,24 @@ def family_table(results: Dict[str, Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--datasets", nargs="+", default=list(TARGETS), help="the targets (at least 2)")
     parser.add_argument("--title_vector_cache", default=None,
                         help="folder of cached title vectors (shared with LLMRec and TitleKNN runs)")
-    args = parser.parse_args()
+    args = common.parse_args(parser, argv)
     if len(args.datasets) < 2:
         parser.error("--datasets needs at least 2 targets: each is cross-fitted on the others")
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     results: Dict[str, Dict[str, Any]] = {}
     for dataset in args.datasets:
-        path = out / "runs" / f"{dataset}.json"
-        if not path.exists() and not args.report_only:
-            spec = {"kind": "title_similarity_variants", "dataset": dataset, "seed": args.seed}
-            common.write_run(dict(measure(dataset, args), spec=spec), path)
-        if path.exists():
-            results[dataset] = common.load_json(path)
+        run = RunSpec(dataset, "TitleKNN", dataset, seed=args.seed, task="experiments.title_similarity_variants:measure",
+                      config={"data_path": args.data_path, "title_vector_cache": args.title_vector_cache,
+                              "show_progress": False})
+        result = common.run_cached(out, run, not args.report_only)
+        if result is not None:
+            results[dataset] = result
     if len(results) < 2:
         raise SystemExit("error: fewer than 2 targets measured; nothing to cross-fit")
     rows = cross_fitted(results)

@@ -7,29 +7,41 @@ modules) and ``frozen`` (LM fixed, a projection trains). Same examples, epochs a
 test metrics, trainable parameters, wall time, peak resident memory of the run's process; paired
 differences against full fine-tuning.
 
-``python experiments/tuning_modes.py [--dataset amazon_mixed] [--set key=value ...]``
+``python -m experiments.tuning_modes [--dataset amazon_mixed] [--key=value ...]``
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-import common
-from recbole_llmrec.evaluation.paired import compare_results
+from experiments import common
+from experiments.paired import compare_results
+from recbole_llmrec.runs.harness import RunSpec, task_train
+from recbole_llmrec.runs.pipeline import build
 
 QUESTION = "tuning_modes"
 MODES = ("full", "lora", "frozen")
 LAYER = str(common.REPO / "properties" / "model" / "LLMRec-sentence.yaml")
 
 
-def main() -> int:
+def train_and_count(spec: RunSpec) -> Dict[str, Any]:
+    """The harness task: a whole run, then the trainable and total parameters of the model it builds."""
+    result = task_train(spec)
+    model = build(spec.model, spec.dataset, list(spec.config_files) or None, spec.config_dict(),
+                  init_logging=False, with_trainer=False).model
+    result["params"] = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                        "total": sum(p.numel() for p in model.parameters())}
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--dataset", default="amazon_mixed")
     parser.add_argument("--modes", default=",".join(MODES), help="tuning modes to run (default: %(default)s)")
     parser.add_argument("--full_result", default=None,
                         help="result JSON of the full fine-tuning run to compare with when --modes "
                              "leaves out full (e.g. another learning rate for lora and frozen)")
-    args = parser.parse_args()
+    args = common.parse_args(parser, argv)
     common.setup_logging()
     out = common.prepare_output(args.output, args.overwrite)
     extra = common.overrides(args)
@@ -40,11 +52,9 @@ def main() -> int:
     if "full" not in modes and args.full_result:
         results["full"] = common.load_json(Path(args.full_result))
     for mode in modes:
-        spec = {"kind": "train", "model": "LLMRec", "dataset": args.dataset,
-                "config_files": [LAYER], "count_params": True,
-                "config_dict": dict(extra, tuning=mode, data_path=args.data_path, seed=args.seed)}
-        results[mode] = common.run_cached(out, f"LLMRec-{mode}-{args.dataset}", spec,
-                                          not args.report_only)
+        run = common.spec(args, f"LLMRec-{mode}-{args.dataset}", "LLMRec", args.dataset, [LAYER],
+                          task="experiments.tuning_modes:train_and_count", tuning=mode)
+        results[mode] = common.run_cached(out, run, not args.report_only)
     rows: List[Dict[str, Any]] = []
     for mode, result in results.items():
         row: Dict[str, Any] = {"tuning": mode}
@@ -54,7 +64,7 @@ def main() -> int:
         params = result.get("params") or {}
         row.update({**{m: result["test_result"][m] for m in common.METRICS},
                     "trainable params": params.get("trainable"), "total params": params.get("total"),
-                    "wall_s": result.get("wall_s"), "peak_rss_mb": result.get("peak_rss_mb"),
+                    "wall_s": result.get("wall_s"), "peak_rss_mib": result.get("peak_rss_mib"),
                     "status": "measured"})
         if mode != "full" and results.get("full") is not None:
             d = compare_results(results["full"], result, "ndcg@10", seed=args.seed).as_dict()
@@ -69,7 +79,7 @@ def main() -> int:
         + (f" The full row is `{args.full_result}` (its own settings, not the overrides)."
            if "full" not in modes and args.full_result else ""), "",
         common.md_table(rows, ["tuning", "ndcg@10", "recall@10", "trainable params", "wall_s",
-                               "peak_rss_mb", "vs full ndcg@10", "status"]),
+                               "peak_rss_mib", "vs full ndcg@10", "status"]),
     ]
     common.write_report(out, "LLMRec: full fine-tuning vs LoRA vs frozen", "\n".join(body), rows,
                         {"rows": rows, "seed": args.seed, "overrides": extra}, plot(rows))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from recbole_llmrec.evaluation.paired import align_rows, compare_results, paired_difference
+from experiments.paired import align_rows, compare_results, paired_difference
 
 
 def test_paired_difference_hand_example():
@@ -52,7 +52,7 @@ def test_compare_results_aligns_rows_by_user_and_target():
 
 
 def test_rows_in_group():
-    from recbole_llmrec.evaluation.paired import rows_in_group
+    from experiments.paired import rows_in_group
 
     r = {"per_row": {"test": {"user": ["u1", "u2"], "target": ["i1", "i2"],
                               "popularity": ["0", "1-4"], "ndcg@10": [0.0, 1.0]}}}

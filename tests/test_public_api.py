@@ -39,7 +39,7 @@ def _violations(path: Path) -> list[str]:
 
 def test_the_scan_covers_the_tools():
     names = {p.name for p in SOURCES}
-    assert {"recommend.py", "item_vectors.py", "transfer.py", "run_one.py", "ranking_weight_sweep.py"} <= names
+    assert {"recommend.py", "item_vectors.py", "transfer.py", "harness.py", "ranking_weight_sweep.py"} <= names
     assert not any("recbole_llmrec/model/" in str(p) for p in SOURCES)
 
 

@@ -1,6 +1,6 @@
-"""benchmarks/scale.py: the tiny rung end to end (child process per measurement, report files and
-fields, refusal to overwrite), and the pure pieces (composite catalogue, log-log slope, epoch cap)."""
-import importlib.util
+"""python -m benchmarks.scale: the tiny rung end to end (child process per measurement through the
+harness, report files and fields, refusal to overwrite), and the pure pieces (composite catalogue,
+log-log slope, epoch cap)."""
 import json
 import os
 import subprocess
@@ -9,22 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import scale as scale_module
+
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "scale.py"
 
 
 @pytest.fixture(scope="module")
 def scale():
-    spec = importlib.util.spec_from_file_location("scale_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return scale_module
 
 
 def _run(args, cwd):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "benchmarks.scale", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 

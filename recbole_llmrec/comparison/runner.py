@@ -1,16 +1,23 @@
-"""The benchmark loop: every (model, seed) run once, each result in its own file, resumable."""
+"""The benchmark loop: every (model, seed) run once through the harness (:mod:`recbole_llmrec.runs.harness`:
+a child process each, its result in its own file, locked, resumable)."""
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from recbole_llmrec.comparison.aggregate import aggregate
 from recbole_llmrec.comparison.manifest import build_manifest, prepare_output_dir
+from recbole_llmrec.comparison.plot import write_plot
+from recbole_llmrec.comparison.report import write_reports
 from recbole_llmrec.config.plugin_config import build_config
-from recbole_llmrec.utils.atomic import write_json_atomic
-from recbole_llmrec.runs.lock import LOCK_SUFFIX, RunLock, RunLockedError
+from recbole_llmrec.runs import harness
+from recbole_llmrec.runs.harness import RunSpec
+from recbole_llmrec.runs.lock import RunLockedError
+from recbole_llmrec.runs.quick_start import run as train_and_test
+from recbole_llmrec.utils.result_files import read_result
 
 logger = logging.getLogger(__name__)
 
@@ -62,18 +69,13 @@ def run_benchmark(
     Several benchmark processes may share ``output_dir``: each (model, seed) is run by one of
     them (``runs/<model>__seed<seed>.lock``), the others read its result when it is done.
 
-    ``run_fn`` defaults to :func:`recbole_llmrec.runs.quick_start.run` (tests pass a wrapper).
+    Each run is a child process running :func:`recbole_llmrec.runs.quick_start.run`; ``run_fn`` (tests:
+    a wrapper with ``run``'s signature) runs in this process instead.
     """
-    from recbole_llmrec.comparison.aggregate import aggregate
-    from recbole_llmrec.comparison.plot import write_plot
-    from recbole_llmrec.comparison.report import write_reports
-
     if not spec.models:
         raise ValueError("no models given")
     if len(set(spec.models)) != len(spec.models):
         raise ValueError(f"models listed twice: {list(spec.models)}")
-    if run_fn is None:
-        from recbole_llmrec.runs.quick_start import run as run_fn
     seeds = resolve_seeds(spec)
     overrides = {k: v for k, v in spec.overrides.items() if k != "seed"}
     manifest = build_manifest(spec.dataset, spec.config_files, overrides)
@@ -96,61 +98,49 @@ def run_benchmark(
 
 
 def _run_or_read(spec: BenchmarkSpec, output_dir: str, pair: Tuple[str, int],
-                 pairs: List[Tuple[str, int]], overrides: Dict[str, Any], run_fn: RunFn,
+                 pairs: List[Tuple[str, int]], overrides: Dict[str, Any], run_fn: Optional[RunFn],
                  records: Dict[Tuple[str, int], Dict[str, Any]], wait: bool) -> bool:
-    """Read or run one (model, seed) under its lock ``runs/<name>.lock``; False when another
-    live process holds that lock and ``wait`` is off."""
+    """Read or run one (model, seed) (the harness, under its lock ``runs/<name>.lock``); False when
+    another live process is running it and ``wait`` is off."""
     model, seed = pair
     tag = f"[{pairs.index(pair) + 1}/{len(pairs)}] {model} seed={seed}"
-    path = os.path.join(output_dir, "runs", run_file_name(model, seed))
-    lock = RunLock(os.path.splitext(path)[0] + LOCK_SUFFIX, f"{model} seed={seed}")
+    run = RunSpec(os.path.splitext(run_file_name(model, seed))[0], model, spec.dataset, tuple(spec.config_files),
+                  overrides, seed=seed, task="recbole_llmrec.comparison.runner:benchmark_record")
+    path = harness.result_path(run, os.path.join(output_dir, "runs"))
+    if path.exists():
+        logger.info("%s: skip, already done (%s)", tag, path)
+        records[pair] = load_run(str(path), model, seed)
+        return True
+    logger.info("%s: running", tag)
+    in_process = None if run_fn is None else functools.partial(benchmark_record, run_fn=run_fn)
     try:
-        lock.acquire(wait=wait)
+        harness.run(run, path.parent, wait=wait, in_process=in_process)
     except RunLockedError as err:
         logger.info("%s: %s; left to it", tag, err)
         return False
-    try:
-        if os.path.exists(path):
-            logger.info("%s: skip, already done (%s)", tag, path)
-            records[pair] = load_run(path, model, seed)
-            return True
-        logger.info("%s: running", tag)
-        record = _run_one(spec, model, seed, overrides, run_fn)
-        write_json_atomic(record, path)
-        logger.info("%s: done in %.1f s", tag, record["result"].get("wall_time_s", float("nan")))
-        records[pair] = record
-        return True
-    finally:
-        lock.release()
+    records[pair] = load_run(str(path), model, seed)
+    logger.info("%s: done in %.1f s", tag, records[pair]["result"].get("wall_time_s", float("nan")))
+    return True
 
 
-def _run_one(
-    spec: BenchmarkSpec, model: str, seed: int, overrides: Dict[str, Any], run_fn: RunFn
-) -> Dict[str, Any]:
-    config_dict = dict(overrides, seed=seed)
-    domain_field = build_config(model, spec.dataset, list(spec.config_files), config_dict)[
-        "domain_field"
-    ]
-    result = run_fn(model, spec.dataset, list(spec.config_files) or None, config_dict)
+def benchmark_record(run: RunSpec, run_fn: RunFn = train_and_test) -> Dict[str, Any]:
+    """The harness task of one (model, seed): ``run_fn``'s result in a record naming the run."""
+    config_dict = run.config_dict()
+    domain_field = build_config(run.model, run.dataset, list(run.config_files), config_dict)["domain_field"]
+    result = run_fn(run.model, run.dataset, list(run.config_files) or None, config_dict)
     if "per_domain" not in result and domain_field:
         raise MissingPerDomainError(
-            f"{model} seed={seed}: run() returned no 'per_domain' metrics although "
+            f"{run.model} seed={run.seed}: run() returned no 'per_domain' metrics although "
             f"domain_field={domain_field!r} is configured; update recbole_llmrec.runs.quick_start.run "
             "or set --domain_field=~ for a dataset without domains"
         )
-    return {
-        "model": model,
-        "seed": seed,
-        "dataset": spec.dataset,
-        "domain_field": domain_field,
-        "result": result,
-    }
+    return {"model": run.model, "seed": run.seed, "dataset": run.dataset, "domain_field": domain_field,
+            "result": result}
 
 
 def load_run(path: str, model: str, seed: int) -> Dict[str, Any]:
     """A stored run record, checked to be the (model, seed) its name says."""
-    with open(path, encoding="utf-8") as handle:
-        record = json.load(handle)
+    record = read_result(path)
     if record.get("model") != model or record.get("seed") != seed or "result" not in record:
         raise ValueError(f"{path} is not the result of {model} seed={seed}; remove it to re-run")
     return record
