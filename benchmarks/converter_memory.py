@@ -9,8 +9,8 @@ Each run is a fresh ``python -m dataset_converters.amazon`` process under ``/usr
 (its "Maximum resident set size"; ``ru_maxrss`` from ``os.wait4`` where ``time`` is missing). Outputs of
 the two paths are compared by sha256. Run it on a quiet machine; it runs one process at a time.
 
-    python benchmarks/converter_memory.py                        # real + 10M-line synthetic
-    python benchmarks/converter_memory.py --cases real --engines streaming
+    python -m benchmarks.converter_memory                        # real + 10M-line synthetic
+    python -m benchmarks.converter_memory --cases real --engines streaming
 """
 
 import argparse
@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from recbole_llmrec.utils.machine import cpu_flags, cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "amazon2018"
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "converter" / "converter_memory.json"
@@ -34,35 +36,13 @@ BOOKS_2018_LINES = 27_164_983  # 2018 Books 5-core reviews
 DAY = 86_400
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (platform's guess elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> List[str]:
-    """The vector extensions the CPU reports (avx2, avx512*, amx*)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(f for f in line.split(":", 1)[1].split()
-                              if f.startswith(("avx2", "avx512", "amx")))
-    except OSError:
-        pass
-    return []
-
-
 def machine() -> Dict[str, Any]:
     """CPU, cores, memory, versions and load: what the numbers depend on."""
     import numpy
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"cpu": cpu_name(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+    flags = sorted(f for f in (cpu_flags() or "").split() if f.startswith(("avx2", "avx512", "amx")))
+    return {"cpu": cpu_name(), "cpu_flags": flags, "cores": os.cpu_count(),
             "memory_gib": round(mem / 2**30, 1), "python": platform.python_version(),
             "numpy": numpy.__version__, "load_average": list(os.getloadavg())}
 

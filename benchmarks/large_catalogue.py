@@ -6,16 +6,14 @@ with and without item chunks (``score_chunk_items``) and of a top-k, and one tra
 Each mode runs in a fresh process; memory is its peak resident memory above what the stand-in's
 tables take::
 
-    python benchmarks/large_catalogue.py --items 1000000 --users 64           # scoring: full / chunked / topk
-    python benchmarks/large_catalogue.py --items 200000 --train --users 256   # training step: full_catalogue / sampled
+    python -m benchmarks.large_catalogue --items 1000000 --users 64           # scoring: full / chunked / topk
+    python -m benchmarks.large_catalogue --items 200000 --train --users 256   # training step: full_catalogue / sampled
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
 from typing import Optional
 
@@ -24,6 +22,8 @@ import torch
 from recbole_llmrec.model.negative_sampling import STRATEGIES
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.settings import LLMRecSettings
+from recbole_llmrec.runs import harness
+from recbole_llmrec.runs.harness import RunSpec
 
 SCORING_MODES = ("full", "chunked", "topk")
 TRAINING_MODES = ("full_catalogue", "sampled")
@@ -94,6 +94,11 @@ def train_step(mode: str, items: int, users: int, steps: int = 3) -> dict:
             "peak_above_tables_mib": round(_peak_mib() - before)}
 
 
+def measure(spec: RunSpec) -> dict:
+    """Harness task: :func:`run_mode` of the spec's options."""
+    return run_mode(**spec.options)
+
+
 def run_mode(mode: str, items: int, users: int, chunk: int) -> dict:
     """One measurement in this process: ``full`` (one chunk), ``chunked`` or ``topk``; or a training mode."""
     if mode in TRAINING_MODES:
@@ -120,17 +125,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=32768)
     parser.add_argument("--train", action="store_true", help="training steps instead of scoring")
-    parser.add_argument("--mode", choices=SCORING_MODES + TRAINING_MODES, help="one mode in this process")
     args = parser.parse_args(argv)
-    if args.mode:
-        print(json.dumps(run_mode(args.mode, args.items, args.users, args.chunk)))
-        return
     print(f"users x items: {args.users} x {args.items:,} float32 = {args.users * args.items * 4 / 2 ** 20:,.0f} MiB")
-    for mode in TRAINING_MODES if args.train else SCORING_MODES:
-        out = subprocess.run([sys.executable, __file__, "--mode", mode, "--items", str(args.items),
-                              "--users", str(args.users), "--chunk", str(args.chunk)],
-                             check=True, capture_output=True, text=True).stdout
-        print(out.strip())
+    for mode in TRAINING_MODES if args.train else SCORING_MODES:  # each in a child process of its own
+        options = {"mode": mode, "items": args.items, "users": args.users, "chunk": args.chunk}
+        result = harness.run_once(RunSpec(mode, task="benchmarks.large_catalogue:measure", options=options))
+        print(json.dumps(dict({k: result[k] for k in result if k not in harness.MEASURED}, peak_rss_mib=result["peak_rss_mib"])))
 
 
 if __name__ == "__main__":

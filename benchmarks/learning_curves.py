@@ -1,6 +1,6 @@
 """Validation NDCG@10 against cumulative wall time, epoch by epoch, from RecBole run logs.
 
-    python benchmarks/learning_curves.py --run "LLMRec (default)=log/LLMRec/run.log" \
+    python -m benchmarks.learning_curves --run "LLMRec (default)=log/LLMRec/run.log" \
         --run "SASRec=log/SASRec/run.log" --output benchmarks/results/learning_curves/curves.png
 
 Time of an epoch = RecBole's logged training + evaluation time; a run's start adds the LM's
@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from recbole_llmrec.utils.atomic import atomic_output, write_json_atomic  # noqa: E402
+from recbole_llmrec.utils.atomic import atomic_output, write_json_atomic
+from recbole_llmrec.utils.overwrite import refuse_existing
 
 TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
 EVAL = re.compile(r"epoch (\d+) evaluating \[time: ([\d.]+)s, valid_score: ([\d.]+)\]")
@@ -55,8 +53,7 @@ def main(argv: List[str] | None = None) -> int:
     out = Path(args.output)
     data = out.with_suffix(".json")
     for path in (out, data):
-        if path.exists() and not args.overwrite:
-            parser.error(f"{path} exists; pass --overwrite to replace it")
+        refuse_existing(path, args.overwrite)
     curves = {}
     for spec in args.run:
         label, sep, log = spec.partition("=")

@@ -3,9 +3,9 @@ physical limit: training throughput, padding efficiency, evaluation time, scalin
 
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/llmrec_speed.py --output perf.json            # full (< 10 min, 2-core CPU)
-    PYTHONPATH=. python benchmarks/llmrec_speed.py --quick --output perf.json    # seconds: tiny data + tiny LM
-    PYTHONPATH=. python benchmarks/llmrec_speed.py --parts train --set length_bucketing=False
+    python -m benchmarks.llmrec_speed --output perf.json            # full (< 10 min, 2-core CPU)
+    python -m benchmarks.llmrec_speed --quick --output perf.json    # seconds: tiny data + tiny LM
+    python -m benchmarks.llmrec_speed --parts train --length_bucketing=False
 
 Everything goes through the public API: :func:`recbole_llmrec.runs.pipeline.build` (config, RecBole's
 ``create_dataset`` / ``data_preparation``, ``LLMRec`` and ``LLMRecTrainer``), as a training run does.
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -34,6 +33,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
+
+from recbole_llmrec.config.overrides import parse_config_overrides
+from recbole_llmrec.utils.atomic import write_json_atomic
+from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.machine import cpu_kind
 
 REPO = Path(__file__).resolve().parents[1]
 #: --quick: the repository's tiny dataset (test data) and a tiny random LM.
@@ -53,12 +57,6 @@ THRESHOLDS = {"train_vs_backbone": (">=", 0.8), "padding_efficiency": (">=", 0.9
 
 
 # ------------------------------------------------------------------------------------------ setup
-def _parse_value(raw: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(raw)
-
-
 def build(args: argparse.Namespace) -> Dict[str, Any]:
     """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
     from recbole_llmrec.runs.pipeline import build as build_pipeline
@@ -423,22 +421,11 @@ def _count(batches: List[Any]) -> int:
 
 # ------------------------------------------------------------------------------------------ report
 def machine() -> Dict[str, Any]:
-    model_name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model_name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
+    """The CPU kind (``recbole_llmrec.utils.machine``), torch's threads and the load."""
     from recbole_llmrec.model.precision import cpu_supports_bf16
 
-    return {"cpu": model_name, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "loadavg": load, "torch": torch.__version__, "cpu_bf16": cpu_supports_bf16()}
+    return dict(cpu_kind(), torch_threads=torch.get_num_threads(), loadavg=os.getloadavg(),
+                cpu_bf16=cpu_supports_bf16())
 
 
 def report(result: Dict[str, Any]) -> str:
@@ -492,21 +479,20 @@ def report(result: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     p.add_argument("--quick", action="store_true", help="tiny dataset + tiny random LM (seconds; for tests)")
     p.add_argument("--output", help="write the result JSON here")
     p.add_argument("--parts", default="train,eval,scaling", help="comma list of train, eval, scaling")
-    p.add_argument("--train-steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
+    p.add_argument("--train_steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
-    p.add_argument("--eval-users", type=int, default=None, help="evaluate only the first N test users (default 1024; quick: all)")
-    p.add_argument("--eval-items", type=int, default=None, help="rank against item ids 1..N only (default all)")
-    p.add_argument("--scaling-steps", type=int, default=None, help="training steps per scaling point (default 2)")
-    p.add_argument("--scaling-users", type=int, default=None, help="users per history-length point (default 256)")
+    p.add_argument("--eval_users", type=int, default=None, help="evaluate only the first N test users (default 1024; quick: all)")
+    p.add_argument("--eval_items", type=int, default=None, help="rank against item ids 1..N only (default all)")
+    p.add_argument("--scaling_steps", type=int, default=None, help="training steps per scaling point (default 2)")
+    p.add_argument("--scaling_users", type=int, default=None, help="users per history-length point (default 256)")
     p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (YAML value)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    args = p.parse_args(argv)
-    args.set = {kv.split("=", 1)[0]: _parse_value(kv.split("=", 1)[1]) for kv in args.set}
+    args, rest = p.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
+    args.set = parse_config_overrides(rest)  # any other --key=value: a config entry
     if args.threads or args.quick:
         torch.set_num_threads(args.threads or 1)  # a tiny LM runs best on one thread
     parts_wanted = {x.strip() for x in args.parts.split(",") if x.strip()}
@@ -545,8 +531,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(report(result))
     print(f"total wall time {result['wall_s']:.1f} s")
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+        write_json_atomic(json.loads(json.dumps(result, default=str)), args.output)
     return 0
 
 

@@ -7,7 +7,7 @@ stored in the checkpoint); this sweep is the diagnostic beside it. By default it
 ``calibration_grid`` values, marks the checkpoint's fitted value (``fitted`` column) and checks
 that the fitted value is the sweep's best on validation. Choose by the validation column only.
 
-``python benchmarks/ranking_weight_sweep.py --checkpoint saved/LLMRec-....pth \\
+``python -m benchmarks.ranking_weight_sweep --checkpoint saved/LLMRec-....pth \\
     --key cold_title_similarity_weight --output benchmarks/results/cold_weight``
 """
 from __future__ import annotations
@@ -15,16 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+
+from experiments import common
+from recbole_llmrec.model.scoring import SCORING_TERMS
+from recbole_llmrec.runs.transfer import load_pipeline
 
 logger = logging.getLogger(__name__)
 
+
 def weight_keys() -> list:
     """Every scoring term's keys (``recbole_llmrec.model.scoring``'s registry)."""
-    from recbole_llmrec.model.scoring import SCORING_TERMS
-
     return [key for term in SCORING_TERMS.values() for key in term.keys]
 
 
@@ -32,8 +33,6 @@ def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
           ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """One row per value: ``{key, fitted, valid ndcg@10, test ndcg@10, test recall@10, test per bucket}``;
     and the checkpoint's scoring values (``fitted``: whether calibration fitted them)."""
-    from recbole_llmrec.runs.transfer import load_pipeline
-
     built, _ = load_pipeline(checkpoint, dataset, None, {"show_progress": False})
     model, trainer = built.model, built.trainer
     trainer.set_train_dataset(built.train_data._dataset)
@@ -59,8 +58,8 @@ def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
     return rows, info
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--dataset", default="amazon_mixed")
     parser.add_argument("--key", default="cold_title_similarity_weight", choices=weight_keys())
@@ -68,18 +67,12 @@ def main() -> int:
                         help="comma list (default: the key's calibration_grid values of the checkpoint)")
     parser.add_argument("--output", required=True, help="folder of results.md and results.json")
     parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
-    import common  # the experiments' logging, atomic writers and machine facts
-
+    args = parser.parse_args(argv)
     common.setup_logging()
-    out = Path(args.output)
-    if (out / "results.json").exists() and not args.overwrite:
-        raise SystemExit(f"error: {out}/results.json exists; pass --overwrite to replace it")
+    out = common.prepare_output(args.output, args.overwrite)
 
     values = [float(v) for v in args.values.split(",")] if args.values else None
     rows, info = sweep(args.checkpoint, args.dataset, args.key, values)
-    out.mkdir(parents=True, exist_ok=True)
     best = max(rows, key=lambda r: r["valid ndcg@10"])
     fitted = info["values"][args.key]
     others = ", ".join(f"`{k}` {v}" for k, v in info["values"].items() if k != args.key)

@@ -30,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ from recbole_llmrec.utils.result_files import read_result, write_result
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
+#: What the harness adds to a task's result.
+MEASURED = ("timing", "wall_s", "cpu_s", "peak_rss_mib", "ru_maxrss_mib", "torch_threads", "load_avg", "machine",
+            "spec", "spec_sha256")
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,14 @@ def run(spec: RunSpec, runs_dir: PathLike, live: bool = True, wait: bool = True,
         elif not path.exists():
             run_child(spec, path, cwd)
     return read_result(str(path))
+
+
+def run_once(spec: RunSpec, cwd: Optional[PathLike] = None) -> Dict[str, Any]:
+    """``spec``'s result, run in a child process now and not stored (a measurement repeated on purpose)."""
+    with tempfile.TemporaryDirectory(prefix="recbole-llmrec-run-") as folder:
+        path = Path(folder) / f"{spec.name}.json"
+        run_child(spec, path, cwd)
+        return read_result(str(path))
 
 
 def run_child(spec: RunSpec, path: PathLike, cwd: Optional[PathLike] = None) -> None:
