@@ -77,3 +77,15 @@ def test_script_runs_from_another_directory(tmp_path, tiny_config_dict):
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(out.read_text())["model"] == "Pop"
+
+
+def test_old_spellings_warn_and_parse():
+    """One convention: snake_case flags and --key=value; dashed flags and --set still work, with a warning."""
+    from recbole_llmrec.runs.quick_start import parse_args
+
+    with pytest.warns(DeprecationWarning) as warned:
+        args, overrides = parse_args(["--model=Pop", "--result-file=r.json", "--set", "epochs=2", "--world-size=1"])
+    assert args.result_file == "r.json" and args.world_size == 1 and overrides == {"epochs": 2}
+    assert {str(w.message).split()[0] for w in warned} == {"--result-file", "--set", "--world-size"}
+    args, overrides = parse_args(["--model=Pop", "--result_file=r.json", "--epochs=2"])
+    assert args.result_file == "r.json" and overrides == {"epochs": 2}

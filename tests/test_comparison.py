@@ -194,3 +194,11 @@ def test_cli_passes_config_keys_and_does_not_abbreviate():
     assert spec.overrides == {"seed": 7, "epochs": 2, "learning_rate": 1e-4}
     _, spec = parse_args(["--output=o", "--seeds=1,2"])
     assert spec.seeds == [1, 2]
+
+
+def test_cli_old_spellings_warn_and_parse():
+    from recbole_llmrec.comparison.cli import parse_args
+
+    with pytest.warns(DeprecationWarning, match="--config-files is deprecated"):
+        args, spec = parse_args(["--output=o", "--config-files=a.yaml", "--set=epochs=2"])
+    assert spec.config_files == ["a.yaml"] and spec.overrides == {"epochs": 2}

@@ -9,6 +9,7 @@ from recbole_llmrec.config.plugin_config import build_config, properties_dir
 from recbole_llmrec.hyper import (
     TuningError, TuningJob, cli, main, parse_params_file, trials_table, tune_model,
 )
+from recbole_llmrec.hyper.cli import parse_args
 from conftest import TINY_YAML
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,7 +156,7 @@ def test_cli_writes_result_and_keeps_existing_file(tmp_path, tiny_config_dict, c
     out = tmp_path / "pop.json"
     space = _space(tmp_path, "learning_rate choice [0.001,0.01]\n")
     argv = ["--model=Pop", "--dataset=tiny_mixed", f"--params_file={space}", "--max_evals=2",
-            f"--config_files={TINY_YAML}", f"--output={out}"]
+            f"--config_files={TINY_YAML}", f"--output_file={out}"]
     argv += [f"--{k}={v}" for k, v in tiny_config_dict.items()]
     assert main(argv) == 0
     assert len(json.loads(out.read_text())["trials"]) == 2
@@ -165,6 +166,15 @@ def test_cli_writes_result_and_keeps_existing_file(tmp_path, tiny_config_dict, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "--overwrite" in err[0]
     assert out.read_text() == "mine"
+
+
+def test_cli_old_spellings_warn_and_work():
+    """RecBole's --output_file; the old --output, dashed flags and --set still parse, with a warning."""
+    with pytest.warns(DeprecationWarning) as warned:
+        args, overrides = parse_args(["--model=Pop", "--params_file=p", "--output=o.json", "--max-evals=3",
+                                      "--set", "epochs=2"])
+    assert args.output_file == "o.json" and args.max_evals == 3 and overrides == {"epochs": 2}
+    assert {str(w.message).split()[0] for w in warned} == {"--output", "--max-evals", "--set"}
 
 
 def test_ray_tune_two_trials(tmp_path, tiny_config_dict):

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import List, Optional, Sequence, Tuple
 
 from recbole_llmrec.comparison.manifest import BenchmarkDirError
 from recbole_llmrec.comparison.runner import BenchmarkSpec, MissingPerDomainError, run_benchmark
 from recbole_llmrec.config.overrides import parse_config_overrides
+from recbole_llmrec.utils.cli_spellings import modernize
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +19,8 @@ def _csv(text: str) -> List[str]:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, BenchmarkSpec]:
-    """Our options, plus every other ``--key=value`` as a config entry for every model."""
+    """Our options, plus every other ``--key=value`` as a config entry for every model (old spellings:
+    dashed flags, ``--set KEY=VALUE``, warned and accepted)."""
     parser = argparse.ArgumentParser(
         # No prefix matching: --seed (a config key) must not be read as --seeds.
         allow_abbrev=False,
@@ -34,7 +37,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--output", required=True, help="benchmark folder (results + runs/)")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard results already in --output and start afresh")
-    args, rest = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
     try:
         seeds = [int(s) for s in _csv(args.seeds)] if args.seeds else []
     except ValueError:

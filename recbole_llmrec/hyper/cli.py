@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+import sys
 from typing import List, Optional, Sequence
 
 from recbole_llmrec.utils.cli_errors import run_cli
+from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.overwrite import refuse_existing
 from recbole_llmrec.hyper.search import ALGOS, TOOLS, tune_model
 from recbole_llmrec.hyper.trials import TuningJob
 from recbole_llmrec.config.overrides import parse_config_overrides
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
-    """Our options, plus every other ``--key=value`` as a fixed config entry of every trial."""
+    """Our options, plus every other ``--key=value`` as a fixed config entry of every trial (old spellings:
+    ``--output`` is RecBole's ``--output_file``, dashed flags, ``--set``: warned, accepted)."""
     parser = argparse.ArgumentParser(
         # No prefix matching: --seed (a config key) must not be read as --seeds.
         allow_abbrev=False,
@@ -27,7 +30,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--max_evals", type=int, default=10, help="most trials")
     parser.add_argument("--algo", choices=ALGOS, default="exhaustive", help="search algorithm")
     parser.add_argument("--tool", choices=TOOLS, default="hyperopt", help="search back end")
-    parser.add_argument("--output", default=None, help="write the result JSON here")
+    parser.add_argument("--output_file", default=None, help="write the result JSON here")
     parser.add_argument("--config_files", default=None,
                         help="space-separated YAML files layered over the plugin's properties")
     parser.add_argument("--search_seed", type=int, default=2020,
@@ -42,8 +45,9 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                         "--gpus_per_trial >= --nproc)")
     parser.add_argument("--max_concurrent", type=int, default=1, help="ray: trials at once")
     parser.add_argument("--ray_dir", default="ray_results", help="ray: experiment folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    args, rest = parser.parse_known_args(argv)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output_file")
+    args, rest = parser.parse_known_args(modernize(argv if argv is not None else sys.argv[1:],
+                                                   {"--output": "--output_file"}))
     return args, parse_config_overrides(rest)
 
 
@@ -53,14 +57,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.output and os.path.exists(args.output) and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.output_file:
+        refuse_existing(args.output_file, args.overwrite)
     job = TuningJob(args.model, args.dataset,
                     args.config_files.split() if args.config_files else [], overrides,
                     args.nproc)
     summary = tune_model(
         job, args.params_file, args.max_evals, algo=args.algo, tool=args.tool,
-        output=args.output, seed=args.search_seed, early_stop=args.early_stop,
+        output=args.output_file, seed=args.search_seed, early_stop=args.early_stop,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent, ray_dir=args.ray_dir,
     )

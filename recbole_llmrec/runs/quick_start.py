@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -14,6 +15,8 @@ import torch
 
 from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.cli_errors import run_cli
+from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.overwrite import refuse_existing
 from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.distributed import collectives
 from recbole_llmrec.distributed.launch import launch
@@ -226,12 +229,13 @@ def _run_single(
 
 def check_result_file(path: Optional[str], overwrite: bool) -> None:
     """Refuse, before any work, to replace an existing result file without ``overwrite``."""
-    if path and os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"result file {path} exists; pass --overwrite to replace it")
+    if path:
+        refuse_existing(path, overwrite)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Dict[str, Any]]:
-    """Our options, plus every other ``--key=value`` as a RecBole config entry (YAML-typed)."""
+    """Our options, plus every other ``--key=value`` as a RecBole config entry (YAML-typed); old
+    spellings (dashed flags, ``--set KEY=VALUE``) are accepted with a deprecation warning."""
     parser = argparse.ArgumentParser(
         allow_abbrev=False,  # --res=... must not silently become --result_file / --resume
         description="Run LLMRec or any RecBole model under RecBole's evaluator. Any other "
@@ -259,7 +263,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the Python traceback instead of one 'error:' line")
     add_distributed_args(parser)
-    args, rest = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
     return args, parse_config_overrides(rest)
 
 
