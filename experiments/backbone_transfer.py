@@ -111,20 +111,12 @@ def report(out, results, args) -> None:
 
 
 def plot(rows):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     measured = [r for r in rows if r["status"] == "measured"]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    labels = [f"{r['setting']}\n{r['dataset'].replace('amazon_', '')}" for r in measured]
-    ax.bar(range(len(measured)), [r["ndcg@10"] for r in measured],
-           color=["tab:blue" if r["setting"].startswith("MiniLM") else "tab:orange" for r in measured])
-    ax.set_xticks(range(len(measured)), labels, fontsize=6)
-    ax.set_ylabel("test NDCG@10 (zero-shot)")
-    ax.set_title("MiniLM (blue) vs SmolLM2-135M (orange)")
-    return fig
+    groups = list(dict.fromkeys((r["setting"].split(" ", 1)[1], r["dataset"]) for r in measured))
+    series = {lm: [next((r["ndcg@10"] for r in measured if r["setting"] == f"{lm} {g[0]}" and r["dataset"] == g[1]),
+                        None) for g in groups] for lm in ("MiniLM", "SmolLM2")}
+    return common.bars([f"{g[0]}\n{g[1].replace('amazon_', '')}" for g in groups], series,
+                       "test NDCG@10 (zero-shot)", "MiniLM vs SmolLM2-135M", figsize=(7, 3.5))[0]
 
 
 if __name__ == "__main__":

@@ -108,20 +108,10 @@ def label_rows(result: Dict[str, Any], folder: Path) -> Dict[str, Any]:
 
 
 def plot(rows):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    xs = range(len(rows))
-    for offset, name in ((-0.2, "SASRec"), (0.2, "LLMRec")):
-        ax.bar([x + offset for x in xs], [r.get(f"{name} ndcg@10") or 0 for r in rows], 0.4,
-               label=name)
-    ax.set_xticks(list(xs), [f"{r['bucket']}\n({r.get('rows', '?')} rows)" for r in rows])
+    fig, ax = common.bars([f"{r['bucket']}\n({r.get('rows', '?')} rows)" for r in rows],
+                          {name: [r.get(f"{name} ndcg@10") for r in rows] for name in ("SASRec", "LLMRec")},
+                          "test NDCG@10", figsize=(5.5, 3.5))
     ax.set_xlabel("training interactions of the target item")
-    ax.set_ylabel("test NDCG@10")
-    ax.legend()
     return fig
 
 

@@ -9,7 +9,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are written to files, never shown
+import matplotlib.pyplot as plt  # noqa: E402
 
 from recbole_llmrec.config.overrides import parse_config_overrides
 from recbole_llmrec.runs import harness
@@ -105,10 +110,25 @@ def write_csv(rows: List[Dict[str, Any]], path: Path) -> None:
             writer.writerows(rows)
 
 
+def bars(groups: Sequence[str], series: Dict[str, Sequence[Optional[float]]], ylabel: str, title: str = "",
+         errors: Optional[Dict[str, Sequence[float]]] = None, figsize: Tuple[float, float] = (6, 3.5)) -> Tuple[Any, Any]:
+    """A report's grouped bar chart: a group of bars per label of ``groups``, a bar per series (its values in
+    group order, None as 0; ``errors``: error bars of some series). Returns (figure, axes)."""
+    fig, ax = plt.subplots(figsize=figsize)
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(groups))]
+        ax.bar(xs, [v or 0.0 for v in values], width, label=name, yerr=(errors or {}).get(name), capsize=3)
+    ax.set_xticks(range(len(groups)), groups, fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    return fig, ax
+
+
 def save_figure(fig: Any, path: Path) -> None:
     """A matplotlib figure as PNG, all or nothing."""
-    import matplotlib.pyplot as plt
-
     with atomic_output(str(path), ".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -362,26 +362,11 @@ def build_md(rows, diffs, folds, args, grid) -> str:
 
 
 def plot(rows, targets):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = []
-    for r in rows:
-        if r["model"] not in models:
-            models.append(r["model"])
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    width = 0.8 / max(1, len(models))
-    for i, model in enumerate(models):
-        values = [next((r.get("ndcg@10") or 0.0 for r in rows
-                        if r["target"] == t and r["model"] == model), 0.0) for t in targets]
-        ax.bar([x + i * width for x in range(len(targets))], values, width, label=model)
-    ax.set_xticks([x + width * (len(models) - 1) / 2 for x in range(len(targets))], targets)
-    ax.set_ylabel("test NDCG@10 on the held-out domain")
-    ax.legend(fontsize=6)
-    ax.set_title("leave-one-domain-out (LLMRec zero-shot; baselines on the target)")
-    return fig
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    series = {m: [next((r.get("ndcg@10") for r in rows if r["target"] == t and r["model"] == m), None)
+                  for t in targets] for m in models}
+    return common.bars(targets, series, "test NDCG@10 on the held-out domain",
+                       "leave-one-domain-out (LLMRec zero-shot; baselines on the target)", figsize=(8, 3.8))[0]
 
 
 if __name__ == "__main__":

@@ -109,22 +109,10 @@ def report(out: Path, results, args) -> None:
 
 
 def plot(rows):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     done = [r for r in rows if r.get("status") == "measured"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    xs = range(len(done))
-    ax.bar([x - 0.2 for x in xs], [r["single ndcg@10"] for r in done], 0.4, label="single-domain")
-    ax.bar([x + 0.2 for x in xs], [r["mixed ndcg@10"] for r in done], 0.4, label="mixed",
-           yerr=[r["se ndcg@10"] for r in done], capsize=3)
-    ax.set_xticks(list(xs), [f"{r['model']}\n{r['domain']}" for r in done], fontsize=7)
-    ax.set_ylabel("test NDCG@10 (same rows)")
-    ax.legend()
-    ax.set_title("error bar: paired SE of mixed - single")
-    return fig
+    series = {"single-domain": [r["single ndcg@10"] for r in done], "mixed": [r["mixed ndcg@10"] for r in done]}
+    return common.bars([f"{r['model']}\n{r['domain']}" for r in done], series, "test NDCG@10 (same rows)",
+                       "error bar: paired SE of mixed - single", {"mixed": [r["se ndcg@10"] for r in done]})[0]
 
 
 if __name__ == "__main__":

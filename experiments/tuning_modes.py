@@ -87,20 +87,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def plot(rows):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     done = [r for r in rows if r.get("status") == "measured"]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.bar([r["tuning"] for r in done], [r["ndcg@10"] for r in done],
-           yerr=[r.get("se ndcg@10") or 0 for r in done], capsize=3)
+    fig, ax = common.bars([r["tuning"] for r in done], {"NDCG@10": [r["ndcg@10"] for r in done]}, "test NDCG@10",
+                          "error bar: paired SE vs full", {"NDCG@10": [r.get("se ndcg@10") or 0 for r in done]},
+                          figsize=(5, 3.5))
     for i, r in enumerate(done):
         ax.annotate(f"{(r['trainable params'] or 0) / 1e6:.2f}M trainable", (i, r["ndcg@10"]),
                     ha="center", va="bottom", fontsize=7)
-    ax.set_ylabel("test NDCG@10")
-    ax.set_title("error bar: paired SE vs full")
     return fig
 
 
