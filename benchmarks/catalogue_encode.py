@@ -4,7 +4,7 @@ Part 1 (always): ``--titles`` synthetic product titles (default 1,000,000) are m
 encoded ``--chunk`` at a time into a float32 ``.npy`` memmap (:func:`recbole_llmrec.serving.item_vectors.
 encode_titles_to_npy`): memory holds the output matrix plus one chunk, never every title's
 activations. Reports titles per second of wall and of CPU time (all threads: robust to other
-processes sharing the machine) and the peak resident memory (``ru_maxrss``) before and after.
+processes sharing the machine) and the peak resident memory (``VmHWM``) before and after.
 
 The encoder is a checkpoint's ``encode_titles`` (``--checkpoint``) or, without one, the language
 model alone (``--llm_path``, default the packaged all-MiniLM-L6-v2): encoding cost is the LM's.
@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
+from recbole_llmrec.runs.harness import peak_rss_mib
 from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
 from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.cli_spellings import modernize
@@ -69,11 +69,6 @@ class SyntheticTitles:
 
     def __getitem__(self, s: slice) -> List[str]:
         return [synthetic_title(i) for i in range(*s.indices(self.n))]
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def lm_encoder(llm_path: str, max_title_tokens: int) -> Callable[[List[str]], torch.Tensor]:
@@ -130,14 +125,14 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         encode = lm_encoder(args.llm_path, args.max_title_tokens)
         encoder_name = f"language model {args.llm_path}"
     load_s = time.perf_counter() - started
-    rss_before = peak_rss_mb()
+    rss_before = peak_rss_mib()
     output = args.output or os.path.join(tempfile.mkdtemp(prefix="catalogue-encode-"), "vectors.npy")
     last = [time.perf_counter()]
 
     def progress(done: int, total: int) -> None:
         now = time.perf_counter()
         if now - last[0] > 30 or done == total:
-            print(f"  {done:,}/{total:,} titles, peak RSS {peak_rss_mb():,.0f} MiB", flush=True)
+            print(f"  {done:,}/{total:,} titles, peak RSS {peak_rss_mib():,.0f} MiB", flush=True)
             last[0] = now
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -149,7 +144,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 
     matrix = np.load(output, mmap_mode="r")
     matrix_mb = matrix.nbytes / 2**20
-    rss_after = peak_rss_mb()
+    rss_after = peak_rss_mib()
     return {
         "encoder": encoder_name, "titles": args.titles, "chunk": args.chunk, "dim": int(matrix.shape[1]),
         "output": output, "output_matrix_mib": round(matrix_mb, 1),
