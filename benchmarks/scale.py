@@ -724,7 +724,7 @@ def compact(value: Any) -> Any:
 
 def plot(rows: List[Dict[str, Any]], slopes: Dict[str, Optional[float]]) -> Any:
     """Seconds per epoch and peak RSS against interactions, log-log, per model."""
-    fig, (left, right) = common.plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = common.pyplot().subplots(1, 2, figsize=(11, 4.2))
     for model, key, rss in (("LLMRec", "llmrec_s_per_epoch", "llmrec_peak_rss_mib"),
                             ("SASRec", "sasrec_s_per_epoch", "sasrec_peak_rss_mib")):
         pts = [(r["interactions"], r[key], r["rung"]) for r in rows if r.get(key) and r.get("interactions")]

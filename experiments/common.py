@@ -11,11 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports are written to files, never shown
-import matplotlib.pyplot as plt  # noqa: E402
-
 from recbole_llmrec.config.overrides import parse_config_overrides
 from recbole_llmrec.runs import harness
 from recbole_llmrec.runs.harness import RunSpec
@@ -114,7 +109,7 @@ def bars(groups: Sequence[str], series: Dict[str, Sequence[Optional[float]]], yl
          errors: Optional[Dict[str, Sequence[float]]] = None, figsize: Tuple[float, float] = (6, 3.5)) -> Tuple[Any, Any]:
     """A report's grouped bar chart: a group of bars per label of ``groups``, a bar per series (its values in
     group order, None as 0; ``errors``: error bars of some series). Returns (figure, axes)."""
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax = pyplot().subplots(figsize=figsize)
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(groups))]
@@ -127,11 +122,22 @@ def bars(groups: Sequence[str], series: Dict[str, Sequence[Optional[float]]], yl
     return fig, ax
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files (imported on first use: a measured child process that
+    imports this module does not load matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig: Any, path: Path) -> None:
     """A matplotlib figure as PNG, all or nothing."""
     with atomic_output(str(path), ".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def result_fields(result: Optional[Dict[str, Any]]) -> Dict[str, Any]:

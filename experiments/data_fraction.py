@@ -114,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def plot(rows):
-    fig, ax = common.plt.subplots(figsize=(5, 3.5))
+    fig, ax = common.pyplot().subplots(figsize=(5, 3.5))
     sas = [r for r in rows if r.get("status") == "measured"]
     ax.plot([r["fraction"] * 100 for r in sas], [r["ndcg@10"] for r in sas], "o-", label="SASRec")
     ax.axhline(rows[0]["ndcg@10"], color="tab:orange", ls="--", label="LLMRec zero-shot")
