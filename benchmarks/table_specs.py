@@ -7,7 +7,7 @@ document it stands in, the files it reads (paths from the repository root) and a
 files (read with :func:`recbole_llmrec.utils.result_files.read_result`) to markdown lines.
 
 Intervals: a model's NDCG@10 has a bootstrap 95% interval over its test rows; a difference between
-two models is paired on the same (user, target) rows (``recbole_llmrec.evaluation.paired``, 2,000
+two models is paired on the same (user, target) rows (``experiments.paired``, 2,000
 resamples, seed 0). Tables built on an experiment's summary (``results.json``) show the paired
 intervals the experiment computed from its runs' per-row values.
 """
@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from recbole_llmrec.evaluation.paired import paired_difference
+from experiments.paired import paired_difference
 
 R = "benchmarks/results/"
 README = "README.md"
