@@ -28,13 +28,10 @@ PENDING_PATHS = {
 PENDING_COMMANDS = {
     "python -m recbole_llmrec.export": "helper C (model folders)",
     "item_vectors encode": "helper C (own title vectors)",
-    "python -m experiments.": "helper A (experiments/ as a package run with python -m)",
 }
 # Options another helper's branch adds to a command line (or as a config key): not yet in its --help.
 PENDING_FLAGS = {
     "recbole_llmrec.recommend": {"--model_dir", "--histories", "--output"},   # helper C
-    "run_hyper.py": {"--output_file"},                                         # helper A
-    "dataset_converters.amazon": {"--min_domains", "--max_users", "--per_domain"},  # helper A
     "run_recbole_llmrec.py": {"--title_vectors_file"},                         # helper B (config key)
 }
 PENDING_MODULES = {"recbole_llmrec.export": "helper C (model folders)"}
