@@ -2,10 +2,9 @@
 
 Full-ranking evaluation allocates a few ``[users, items]`` score matrices per batch. glibc raises
 its mmap threshold after the first large free, so later matrices come from the heap, and the heap
-can keep what they free: resident memory then grows with the number of evaluated users (measured:
-+1.9 GiB over one 39k-user validation; docs/PERFORMANCE.md, "Memory during evaluation").
+can keep what they free: resident memory then grows with the number of evaluated users.
 Calling ``malloc_trim(0)`` every few batches returns it; a fixed mmap threshold would too, but it
-makes every training step's large tensors mmap anew (2x slower steps measured). Elsewhere (no
+makes every training step's large tensors mmap anew (slower steps). Elsewhere (no
 glibc: macOS, Windows, musl) this is a no-op.
 """
 from __future__ import annotations
