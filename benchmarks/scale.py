@@ -1,61 +1,27 @@
 """The scale ladder: LLMRec's default and SASRec from the embedded 64k-interaction dataset to all four
 shared Amazon domains (1.1M interactions), and a 1,000,000-title catalogue, one command.
 
-Rungs (``--rungs``, comma list, default all but ``tiny``):
+Rungs (``--rungs``): ``amazon_mixed`` (embedded), ``beauty_toys_all`` (2014 Beauty + Toys, every user of
+the 5-core), ``four_domains`` (+ 2014 Clothing, 2018 Video Games, prefixed ids as
+``experiments.leave_one_domain_out``), ``million_items`` (``--million_titles`` titles: the
+``--million_base`` rung's items, then composites of two real titles by :data:`CATALOGUE_RULE`, and
+``--million_users`` seeded users: title encoding into a ``.npy``, a training step ``sampled`` and
+``full_catalogue``, a full-ranking test evaluation) and ``tiny`` (tests: the committed tiny dataset and a
+tiny random LM). Each measurement runs in its own child process through :mod:`recbole_llmrec.runs.harness`
+(peak RSS = its ``VmHWM``; epochs, validation and title encoding timed by the trainer's events): LLMRec's
+default, SASRec with :data:`SASREC_REFERENCE` to convergence, and SASRec capped at the most epochs that fit
+in LLMRec's wall time. ``--ddp``: LLMRec at the largest rung in 2 gloo processes x 1 thread.
 
-* ``amazon_mixed``: the embedded dataset (2,054 users in both 2014 Beauty and Toys_and_Games,
-  14,376 items, 64,430 interactions).
-* ``beauty_toys_all``: 2014 Beauty + Toys_and_Games, every user of the 5-core (the converter without
-  ``--min-domains``; about 39k users, 24k items, 363k interactions).
-* ``four_domains``: 2014 Beauty, Toys_and_Games, Clothing_Shoes_and_Jewelry and 2018 Video_Games mixed
-  (about 1.1M interactions, 64k items). The 2014 Clothing and 2018 Video Games copies number users and
-  items ``U1..``/``I1..`` (their ids would collide): the converter reads them with prefixed ids
-  (``--id_prefix``, as ``python -m experiments.leave_one_domain_out`` does).
-* ``million_items``: a catalogue of ``--million_titles`` (1,000,000) titles: every item of the
-  ``--million_base`` rung's dataset (default ``four_domains``) with its real title, then composite
-  items, each the concatenation of two distinct real titles (:data:`CATALOGUE_RULE` states the exact
-  rule), and the interactions of ``--million_users`` (1,000) seeded users of that dataset.
-  Measured: encoding every title with the frozen LM in chunks into a ``.npy`` (time, peak RSS: the
-  output matrix + one chunk), one training step with ``negative_sampling: sampled`` and with
-  ``full_catalogue`` (when the memory available allows it), and a full-ranking evaluation of the test
-  split of those users (chunked scoring, ``score_chunk_items``), all measured, none projected.
-* ``tiny`` (tests only): the committed ``tests/data/atomic/tiny_mixed`` with a tiny random LM (built
-  unless ``--llm_path``), sized for a smoke run in seconds. ``--million_base tiny --million_titles
-  2000`` exercises the ``million_items`` plumbing the same way.
+Runs are cached in ``--output/runs`` (``--report_only`` rebuilds ``results.{md,csv,json,png}`` from them;
+``--overwrite`` replaces a report)::
 
-Per training rung, every measurement runs in its own child process (:mod:`recbole_llmrec.runs.harness`:
-its peak RSS, ``VmHWM``, is that measurement's alone; the harness's ``peak_rss_mib`` says why not
-``ru_maxrss``; epochs, validation and the title encoding are timed by the trainer's events): LLMRec's default (first
-run, ``title_vector_cache: null``: the title encoding is timed), SASRec with the reference settings
-(CE, ``MAX_ITEM_LIST_LENGTH`` 20, batch 256, lr 1e-3, ``stopping_step`` 10) to convergence (at most
-``--sasrec_epochs``), and SASRec at LLMRec's wall time. The project has no wall-time cap for
-training, so that run caps **epochs**: the most epochs whose time in the converged run (its setup
-and test evaluation + the first N epochs' training and validation) fits in LLMRec's whole run; same
-seed, so it follows the converged run's first N epochs and tests their best checkpoint. Reported:
-title encoding time, seconds per training epoch, examples/s, full-ranking validation time, peak RSS,
-test NDCG@10; the log-log slope of seconds per epoch against interactions, and whether every peak
-RSS stayed within 8 GiB.
-
-``--ddp``: LLMRec at the largest training rung selected, 2 gloo processes of one thread each (the
-project's ``--nproc=2 --gpu_id=""`` launch), against that rung's single-process run: the examples/s
-ratio and the test metric differences (both calibrate their ranking weights on validation). The
-report shows every rung with a stored DDP run.
-
-The report covers every rung stored in ``--output/runs``, whichever were asked for this time.
-Datasets are built by ``python -m dataset_converters.amazon ... --streaming`` from ``--raw`` into
-``--data_path`` when missing. Runs are cached in ``--output/runs/<name>.json`` (an interrupted ladder
-resumes; ``--report_only`` rebuilds the report from them); the report is ``results.{md,csv,json,png}``
-in ``--output`` and is not replaced without ``--overwrite``::
-
-    python -m benchmarks.scale                                   # every rung (hours on a 2-core CPU)
     python -m benchmarks.scale --rungs amazon_mixed,beauty_toys_all --skip_sasrec
-    python -m benchmarks.scale --rungs four_domains --ddp
-    python -m benchmarks.scale --report_only --overwrite
     python -m benchmarks.scale --rungs tiny,million_items --million_base tiny --million_titles 2000 \\
         --output /tmp/scale --data_path /tmp/scale-data            # smoke run, about a minute
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import logging
@@ -67,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -249,14 +215,9 @@ class CompositeCatalogue:
         return f"{COMPOSITE_PREFIX}{j:07d}"
 
 
-def base_rung(args: Any) -> Rung:
-    """The dataset whose items and users the million catalogue starts from."""
-    return training_rung(args.million_base, Path(args.data_path))
-
-
 def catalogue_for(args: Any) -> Tuple[CompositeCatalogue, List[str], List[str]]:
     """The catalogue of ``--million_titles`` titles on the base's ``.item`` (and the base's ids, domains)."""
-    base = base_rung(args)
+    base = training_rung(args.million_base, Path(args.data_path))
     ids, titles, domains = read_item_file(base.folder / f"{base.dataset}.item")
     return CompositeCatalogue(titles, args.million_titles), ids, domains
 
@@ -267,7 +228,7 @@ def build_million_dataset(args: Any) -> Rung:
     rung = million_rung(args)
     if rung.folder.is_dir():
         return rung
-    base = base_rung(args)
+    base = training_rung(args.million_base, Path(args.data_path))
     prepare_rung(base, args)
     catalogue, ids, domains = catalogue_for(args)
     if any(item.startswith(COMPOSITE_PREFIX) for item in ids):
@@ -299,8 +260,7 @@ def build_million_dataset(args: Any) -> Rung:
         titles[catalogue.item_id(j)] = title
         item_domains[catalogue.item_id(j)] = COMPOSITE_DOMAIN
     write_item(tmp / f"{rung.dataset}.item", titles, item_domains)  # the converter's writer
-    del titles, item_domains
-    del seen
+    del titles, item_domains, seen
     info = {"base": args.million_base, "base_dataset": base.dataset, "seed": args.seed,
             "users": len(chosen), "interactions": interactions, "items": catalogue.total,
             "real_items": len(ids), "real_distinct_titles": len(catalogue.distinct),
@@ -316,8 +276,6 @@ def build_million_dataset(args: Any) -> Rung:
 def catalogue_rows(item_ids: Sequence[Any], base_ids: List[str]) -> Any:
     """The catalogue row (= row of the title-vector ``.npy``) of each item id: a base item's index
     among the base's items, composite ``SCALE<j>``'s ``len(base_ids) + j``."""
-    import numpy as np
-
     row_of = {item: r for r, item in enumerate(base_ids)}
     cut = len(COMPOSITE_PREFIX)
 
@@ -346,7 +304,7 @@ def load_pipeline_with_vectors(spec: RunSpec) -> Tuple[Any, Dict[str, float]]:
     model, dataset = built.model, built.dataset
     matrix = np.load(spec.options["vectors"], mmap_mode="r")
     tokens = dataset.field2id_token[dataset.iid_field]
-    rows = catalogue_rows(tokens[1:], catalogue_for(Namespace(**spec.options["catalogue"]))[1])
+    rows = catalogue_rows(tokens[1:], catalogue_for(argparse.Namespace(**spec.options["catalogue"]))[1])
     vectors = torch.empty(len(tokens), matrix.shape[1])
     vectors[0] = model.text.encode_catalogue(torch.tensor([0])).float()[0]  # padding, as the model would
     step = 65536
@@ -360,7 +318,7 @@ def load_pipeline_with_vectors(spec: RunSpec) -> Tuple[Any, Dict[str, float]]:
 def encode(spec: RunSpec) -> Dict[str, Any]:
     """Harness task: encode every title of the million catalogue with the frozen LM, chunk by chunk, into
     a ``.npy`` (``recbole_llmrec.serving.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
-    catalogue, _, _ = catalogue_for(Namespace(**spec.options["catalogue"]))
+    catalogue, _, _ = catalogue_for(argparse.Namespace(**spec.options["catalogue"]))
     vectors, chunk = spec.options["vectors"], int(spec.options["chunk"])
     start = time.perf_counter()
     config = build_config("LLMRec", spec.dataset, None, spec.config_dict())
@@ -416,19 +374,6 @@ def evaluate(spec: RunSpec) -> Dict[str, Any]:
     return {"n_items": int(built.model.n_items), "users": users, "eval_s": round(eval_s, 2),
             "eval_batch_size": int(built.config["eval_batch_size"]),
             "score_chunk_items": built.config["score_chunk_items"], "test_result": plain_result(result), **times}
-
-
-class Namespace:
-    """Attribute access to a dict (the catalogue's options inside a child)."""
-
-    def __init__(self, **entries: Any) -> None:
-        self.__dict__.update(entries)
-
-
-def measured(out: Path, spec: RunSpec, live: bool) -> Optional[Dict[str, Any]]:
-    """The result of measurement ``spec`` (the harness: cached in ``out/runs/<name>.json``, else run in a
-    child process when ``live``)."""
-    return common.run_cached(out, spec, live)
 
 
 # ------------------------------------------------------------------------------ run specs
@@ -498,10 +443,10 @@ def run_training_rung(rung: Rung, args: Any, out: Path, live: bool) -> Dict[str,
     if live:
         prepare_rung(rung, args)
     runs: Dict[str, Any] = {"size": stored_size(rung, out, rung.name)}
-    runs["LLMRec"] = measured(out, llmrec_spec(rung, args, out), live)
+    runs["LLMRec"] = common.run_cached(out, llmrec_spec(rung, args, out), live)
     if args.skip_sasrec:
         return runs
-    converged = measured(out, sasrec_spec(rung, args, args.sasrec_epochs), live)
+    converged = common.run_cached(out, sasrec_spec(rung, args, args.sasrec_epochs), live)
     runs["SASRec"] = converged
     if converged is None or runs["LLMRec"] is None:
         return runs
@@ -510,7 +455,7 @@ def run_training_rung(rung: Rung, args: Any, out: Path, live: bool) -> Dict[str,
     if cap >= trained:  # the converged run already fits in LLMRec's time
         runs["SASRec_at_llmrec_time"] = dict(converged, epochs_cap=cap, same_as_converged=True)
     else:
-        capped = measured(out, sasrec_spec(rung, args, cap, "SASRec-at-LLMRec-time"), live)
+        capped = common.run_cached(out, sasrec_spec(rung, args, cap, "SASRec-at-LLMRec-time"), live)
         runs["SASRec_at_llmrec_time"] = None if capped is None else dict(capped, epochs_cap=cap,
                                                                           same_as_converged=False)
     return runs
@@ -558,7 +503,7 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
     if live and (out / "runs" / f"{encode_name}.json").exists() and not vectors.exists():
         logger.warning("%s is missing: encoding the catalogue again", vectors)
         (out / "runs" / f"{encode_name}.json").unlink()
-    runs["encode"] = measured(out, spec(encode_name, "encode", chunk=args.million_chunk), live)
+    runs["encode"] = common.run_cached(out, spec(encode_name, "encode", chunk=args.million_chunk), live)
     for mode in ("sampled", "full_catalogue"):
         name = f"million_items-step-{mode}"
         step_spec = spec(name, "step", steps=args.million_steps, config={"negative_sampling": mode})
@@ -568,14 +513,14 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
             if not fits:  # stored like a result: delete it to try again
                 logger.warning("full_catalogue step skipped: %s", why)
                 common.write_json({"skipped": why, "spec": step_spec.content()}, out / "runs" / f"{name}.json")
-        runs[f"step_{mode}"] = measured(out, step_spec, live)
-    runs["evaluate"] = measured(out, spec("million_items-evaluate", "evaluate"), live)
+        runs[f"step_{mode}"] = common.run_cached(out, step_spec, live)
+    runs["evaluate"] = common.run_cached(out, spec("million_items-evaluate", "evaluate"), live)
     return runs
 
 
 def run_ddp(rung: Rung, args: Any, out: Path, live: bool) -> Optional[Dict[str, Any]]:
     """LLMRec on ``rung`` in 2 gloo processes of one thread each (``--nproc=2 --gpu_id=""``)."""
-    return measured(out, llmrec_spec(rung, args, out, nproc=2, threads=1, name="LLMRec-ddp2"), live)
+    return common.run_cached(out, llmrec_spec(rung, args, out, nproc=2, threads=1, name="LLMRec-ddp2"), live)
 
 
 # ------------------------------------------------------------------------------ report
@@ -638,31 +583,20 @@ def rung_row(name: str, runs: Dict[str, Any]) -> Dict[str, Any]:
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
     """Least-squares slope of log(y) on log(x) (None with fewer than 2 distinct x)."""
     pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x and y and x > 0 and y > 0]
-    if len({p[0] for p in pts}) < 2:
+    if len({x for x, _ in pts}) < 2:
         return None
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sum((p[0] - mx) ** 2 for p in pts)
+    mx, my = (sum(c) / len(pts) for c in zip(*pts))
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
 
 
-def peak_rss_all(results: Iterator[Any]) -> List[Tuple[str, float]]:
+def peak_rss_all(rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
+                 ddp: Dict[str, Dict[str, Any]]) -> List[Tuple[str, float]]:
     """(name, peak RSS MiB) of every stored measurement, DDP ranks included."""
-    peaks = []
-    for name, result in results:
-        if isinstance(result, dict) and result.get("peak_rss_mib") is not None:
-            peaks.append((name, max(result["peak_rss_mib"], result.get("peak_rss_ranks_mib") or 0)))
-    return peaks
-
-
-def stored_results(rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
-                   ddp: Dict[str, Dict[str, Any]]) -> Iterator[Tuple[str, Any]]:
-    for name, runs in rungs.items():
-        for key, result in runs.items():
-            yield f"{name}/{key}", result
-    for key, result in (million or {}).items():
-        yield f"million_items/{key}", result
-    for name, pair in ddp.items():
-        yield f"{name}/LLMRec-ddp2", pair.get("ddp")
+    results = [(f"{name}/{key}", result) for name, runs in rungs.items() for key, result in runs.items()]
+    results += [(f"million_items/{key}", result) for key, result in (million or {}).items()]
+    results += [(f"{name}/LLMRec-ddp2", pair.get("ddp")) for name, pair in ddp.items()]
+    return [(name, max(result["peak_rss_mib"], result.get("peak_rss_ranks_mib") or 0)) for name, result in results
+            if isinstance(result, dict) and result.get("peak_rss_mib") is not None]
 
 
 def million_rows(million: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -765,7 +699,8 @@ def fmt(value: Any, digits: Optional[int] = None) -> str:
 
 LADDER_NOTE = (
     "s/epoch: training only (RecBole's `_train_epoch`, less the title encoding LLMRec runs inside its first "
-    "training step); examples/s: the epochs' training examples / those seconds; validation s: one full-ranking pass over the validation users, mean over epochs; title "
+    "training step); examples/s: the epochs' training examples / those seconds; validation s: one full-ranking "
+    "pass over the validation users, mean over epochs; title "
     "encoding: the frozen LM over every title, once (first run, `title_vector_cache: null`). SASRec at "
     "LLMRec's time: the project has no wall-time cap, so epochs are capped: the most epochs of the converged "
     "run (its setup and test + the first N epochs' training and validation) that fit in LLMRec's whole run; "
@@ -844,7 +779,7 @@ def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Opti
     rows = [rung_row(name, runs) for name, runs in rungs.items()]
     slopes = {model: loglog_slope([r["interactions"] for r in rows], [r[key] for r in rows])
               for model, key in (("LLMRec", "llmrec_s_per_epoch"), ("SASRec", "sasrec_s_per_epoch"))}
-    peaks = peak_rss_all(stored_results(rungs, million, ddp))
+    peaks = peak_rss_all(rungs, million, ddp)
     mrows = million_rows(million) if million else []
     summaries = {name: ddp_summary(pair.get("single"), pair.get("ddp")) for name, pair in ddp.items()}
     lines = [f"Threads: each measurement's own (column `threads`; OMP_NUM_THREADS and torch); seed {args.seed}; "
