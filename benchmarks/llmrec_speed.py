@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import fmean
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
@@ -67,7 +68,7 @@ def build(args: argparse.Namespace) -> Dict[str, Any]:
                                  "checkpoint_dir": tempfile.mkdtemp(prefix="llmrec-perf-")}
     dataset_name = "amazon_mixed"
     # The LM-in-the-loop user encoder (the paper's sentence encoder): the default sequence encoder runs
-    # the LM once per catalogue, so its training is not bound by the backbone (see docs/ACCURACY.md).
+    # the LM once per catalogue, so its training is not bound by the backbone (see docs/RESULTS.md).
     files: List[str] = [str(properties_dir() / "model" / "LLMRec-sentence.yaml")]
     if args.quick:
         items = TINY_DATA / TINY_DATASET / f"{TINY_DATASET}.item"
@@ -81,9 +82,8 @@ def build(args: argparse.Namespace) -> Dict[str, Any]:
         overrides["MAX_ITEM_LIST_LENGTH"] = 10
     overrides.update(args.set or {})
     built = build_pipeline("LLMRec", dataset_name, files, overrides, init_logging=False)
-    config, train_data, test_data = built.config, built.train_data, built.test_data
-    model, trainer = built.model, built.trainer
-    return {"config": config, "train": train_data, "test": test_data, "model": model, "trainer": trainer}
+    return {"config": built.config, "train": built.train_data, "test": built.test_data, "model": built.model,
+            "trainer": built.trainer}
 
 
 class BackboneRecorder:
@@ -209,22 +209,12 @@ def measure_training(parts: Dict[str, Any], steps: int, warmup: int) -> Dict[str
     real, padded = _tokens(flat)
     shapes = {tuple(c["input_ids"].shape) for c in flat}
     llm_s, bare_s = sum(run["times"]), sum(bare)
-    return {
-        "steps": steps,
-        "examples": run["examples"],
-        "lm_calls_per_step": len(flat) / max(steps, 1),
-        "distinct_shapes": len(shapes),
-        "real_tokens": real,
-        "padded_tokens": padded,
-        "padding_efficiency": real / max(padded, 1),
-        "llmrec_s": llm_s,
-        "bare_s": bare_s,
-        "llmrec_examples_per_s": run["examples"] / llm_s,
-        "llmrec_real_tokens_per_s": real / llm_s,
-        "bare_examples_per_s": run["examples"] / bare_s,
-        "bare_real_tokens_per_s": real / bare_s,
-        "train_vs_backbone": bare_s / llm_s,
-    }
+    return {"steps": steps, "examples": run["examples"], "lm_calls_per_step": len(flat) / max(steps, 1),
+            "distinct_shapes": len(shapes), "real_tokens": real, "padded_tokens": padded,
+            "padding_efficiency": real / max(padded, 1), "llmrec_s": llm_s, "bare_s": bare_s,
+            "llmrec_examples_per_s": run["examples"] / llm_s, "llmrec_real_tokens_per_s": real / llm_s,
+            "bare_examples_per_s": run["examples"] / bare_s, "bare_real_tokens_per_s": real / bare_s,
+            "train_vs_backbone": bare_s / llm_s}
 
 
 # ------------------------------------------------------------------------------------------ evaluation
@@ -268,7 +258,8 @@ def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: 
     item_inputs = build_item_batch(item_ids, model.text.title_ids, model.text.title_offsets, enc.special)
     seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(device)
     seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(device)
-    user_inputs = build_history_batch(seq, seq_len, model.text.title_ids, model.text.title_offsets, s.max_history, enc.special)
+    user_inputs = build_history_batch(seq, seq_len, model.text.title_ids, model.text.title_offsets, s.max_history,
+                                      enc.special)
     model.eval()
     with torch.inference_mode():
         _sync(device)
@@ -384,16 +375,17 @@ def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: i
     for n in sizes["items"]:
         n = min(n, n_max)
         out["items"].append({"n_items": n, "eval_items_s": _item_table_time(model, n, seed),
-                             "train_step_s": _mean(train_steps(parts, steps, 0, record=False)["times"])})
+                             "train_step_s": fmean(train_steps(parts, steps, 0, record=False)["times"])})
     base_h, base_t = s.max_history, s.max_title_tokens
     try:
         for h in sizes["max_history"]:
             s.max_history = h
             run = train_steps(parts, steps, 0)
             real, _ = _tokens([c for calls in run["calls"] for c in calls])
-            out["max_history"].append({"max_history": h, "train_step_s": _mean(run["times"]),
+            out["max_history"].append({"max_history": h, "train_step_s": fmean(run["times"]),
                                        "real_tokens_per_step": real / steps,
-                                       "eval_users_s": _user_time(model, batches), "users": _count(batches)})
+                                       "eval_users_s": _user_time(model, batches),
+                                       "users": sum(len(b[0]) for b in batches)})
         s.max_history = base_h
         n_items = min(sizes["items"][0], n_max)
         for t in sizes["max_title_tokens"]:
@@ -401,7 +393,7 @@ def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: i
             model.attach_dataset(parts["train"]._dataset)
             run = train_steps(parts, steps, 0)
             real, _ = _tokens([c for calls in run["calls"] for c in calls])
-            out["max_title_tokens"].append({"max_title_tokens": t, "train_step_s": _mean(run["times"]),
+            out["max_title_tokens"].append({"max_title_tokens": t, "train_step_s": fmean(run["times"]),
                                             "real_tokens_per_step": real / steps,
                                             "eval_items_s": _item_table_time(model, n_items, seed),
                                             "n_items": n_items})
@@ -409,14 +401,6 @@ def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: i
         s.max_history, s.max_title_tokens = base_h, base_t
         model.attach_dataset(parts["train"]._dataset)
     return out
-
-
-def _mean(xs: List[float]) -> float:
-    return sum(xs) / max(len(xs), 1)
-
-
-def _count(batches: List[Any]) -> int:
-    return sum(len(b[0]) for b in batches)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -429,37 +413,31 @@ def machine() -> Dict[str, Any]:
 
 
 def report(result: Dict[str, Any]) -> str:
-    lines = []
     m = result["machine"]
-    lines.append(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-                 f"load average {m['loadavg']} at start / {result.get('loadavg_end')} at end")
-    lines.append(f"config: {result['config']}")
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+             f"load average {m['loadavg']} at start / {result.get('loadavg_end')} at end",
+             f"config: {result['config']}"]
     t = result.get("train")
     if t:
-        lines.append("")
-        lines.append(f"| training ({t['steps']} steps) | examples/s | real tokens/s | seconds |")
-        lines.append("|---|---:|---:|---:|")
-        lines.append(f"| LLMRec (loader+loss+backward+AdamW) | {t['llmrec_examples_per_s']:.2f} | "
-                     f"{t['llmrec_real_tokens_per_s']:.0f} | {t['llmrec_s']:.2f} |")
-        lines.append(f"| bare backbone fwd+bwd, same batches | {t['bare_examples_per_s']:.2f} | "
-                     f"{t['bare_real_tokens_per_s']:.0f} | {t['bare_s']:.2f} |")
-        lines.append(f"padding: {t['real_tokens']} real / {t['padded_tokens']} padded tokens "
-                     f"({t['lm_calls_per_step']:.1f} LM calls per step, {t['distinct_shapes']} distinct shapes)")
+        lines += ["", f"| training ({t['steps']} steps) | examples/s | real tokens/s | seconds |",
+                  "|---|---:|---:|---:|",
+                  f"| LLMRec (loader+loss+backward+AdamW) | {t['llmrec_examples_per_s']:.2f} | "
+                  f"{t['llmrec_real_tokens_per_s']:.0f} | {t['llmrec_s']:.2f} |",
+                  f"| bare backbone fwd+bwd, same batches | {t['bare_examples_per_s']:.2f} | "
+                  f"{t['bare_real_tokens_per_s']:.0f} | {t['bare_s']:.2f} |",
+                  f"padding: {t['real_tokens']} real / {t['padded_tokens']} padded tokens "
+                  f"({t['lm_calls_per_step']:.1f} LM calls per step, {t['distinct_shapes']} distinct shapes)"]
     e = result.get("eval")
     if e:
-        lines.append("")
-        lines.append(f"| evaluation ({e['users']} users x {e['items']} items) | seconds |")
-        lines.append("|---|---:|")
-        lines.append(f"| full-sort evaluation (item table + users + scoring + top-k) | {e['eval_s']:.2f} |")
-        lines.append(f"| same, first pass (new batch shapes) | {e['eval_cold_s']:.2f} |")
-        lines.append(f"| encode-once bound: items | {e['items_s']:.2f} |")
-        lines.append(f"| encode-once bound: users | {e['users_s']:.2f} |")
-        lines.append(f"eval users/s: {e['users'] / e['eval_s']:.1f} (item table included)")
+        lines += ["", f"| evaluation ({e['users']} users x {e['items']} items) | seconds |", "|---|---:|",
+                  f"| full-sort evaluation (item table + users + scoring + top-k) | {e['eval_s']:.2f} |",
+                  f"| same, first pass (new batch shapes) | {e['eval_cold_s']:.2f} |",
+                  f"| encode-once bound: items | {e['items_s']:.2f} |",
+                  f"| encode-once bound: users | {e['users_s']:.2f} |",
+                  f"eval users/s: {e['users'] / e['eval_s']:.1f} (item table included)"]
     sc = result.get("scaling")
     if sc:
-        lines.append("")
-        lines.append("| scaling | value | train step (s) | eval encode (s) |")
-        lines.append("|---|---:|---:|---:|")
+        lines += ["", "| scaling | value | train step (s) | eval encode (s) |", "|---|---:|---:|---:|"]
         for row in sc["items"]:
             lines.append(f"| items (eval: item table) | {row['n_items']} | {row['train_step_s']:.3f} | "
                          f"{row['eval_items_s']:.3f} |")
@@ -485,7 +463,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--parts", default="train,eval,scaling", help="comma list of train, eval, scaling")
     p.add_argument("--train_steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
-    p.add_argument("--eval_users", type=int, default=None, help="evaluate only the first N test users (default 1024; quick: all)")
+    p.add_argument("--eval_users", type=int, default=None,
+                   help="evaluate only the first N test users (default 1024; quick: all)")
     p.add_argument("--eval_items", type=int, default=None, help="rank against item ids 1..N only (default all)")
     p.add_argument("--scaling_steps", type=int, default=None, help="training steps per scaling point (default 2)")
     p.add_argument("--scaling_users", type=int, default=None, help="users per history-length point (default 256)")
@@ -497,8 +476,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         torch.set_num_threads(args.threads or 1)  # a tiny LM runs best on one thread
     parts_wanted = {x.strip() for x in args.parts.split(",") if x.strip()}
     steps = args.train_steps or (3 if args.quick else 8)
-    sizes = ({"items": [100, 200, 400], "max_history": [2, 5, 10], "max_title_tokens": [8, 16, 24]} if args.quick
-             else {"items": [2000, 4000, 8000], "max_history": [2, 5, 10], "max_title_tokens": [8, 16, 24]})
+    sizes = {"items": [100, 200, 400] if args.quick else [2000, 4000, 8000], "max_history": [2, 5, 10],
+             "max_title_tokens": [8, 16, 24]}
 
     result: Dict[str, Any] = {"machine": machine(), "quick": args.quick}
     t_start = time.perf_counter()
@@ -509,7 +488,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                                             "max_history", "max_title_tokens", "num_negatives",
                                             "negative_sampling", "autocast_dtype", "length_bucketing",
                                             "pack_min_efficiency")}
-    result["config"]["autocast_resolved"] = None
     if "train" in parts_wanted:
         result["train"] = measure_training(parts, steps, args.warmup)
         log(f"training measured: ratio {result['train']['train_vs_backbone']:.3f}")
@@ -521,11 +499,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                             args.scaling_users or (16 if args.quick else 256))
     dtype = parts["model"].encoder.autocast_dtype
     result["config"]["autocast_resolved"] = str(dtype).replace("torch.", "") if dtype else "fp32"
-    result["ratios"] = {
-        "train_vs_backbone": result["train"]["train_vs_backbone"] if "train" in result else None,
-        "padding_efficiency": result["train"]["padding_efficiency"] if "train" in result else None,
-        "eval_vs_bound": result["eval"]["eval_vs_bound"] if "eval" in result else None,
-    }
+    result["ratios"] = {name: result[part][name] if part in result else None for part, name in
+                        (("train", "train_vs_backbone"), ("train", "padding_efficiency"), ("eval", "eval_vs_bound"))}
     result["wall_s"] = time.perf_counter() - t_start
     result["loadavg_end"] = os.getloadavg()
     print(report(result))

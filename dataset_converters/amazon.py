@@ -36,7 +36,7 @@ and then by the line order of the raw file (the 2014 files carry the original pe
 Memory: the default keeps every review as a Python object (peak about 510 MiB per million
 review lines: 5.1 GiB for 10M); --streaming reads one line at a time into compact integer
 columns (about 110 MiB per million lines: 1.1 GiB for 10M, 2x less CPU) and writes the same
-files byte for byte. Use it above a few million lines (docs/PERFORMANCE.md).
+files byte for byte. Use it above a few million lines (docs/RESULTS.md, "Speed and memory").
 """
 
 
