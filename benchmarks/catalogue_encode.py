@@ -31,8 +31,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+import numpy as np
 import torch
 
+from recbole_llmrec.model.settings import LLMRecSettings
+from recbole_llmrec.model.text_items import TextItemEncoder
 from recbole_llmrec.runs.harness import peak_rss_mib
 from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
 from recbole_llmrec.utils.atomic import write_json_atomic
@@ -72,30 +75,10 @@ class SyntheticTitles:
 
 
 def lm_encoder(llm_path: str, max_title_tokens: int) -> Callable[[List[str]], torch.Tensor]:
-    """Titles -> pooled, L2-normalized LM vectors (the text part a checkpoint adds layers to)."""
-    from recbole_llmrec.model.settings import LLMRecSettings
-    from recbole_llmrec.model.text_encoder import TextEncoder
-
-    settings = LLMRecSettings(llm_path=llm_path, user_encoder="sentence", tuning="full",
-                              max_title_tokens=max_title_tokens, normalize_embeddings=True)
-    encoder = TextEncoder(settings).eval()
-    tokenizer = encoder.tokenizer
-
-    def encode(titles: List[str]) -> torch.Tensor:
-        order = sorted(range(len(titles)), key=lambda i: len(titles[i]))
-        out: List[Optional[torch.Tensor]] = [None] * len(titles)
-        step = 256
-        with torch.no_grad():
-            for b in range(0, len(order), step):
-                idx = order[b: b + step]
-                batch = tokenizer([titles[i] for i in idx], padding=True, truncation=True,
-                                  max_length=max_title_tokens + 2, return_tensors="pt")
-                vecs = encoder(batch["input_ids"], batch["attention_mask"])
-                for j, i in enumerate(idx):
-                    out[i] = vecs[j]
-        return torch.stack(out)  # type: ignore[arg-type]
-
-    return encode
+    """Titles -> pooled, L2-normalized LM vectors: the model's frozen title encoder (the text part a
+    checkpoint adds layers to)."""
+    settings = LLMRecSettings(llm_path=llm_path, max_title_tokens=max_title_tokens)
+    return TextItemEncoder(settings, frozen=True).eval().encode_titles
 
 
 def stand_in_encoder(dim: int) -> Callable[[List[str]], torch.Tensor]:
@@ -138,26 +121,17 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     encode_titles_to_npy(encode, SyntheticTitles(args.titles), output, chunk_size=args.chunk,
                          overwrite=args.overwrite, progress=progress)
-    encode_s = time.perf_counter() - t0
-    encode_cpu_s = time.process_time() - c0
-    import numpy as np
-
+    encode_s, encode_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     matrix = np.load(output, mmap_mode="r")
-    matrix_mb = matrix.nbytes / 2**20
     rss_after = peak_rss_mib()
-    return {
-        "encoder": encoder_name, "titles": args.titles, "chunk": args.chunk, "dim": int(matrix.shape[1]),
-        "output": output, "output_matrix_mib": round(matrix_mb, 1),
-        "load_s": round(load_s, 1), "encode_s": round(encode_s, 1),
-        "encode_cpu_s": round(encode_cpu_s, 1),
-        "titles_per_s": round(args.titles / encode_s, 1),
-        "titles_per_cpu_s": round(args.titles / max(encode_cpu_s, 1e-9), 1),
-        "projected_1m_titles_min": round(1_000_000 / (args.titles / encode_s) / 60, 1),
-        "peak_rss_before_encode_mib": round(rss_before, 0),
-        "peak_rss_after_encode_mib": round(rss_after, 0),
-        "peak_rss_growth_mib": round(rss_after - rss_before, 0),
-        "torch_threads": torch.get_num_threads(),
-    }
+    return {"encoder": encoder_name, "titles": args.titles, "chunk": args.chunk, "dim": int(matrix.shape[1]),
+            "output": output, "output_matrix_mib": round(matrix.nbytes / 2**20, 1), "load_s": round(load_s, 1),
+            "encode_s": round(encode_s, 1), "encode_cpu_s": round(encode_cpu_s, 1),
+            "titles_per_s": round(args.titles / encode_s, 1),
+            "titles_per_cpu_s": round(args.titles / max(encode_cpu_s, 1e-9), 1),
+            "projected_1m_titles_min": round(1_000_000 / (args.titles / encode_s) / 60, 1),
+            "peak_rss_before_encode_mib": round(rss_before, 0), "peak_rss_after_encode_mib": round(rss_after, 0),
+            "peak_rss_growth_mib": round(rss_after - rss_before, 0), "torch_threads": torch.get_num_threads()}
 
 
 def recommend_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
