@@ -1,19 +1,10 @@
 """Encode a large synthetic catalogue into a .npy file in chunks, and time cold vs cached recommends.
 
-Part 1 (always): ``--titles`` synthetic product titles (default 1,000,000) are made on demand and
-encoded ``--chunk`` at a time into a float32 ``.npy`` memmap (:func:`recbole_llmrec.serving.item_vectors.
-encode_titles_to_npy`): memory holds the output matrix plus one chunk, never every title's
-activations. Reports titles per second of wall and of CPU time (all threads: robust to other
-processes sharing the machine) and the peak resident memory (``VmHWM``) before and after.
-
-The encoder is a checkpoint's ``encode_titles`` (``--checkpoint``) or, without one, the language
-model alone (``--llm_path``, default the packaged all-MiniLM-L6-v2): encoding cost is the LM's.
-``--stand_in_encoder 384`` replaces the LM with random vectors, to check the memory bound of the
-chunked writer at full scale in minutes.
-
-Part 2 (``--checkpoint`` and ``--recommend_items N``): a TSV catalogue of N synthetic titles;
-``Recommender.from_checkpoint(...).recommend(...)`` timed twice with an empty cache folder: the
-first call encodes the catalogue and caches it, the second reads the cache.
+Part 1: ``--titles`` synthetic titles encoded ``--chunk`` at a time into a float32 ``.npy``
+(:func:`recbole_llmrec.serving.item_vectors.encode_titles_to_npy`; memory: the matrix plus one chunk), by a
+checkpoint (``--checkpoint``), the LM alone (``--llm_path``) or random vectors (``--stand_in_encoder DIM``):
+titles per wall and CPU second, peak memory (``VmHWM``). Part 2 (``--checkpoint``, ``--recommend_items N``):
+``Recommender.from_checkpoint(...).recommend(...)`` on N synthetic items, cold (encodes, caches) then cached.
 
     python -m benchmarks.catalogue_encode --titles 1000000 --output /tmp/vectors.npy
     python -m benchmarks.catalogue_encode --titles 20000 --checkpoint saved/LLMRec-....pth \\

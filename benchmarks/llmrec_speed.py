@@ -1,25 +1,14 @@
-"""Speed benchmark (not the model comparison, which is ``run_benchmark.py``): LLMRec against its
-physical limit: training throughput, padding efficiency, evaluation time, scaling.
-
-Run from the repository root::
+"""Speed benchmark: LLMRec's LM-in-the-loop path (the sentence encoder) against its physical limit.
 
     python -m benchmarks.llmrec_speed --output perf.json            # full (< 10 min, 2-core CPU)
     python -m benchmarks.llmrec_speed --quick --output perf.json    # seconds: tiny data + tiny LM
     python -m benchmarks.llmrec_speed --parts train --length_bucketing=False
 
-Everything goes through the public API: :func:`recbole_llmrec.runs.pipeline.build` (config, RecBole's
-``create_dataset`` / ``data_preparation``, ``LLMRec`` and ``LLMRecTrainer``), as a training run does.
-
-* training: real steps (loader -> ``calculate_loss`` -> backward -> AdamW step) are timed while a hook on
-  ``encoder.backbone`` records every token batch the model feeds the LM; then the bare backbone runs
-  forward + backward on exactly those batches (same autocast, same train mode) - the limit. Ratio =
-  LLMRec real tokens/s / bare real tokens/s (= bare time / LLMRec time).
-* padding: real tokens / padded tokens over those recorded batches.
-* evaluation: full-sort evaluation of the test users (RecBole's path: ``_full_sort_batch_eval``, item table
-  encoded once) vs the encode-once bound: the bare backbone encoding every item once and every evaluated
-  user once in length-sorted batches under ``torch.inference_mode``. Ratio = eval time / bound.
-* scaling: evaluation vs #items (item-table encoding of 2k/4k/8k items), training step and user
-  encoding vs ``max_history`` (2/5/10), training step and item encoding vs ``max_title_tokens`` (8/16/24).
+Built as a training run is (:func:`recbole_llmrec.runs.pipeline.build`). Training: real steps timed
+while a hook records every token batch fed to ``encoder.backbone``; the bare backbone then runs forward +
+backward on exactly those batches (ratio = bare time / LLMRec time); padding = real / padded tokens.
+Evaluation: RecBole's full-sort evaluation vs the bare backbone encoding every item and user once.
+Scaling: evaluation vs #items, training step vs ``max_history`` and ``max_title_tokens``.
 """
 from __future__ import annotations
 

@@ -41,9 +41,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="only the untrained (as-is) backbones")
     parser.add_argument("--minilm_checkpoint", default=None,
                         help="reuse this checkpoint of the default MiniLM LLMRec on amazon_mixed")
-    args = common.parse_args(parser, argv)
-    common.setup_logging()
-    out = common.prepare_output(args.output, args.overwrite)
+    args, out = common.start(parser, argv)
     live = not args.report_only
     backbones = {"MiniLM": MINILM, "SmolLM2": args.smollm2_path}
     # as-is rows first in the report, but run last: they are the slowest (a user sentence per row)

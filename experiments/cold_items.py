@@ -29,9 +29,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--result", action="append", default=[],
                         help="reuse a finished amazon_mixed result file (with per_row): MODEL=FILE")
     parser.add_argument("--dataset", default="amazon_mixed")
-    args = common.parse_args(parser, argv)
-    common.setup_logging()
-    out = common.prepare_output(args.output, args.overwrite)
+    args, out = common.start(parser, argv)
     given = {k: Path(v) for k, _, v in (r.partition("=") for r in args.result)}
     results: Dict[str, Any] = {}
     for model in MODELS:

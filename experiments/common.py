@@ -52,6 +52,14 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
     return args
 
 
+def start(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Path]:
+    """An experiment's start: its options (:func:`parse_args`), INFO logs and its output folder
+    (:func:`prepare_output`)."""
+    args = parse_args(parser, argv)
+    setup_logging()
+    return args, prepare_output(args.output, args.overwrite)
+
+
 def overrides(args: argparse.Namespace) -> Dict[str, Any]:
     """The ``--key=value`` config entries of every run."""
     return dict(args.overrides)

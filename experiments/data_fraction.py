@@ -61,9 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                              "default: the first of benchmarks/results/zero_shot (the default "
                              "model trained on amazon_mixed), the backbone_transfer experiment's "
                              "trained MiniLM, its untrained one")
-    args = common.parse_args(parser, argv)
-    common.setup_logging()
-    out = common.prepare_output(args.output, args.overwrite)
+    args, out = common.start(parser, argv)
     zs_path = Path(args.zeroshot_result) if args.zeroshot_result else next(
         (p for p in ZERO_SHOT_CANDIDATES if p.exists()), None)
     if zs_path is None or not zs_path.exists():

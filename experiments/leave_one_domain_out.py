@@ -1,38 +1,15 @@
 """Leave-one-domain-out: does what LLMRec learns transfer to a domain it never saw?
 
-For each of the four Amazon domains in ``../shared/data`` (2014 Beauty, Toys_and_Games,
-Clothing_Shoes_and_Jewelry; 2018 Video_Games), LLMRec's default is trained on the other three
-(one mixed, time-ordered dataset built by the converter: 5-core on the merged data, users of any of
-the three, a seeded sample of ``--max_users`` users) and evaluated zero-shot on the held-out domain
-(a 2,000-user 5-core dataset of that domain alone, nothing of it seen in training). Per target:
-
-* LLMRec, full model, with ``unseen_title_similarity_weight`` **cross-fitted**: every fold's model
-  is scored on its own target's *validation* split over ``--grid`` (one pass,
-  ``recbole_llmrec.evaluation.calibration.calibrate``); the weight used on target T is the median
-  of the best weights of the *other* folds (targets S != T: each S is one of T's source domains).
-  No weight is ever chosen on T's own validation or test data.
-* LLMRec with the YAML default weight (32: chosen on the Clothing and Video Games zero-shot
-  validation splits, so tainted for those two targets; shown for comparison only).
-* The trained model alone: every ranking-time title term off (``title_similarity_weight``,
-  ``unseen_title_similarity_weight``, ``cold_title_similarity_weight`` = 0).
-* TitleKNN (nothing trained: the frozen LM's last-title cosine) and Pop, both run on the target;
-  with ``--words_baseline W`` also TitleKNN with ``title_similarity_words: W`` (LM cosine + W x the
-  tf-idf cosine of the titles' words).
-* SASRec trained on the target (for scale), unless ``--skip_sasrec``.
-
-Paired differences (bootstrap over the target's test rows) against TitleKNN and Pop.
-
-Zero-shot evaluations run ``--evaluate_checkpoint``'s code with the title weights set *after* the
-checkpoint is loaded (a checkpoint trained with ``calibrate_scoring`` restores its fitted scoring
-values over config overrides); each result records the restored and the used values. The folds run
-one at a time (one training at a time: pair with ``OMP_NUM_THREADS=1`` on a shared CPU); finished
-runs are cached in ``runs/``, so a killed run resumes, and ``--stages``/``--targets`` split the work
-between processes (``--skip_prepare`` when another process builds the datasets).
-
-Data (built on demand; ``--prepare_only`` builds and stops): the 2014 Clothing and 2018 Video Games
-copies in ``../shared/data`` both number users ``U1..`` and items ``I1..``, so merged raw they would
-collide: the converter reads them with prefixed ids (``--id_prefix``: ``clo``, ``vg``). Beauty and Toys
-keep their raw ids (2,054 users are in both).
+For each of four Amazon domains (2014 Beauty, Toys_and_Games, Clothing_Shoes_and_Jewelry; 2018 Video_Games),
+LLMRec's default is trained on the other three (one mixed dataset from the converter: 5-core, a seeded
+sample of ``--max_users`` users) and ranks the held-out domain zero-shot (a ``--target_users``-user 5-core
+dataset of it alone). Per target: LLMRec with ``unseen_title_similarity_weight`` **cross-fitted** (the
+median of the best validation weights over ``--grid`` of the *other* folds, never this target's data),
+with the YAML weight 32 (for comparison), the trained part alone (title terms 0); TitleKNN, Pop (and
+``--words_baseline``: TitleKNN with ``title_similarity_words``) and SASRec (unless ``--skip_sasrec``) on
+the target; paired bootstrap differences against TitleKNN and Pop. Runs are cached in ``runs/`` (a killed
+run resumes); ``--stages``/``--targets`` split the work between processes. The 2014 Clothing and 2018 Video
+Games copies both number users ``U1..`` and items ``I1..``: the converter reads them with prefixed ids.
 
 ``python -m experiments.leave_one_domain_out [--targets clothing,videogames,beauty,toys]
 [--max_users 2500] [--skip_sasrec] [--stages train,grid,baselines,final]``

@@ -37,9 +37,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="reuse a finished result file (with per_row): MODEL:DATASET=FILE")
     parser.add_argument("--config_files", default="",
                         help="comma-separated extra config layers for every run")
-    args = common.parse_args(parser, argv)
-    common.setup_logging()
-    out = common.prepare_output(args.output, args.overwrite)
+    args, out = common.start(parser, argv)
     given = {}
     for item in args.result:
         key, _, path = item.partition("=")

@@ -41,9 +41,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--full_result", default=None,
                         help="result JSON of the full fine-tuning run to compare with when --modes "
                              "leaves out full (e.g. another learning rate for lora and frozen)")
-    args = common.parse_args(parser, argv)
-    common.setup_logging()
-    out = common.prepare_output(args.output, args.overwrite)
+    args, out = common.start(parser, argv)
     extra = common.overrides(args)
     results: Dict[str, Any] = {}
     modes = [m for m in args.modes.split(",") if m]
