@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.utils.machine import cpu_flags, cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,11 +112,8 @@ def digest(folder: Path) -> Dict[str, str]:
     """sha256 of every file of a dataset folder."""
     out = {}
     for p in sorted(folder.iterdir()):
-        h = hashlib.sha256()
         with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        out[p.name] = h.hexdigest()
+            out[p.name] = hashlib.file_digest(fh, "sha256").hexdigest()
     return out
 
 
@@ -203,10 +201,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     result["projection_2018_books"] = project(result["runs"], BOOKS_2018_LINES)
     result["machine_end"] = {"load_average": list(os.getloadavg())}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.output)
+    with atomic_output(str(args.output), ".json") as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["projection_2018_books"], indent=2))
     return 0 if all(r["exit_status"] == 0 for r in result["runs"]) else 1
 

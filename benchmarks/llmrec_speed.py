@@ -114,12 +114,6 @@ def _tokens(calls: List[Dict[str, torch.Tensor]]) -> tuple[int, int]:
     return real, padded
 
 
-def _epoch_loader(trainer: Any, train_data: Any, epoch: int) -> Any:
-    """The loader the trainer really uses for ``epoch`` (prefix subset / length bucketing hooks)."""
-    hook = getattr(trainer, "_epoch_train_data", None)
-    return hook(train_data, epoch) if hook is not None else train_data
-
-
 # ------------------------------------------------------------------------------------------ training
 def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = True,
                 bare: bool = False) -> Dict[str, Any]:
@@ -130,7 +124,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
     model, trainer = parts["model"], parts["trainer"]
     device = model.text.device
     model.train()
-    loader = _epoch_loader(trainer, parts["train"], 0)
+    loader = trainer._epoch_train_data(parts["train"], 0)
     recorder = BackboneRecorder(model.encoder.backbone)
     step_calls: List[List[Dict[str, torch.Tensor]]] = []
     times: List[float] = []
@@ -142,7 +136,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
             try:
                 batch = next(it)
             except StopIteration:
-                it = iter(_epoch_loader(trainer, parts["train"], i + 1))
+                it = iter(trainer._epoch_train_data(parts["train"], i + 1))
                 batch = next(it)
             recorder.active = record and (i >= warmup or bare)
             _sync(device)

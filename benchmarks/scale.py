@@ -84,14 +84,18 @@ COMPOSITE_PREFIX = "SCALE"
 
 
 # ------------------------------------------------------------------------------------ rungs
+#: The RecBole dataset of each training rung.
+RUNG_DATASETS = {"tiny": "tiny_mixed", "amazon_mixed": "amazon_mixed",
+                 "beauty_toys_all": "amazon_scale_beauty_toys_all", "four_domains": "amazon_scale_four_domains"}
+
+
 @dataclass
 class Rung:
-    """A dataset of the ladder: RecBole dataset name, the folder holding it, what it is."""
+    """A dataset of the ladder: RecBole dataset name and the folder holding it."""
 
     name: str
     dataset: str
     data_path: Path
-    description: str
 
     @property
     def folder(self) -> Path:
@@ -103,26 +107,19 @@ class Rung:
 
 
 def training_rung(name: str, data_path: Path) -> Rung:
-    """The rung ``name`` of :data:`TRAIN_RUNGS` (its dataset may not be built yet)."""
-    embedded = REPO / "dataset"
+    """The rung ``name`` of :data:`TRAIN_RUNGS` (its dataset may not be built yet; ``amazon_mixed``: the
+    embedded one unless ``data_path`` holds it)."""
     if name == "tiny":
-        return Rung(name, "tiny_mixed", TINY_DATA, "committed test dataset (tiny random LM)")
-    if name == "amazon_mixed":
-        where = data_path if (data_path / "amazon_mixed").is_dir() else embedded
-        return Rung(name, "amazon_mixed", where, "embedded: Beauty + Toys 2014, users in both")
-    if name == "beauty_toys_all":
-        return Rung(name, "amazon_scale_beauty_toys_all", data_path, "Beauty + Toys 2014, all users")
-    if name == "four_domains":
-        return Rung(name, "amazon_scale_four_domains", data_path,
-                    "Beauty, Toys, Clothing 2014 + Video Games 2018, all users")
-    raise ValueError(f"unknown rung {name!r}")
+        return Rung(name, "tiny_mixed", TINY_DATA)
+    if name == "amazon_mixed" and not (data_path / "amazon_mixed").is_dir():
+        return Rung(name, "amazon_mixed", REPO / "dataset")
+    return Rung(name, RUNG_DATASETS[name], data_path)
 
 
 def million_rung(args: Any) -> Rung:
     """The ``million_items`` dataset (built by :func:`build_million_dataset`)."""
     suffix = "" if args.million_base == "four_domains" else f"_{args.million_base}"
-    return Rung(MILLION, f"amazon_scale_items_{args.million_titles}{suffix}", Path(args.data_path),
-                f"{args.million_titles:,} titles, {args.million_users:,} users of {args.million_base}")
+    return Rung(MILLION, f"amazon_scale_items_{args.million_titles}{suffix}", Path(args.data_path))
 
 
 def prepare_rung(rung: Rung, args: Any) -> None:
