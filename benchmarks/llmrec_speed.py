@@ -168,19 +168,14 @@ def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
     from recbole_llmrec.model.precision import autocast_context
 
     enc = model.encoder
-    device = model.text.device
-    _sync(device)
-    t0 = time.perf_counter()
-    total = None
-    with autocast_context(device, enc.autocast_dtype):
-        for kwargs in calls:
-            hidden = enc.backbone(**kwargs).last_hidden_state
-            part = hidden[:, 0].float().sum()
-            total = part if total is None else total + part
-    if total is not None and total.requires_grad:
-        total.backward()
-    _sync(device)
-    elapsed = time.perf_counter() - t0
+
+    def run() -> None:
+        with autocast_context(model.text.device, enc.autocast_dtype):
+            total = sum(enc.backbone(**kwargs).last_hidden_state[:, 0].float().sum() for kwargs in calls)
+        if torch.is_tensor(total) and total.requires_grad:
+            total.backward()
+
+    elapsed = _time(run, model.text.device)
     model.zero_grad(set_to_none=True)
     return elapsed
 
@@ -245,15 +240,9 @@ def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: 
                                       enc.special)
     model.eval()
     with torch.inference_mode():
-        _sync(device)
-        t0 = time.perf_counter()
-        _bare_encode(model, *item_inputs, s.item_encode_batch_size)
-        _sync(device)
-        t1 = time.perf_counter()
-        _bare_encode(model, *user_inputs, user_batch)
-        _sync(device)
-        t2 = time.perf_counter()
-    return {"items_s": t1 - t0, "users_s": t2 - t1, "bound_s": t2 - t0, "users": int(seq.shape[0]),
+        items_s = _time(lambda: _bare_encode(model, *item_inputs, s.item_encode_batch_size), device)
+        users_s = _time(lambda: _bare_encode(model, *user_inputs, user_batch), device)
+    return {"items_s": items_s, "users_s": users_s, "bound_s": items_s + users_s, "users": int(seq.shape[0]),
             "items": int(item_ids.numel())}
 
 

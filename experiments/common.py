@@ -89,16 +89,13 @@ def run_cached(out: Path, run: RunSpec, live: bool = True) -> Optional[Dict[str,
 
 def write_json(obj: Any, path: Path) -> None:
     """Indented JSON, all or nothing."""
-    with atomic_output(str(path), ".json") as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=1, sort_keys=False)
+    write_text(json.dumps(obj, indent=1), path)
 
 
 def write_text(text: str, path: Path) -> None:
     """A text file, all or nothing."""
     with atomic_output(str(path), path.suffix) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_csv(rows: List[Dict[str, Any]], path: Path) -> None:

@@ -103,10 +103,6 @@ def cross_fitted(target: str, grids: Dict[str, Optional[Dict[str, Any]]]) -> Opt
     return {"weight": float(statistics.median(others.values())), "from_folds": others}
 
 
-def weight_tag(w: float) -> str:
-    return f"{w:g}".replace(".", "p")
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser(QUESTION, __doc__)
     parser.add_argument("--targets", default="clothing,videogames,beauty,toys",
@@ -164,12 +160,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     baselines: Dict[str, Dict[str, Any]] = {}
     for target in targets:  # baselines run on the target itself
         dataset = DOMAINS[target]["target"]
-        models = {"TitleKNN": lm, "Pop": {}}
-        if not args.skip_sasrec:
-            models["SASRec"] = {}
-        baselines[target] = {}
+        models = {"TitleKNN": lm, "Pop": {}, **({} if args.skip_sasrec else {"SASRec": {}})}
         if args.words_baseline is not None:  # TitleKNN with the word part of the title similarity
             models[WORDS_BASELINE] = dict(lm, title_similarity_words=args.words_baseline)
+        baselines[target] = {}
         for model, extra in models.items():
             name = f"TitleKNN-words-{target}" if model == WORDS_BASELINE else f"{model}-{target}"
             run_spec = common.spec(args, name, model.split(" ")[0], dataset, options={"saved": False}, **extra)
@@ -185,7 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if weights[target] is not None and not (args.no_crossfit and live):
             settings["crossfit"] = {UNSEEN: weights[target]["weight"]}
         for label, values in settings.items():
-            tag = "alone" if label == "alone" else f"w{weight_tag(values[UNSEEN])}"
+            tag = "alone" if label == "alone" else "w" + f"{values[UNSEEN]:g}".replace(".", "p")
             evals[target][label] = run(f"LLMRec-no_{target}-on-{target}-{tag}", "final", "LLMRec",
                                        DOMAINS[target]["target"], config=dict(zero_shot, **values),
                                        task="evaluate", options={"checkpoint": train[target]["checkpoint"]})
@@ -206,9 +200,7 @@ def report(out, args, targets, train, grids, baselines, evals, weights, grid) ->
               "alone": "LLMRec trained part alone (title terms 0)"}
     for target in targets:
         dataset = DOMAINS[target]["target"]
-        results: Dict[str, Optional[Dict[str, Any]]] = {}
-        for key, label in labels.items():
-            results[label] = evals[target].get(key)
+        results = {label: evals[target].get(key) for key, label in labels.items()}
         for model in ("TitleKNN", WORDS_BASELINE, "Pop", "SASRec"):
             if model in baselines[target]:
                 results[f"{model} (on target)"] = baselines[target][model]
@@ -239,19 +231,15 @@ def report(out, args, targets, train, grids, baselines, evals, weights, grid) ->
                                       ratio=(d["mean_b"] / d["mean_a"]) if d["mean_a"] else None))
     folds = []
     for target in targets:
-        t = train[target]
-        g = grids[target]
+        t, g = train[target] or {}, grids[target] or {}
         folds.append({
-            "target": target, "trained_on": source_name(target),
-            "train_wall_s": t.get("wall_s") if t else None,
-            "train_cpu_s": cpu_of(out, f"LLMRec-train-no_{target}") or (t or {}).get("cpu_s"),
-            "best_valid_epoch_result": (t or {}).get("best_valid_result", {}).get("ndcg@10") if t else None,
-            "source_stats": source_stats(args, target),
-            "valid_grid": g["grid"] if g else None,
-            "best_weight_on_own_valid": g["best_weight"] if g else None,
-            "weight_used": weights[target],
+            "target": target, "trained_on": source_name(target), "train_wall_s": t.get("wall_s"),
+            "train_cpu_s": cpu_of(out, f"LLMRec-train-no_{target}") or t.get("cpu_s"),
+            "best_valid_epoch_result": t.get("best_valid_result", {}).get("ndcg@10") if t else None,
+            "source_stats": source_stats(args, target), "valid_grid": g.get("grid"),
+            "best_weight_on_own_valid": g.get("best_weight"), "weight_used": weights[target],
             # the grid's one-pass scoring against RecBole's evaluator at the YAML weight
-            "valid_at_32_grid": next((p["valid_ndcg@10"] for p in (g or {}).get("grid", [])
+            "valid_at_32_grid": next((p["valid_ndcg@10"] for p in g.get("grid", [])
                                       if p["weight"] == YAML_WEIGHT), None),
             "valid_at_32_evaluator": ((evals[target].get("yaml32") or {}).get("best_valid_result")
                                       or {}).get("ndcg@10")})
@@ -267,10 +255,8 @@ def source_stats(args, target: str) -> Optional[Dict[str, Any]]:
     path = Path(args.data_path) / source_name(target) / f"{source_name(target)}.stats.json"
     if not path.exists():
         return None
-    stats = common.load_json(path)
-    out = stats.get("output") or {}
-    return {"users": out.get("users"), "items": out.get("items"),
-            "interactions": out.get("interactions"),
+    out = common.load_json(path).get("output") or {}
+    return {"users": out.get("users"), "items": out.get("items"), "interactions": out.get("interactions"),
             "per_domain": {d: v.get("users") for d, v in (out.get("per_domain") or {}).items()}}
 
 
