@@ -139,15 +139,13 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
                 it = iter(trainer._epoch_train_data(parts["train"], i + 1))
                 batch = next(it)
             recorder.active = record and (i >= warmup or bare)
-            _sync(device)
-            t0 = time.perf_counter()
-            batch = batch.to(device)
-            trainer.optimizer.zero_grad()
-            loss = model.calculate_loss(batch)
-            loss.backward()
-            trainer.optimizer.step()
-            _sync(device)
-            elapsed = time.perf_counter() - t0
+
+            def step() -> None:
+                trainer.optimizer.zero_grad()
+                model.calculate_loss(batch.to(device)).backward()
+                trainer.optimizer.step()
+
+            elapsed = _time(step, device)
             calls = recorder.take()
             recorder.active = False
             bare_s = bare_step(model, calls) if bare else 0.0

@@ -111,7 +111,8 @@ def write_csv(rows: List[Dict[str, Any]], path: Path) -> None:
 
 
 def bars(groups: Sequence[str], series: Dict[str, Sequence[Optional[float]]], ylabel: str, title: str = "",
-         errors: Optional[Dict[str, Sequence[float]]] = None, figsize: Tuple[float, float] = (6, 3.5)) -> Tuple[Any, Any]:
+         errors: Optional[Dict[str, Sequence[float]]] = None,
+         figsize: Tuple[float, float] = (6, 3.5)) -> Tuple[Any, Any]:
     """A report's grouped bar chart: a group of bars per label of ``groups``, a bar per series (its values in
     group order, None as 0; ``errors``: error bars of some series). Returns (figure, axes)."""
     fig, ax = pyplot().subplots(figsize=figsize)

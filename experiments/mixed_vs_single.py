@@ -38,20 +38,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--config_files", default="",
                         help="comma-separated extra config layers for every run")
     args, out = common.start(parser, argv)
-    given = {}
-    for item in args.result:
-        key, _, path = item.partition("=")
-        given[key] = common.load_json(Path(path))
+    given = {key: common.load_json(Path(path)) for key, _, path in (r.partition("=") for r in args.result)}
     files = [f for f in args.config_files.split(",") if f]
-    models = [m for m in args.models.split(",") if m]
     results: Dict[str, Dict[str, Optional[Dict[str, Any]]]] = {}
-    for model in models:
+    for model in [m for m in args.models.split(",") if m]:
+        results[model] = {}
         for dataset in (MIXED,) + tuple(f"{SPLIT}_{d}" for d in DOMAINS):
-            if f"{model}:{dataset}" in given:
-                results.setdefault(model, {})[dataset] = given[f"{model}:{dataset}"]
-                continue
             run = common.spec(args, f"{model}-{dataset}", model, dataset, files)
-            results.setdefault(model, {})[dataset] = common.run_cached(out, run, not args.report_only)
+            results[model][dataset] = (given[f"{model}:{dataset}"] if f"{model}:{dataset}" in given
+                                       else common.run_cached(out, run, not args.report_only))
     report(out, results, args)
     return 0
 

@@ -175,9 +175,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = common.prepare_output(args.output, args.overwrite)
     results: Dict[str, Dict[str, Any]] = {}
     for dataset in args.datasets:
-        run = RunSpec(dataset, "TitleKNN", dataset, seed=args.seed, task="experiments.title_similarity_variants:measure",
-                      config={"data_path": args.data_path, "title_vector_cache": args.title_vector_cache,
-                              "show_progress": False})
+        run = common.spec(args, dataset, "TitleKNN", dataset, task="experiments.title_similarity_variants:measure",
+                          title_vector_cache=args.title_vector_cache, show_progress=False)
         result = common.run_cached(out, run, not args.report_only)
         if result is not None:
             results[dataset] = result
