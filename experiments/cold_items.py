@@ -44,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sas, llm = results.get("SASRec"), results.get("LLMRec")
     # A target's bucket depends on the dataset's training split only, so the rows of a model
     # evaluated without it (zero-shot: no per_popularity) are bucketed with the other's labels.
-    labelled = next((r for r in (sas, llm) if r and "popularity" in r["per_row"]["test"]), None)
+    labelled = next((r for r in (sas, llm) if r and "popularity" in (r.get("per_row") or {}).get("test", {})), None)
     if labelled is None and (sas or llm):  # result files older than per-row labels
         labelled = label_rows(sas or llm, Path(args.data_path) / args.dataset)
     buckets = sorted({b for b in (labelled or {}).get("per_row", {}).get("test", {})
@@ -99,6 +99,9 @@ def label_rows(result: Dict[str, Any], folder: Path) -> Dict[str, Any]:
             per_user.setdefault(rec["user_id:token"], []).append(rec["item_id:token"])
     counts = Counter(i for items in per_user.values() for i in items[:-2])
     edges, labels = [0, 1, 5, 20], bucket_labels([0, 1, 5, 20])
+    if "per_row" not in result:
+        raise SystemExit(f"error: the {result.get('model')} result on {folder.name} has no per-row arrays "
+                         "(no <stem>.rows.npz beside it): run it again")
     block = dict(result["per_row"]["test"])
     block["popularity"] = [labels[max(b for b, e in enumerate(edges) if counts[t] >= e)]
                            for t in block["target"]]
