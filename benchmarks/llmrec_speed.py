@@ -25,9 +25,14 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 
 from recbole_llmrec.config.overrides import parse_config_overrides
+from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
+from recbole_llmrec.model.precision import autocast_context, cpu_supports_bf16
+from recbole_llmrec.runs.pipeline import build as build_pipeline
 from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.cli_spellings import modernize
 from recbole_llmrec.utils.machine import cpu_kind
+from recbole_llmrec.utils.resources import properties_dir
+from recbole_llmrec.utils.tiny_lm import build_tiny_lm, words_of
 
 REPO = Path(__file__).resolve().parents[1]
 #: --quick: the repository's tiny dataset (test data) and a tiny random LM.
@@ -49,10 +54,6 @@ THRESHOLDS = {"train_vs_backbone": (">=", 0.8), "padding_efficiency": (">=", 0.9
 # ------------------------------------------------------------------------------------------ setup
 def build(args: argparse.Namespace) -> Dict[str, Any]:
     """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
-    from recbole_llmrec.runs.pipeline import build as build_pipeline
-    from recbole_llmrec.utils.resources import properties_dir
-    from recbole_llmrec.utils.tiny_lm import build_tiny_lm, words_of
-
     overrides: Dict[str, Any] = {"show_progress": False, "state": "ERROR", "seed": args.seed,
                                  "checkpoint_dir": tempfile.mkdtemp(prefix="llmrec-perf-")}
     dataset_name = "amazon_mixed"
@@ -163,8 +164,6 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
 
 def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
     """Seconds of the bare ``encoder.backbone`` forward + backward on one step's batches (one backward)."""
-    from recbole_llmrec.model.precision import autocast_context
-
     enc = model.encoder
 
     def run() -> None:
@@ -206,8 +205,6 @@ def _eval_batches(test_data: Any, max_users: Optional[int]) -> List[Any]:
 
 def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch: int) -> None:
     """Bare backbone over rows sorted by length, ``batch`` rows per call, each trimmed to its longest row."""
-    from recbole_llmrec.model.precision import autocast_context
-
     enc = model.encoder
     device = model.text.device
     lengths = mask.sum(1)
@@ -226,8 +223,6 @@ def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch:
 
 def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: int) -> Dict[str, float]:
     """Seconds to encode each item once and each user of ``batches`` once with the bare backbone."""
-    from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
-
     s, enc = model.settings, model.encoder
     device = model.text.device
     item_ids = torch.arange(1, n_items, device=device)
@@ -352,8 +347,6 @@ def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: i
 # ------------------------------------------------------------------------------------------ report
 def machine() -> Dict[str, Any]:
     """The CPU kind (``recbole_llmrec.utils.machine``), torch's threads and the load."""
-    from recbole_llmrec.model.precision import cpu_supports_bf16
-
     return dict(cpu_kind(), torch_threads=torch.get_num_threads(), loadavg=os.getloadavg(),
                 cpu_bf16=cpu_supports_bf16())
 

@@ -13,11 +13,14 @@ the other result's labels (a target's bucket depends on the dataset only).
 """
 from __future__ import annotations
 
+import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from experiments import common
 from experiments.paired import compare_results, row_table, rows_in_group
+from recbole_llmrec.evaluation.groups import bucket_labels
 
 QUESTION = "cold_items"
 MODELS = ("SASRec", "LLMRec")
@@ -88,11 +91,6 @@ def label_rows(result: Dict[str, Any], folder: Path) -> Dict[str, Any]:
     """A copy of ``result`` whose per-row block has ``popularity`` labels, counted from the
     dataset's .inter file as the evaluation does: every interaction of a user but the last two
     (validation and test) is a training interaction; edges [0, 1, 5, 20]."""
-    import csv
-    from collections import Counter
-
-    from recbole_llmrec.evaluation.groups import bucket_labels
-
     per_user: Dict[str, List[str]] = {}
     with open(folder / f"{folder.name}.inter", newline="", encoding="utf-8") as handle:
         for rec in csv.DictReader(handle, delimiter="\t"):
