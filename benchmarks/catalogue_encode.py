@@ -25,8 +25,9 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from recbole_llmrec.model.settings import LLMRecSettings
-from recbole_llmrec.model.text_items import TextItemEncoder
+from recbole_llmrec.model.settings import LMSettings
+from recbole_llmrec.model.text.text_encoder import TextOutput
+from recbole_llmrec.model.text.text_items import TextItemEncoder
 from recbole_llmrec.runs.harness import peak_rss_mib
 from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
 from recbole_llmrec.utils.atomic import write_json_atomic
@@ -68,8 +69,8 @@ class SyntheticTitles:
 def lm_encoder(llm_path: str, max_title_tokens: int) -> Callable[[List[str]], torch.Tensor]:
     """Titles -> pooled, L2-normalized LM vectors: the model's frozen title encoder (the text part a
     checkpoint adds layers to)."""
-    settings = LLMRecSettings(llm_path=llm_path, max_title_tokens=max_title_tokens)
-    return TextItemEncoder(settings, frozen=True).eval().encode_titles
+    settings = LMSettings(llm_path=llm_path, max_title_tokens=max_title_tokens)
+    return TextItemEncoder(settings, True, TextOutput(normalize=True)).eval().encode_titles
 
 
 def stand_in_encoder(dim: int) -> Callable[[List[str]], torch.Tensor]:

@@ -26,7 +26,7 @@ import torch
 
 from recbole_llmrec.config.overrides import parse_config_overrides
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
-from recbole_llmrec.model.precision import autocast_context, cpu_supports_bf16
+from recbole_llmrec.model.text.precision import autocast_context, cpu_supports_bf16
 from recbole_llmrec.runs.pipeline import build as build_pipeline
 from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.cli_spellings import modernize
@@ -229,11 +229,11 @@ def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: 
     item_inputs = build_item_batch(item_ids, model.text.title_ids, model.text.title_offsets, enc.special)
     seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(device)
     seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(device)
-    user_inputs = build_history_batch(seq, seq_len, model.text.title_ids, model.text.title_offsets, s.max_history,
+    user_inputs = build_history_batch(seq, seq_len, model.text.title_ids, model.text.title_offsets, s.users.max_history,
                                       enc.special)
     model.eval()
     with torch.inference_mode():
-        items_s = _time(lambda: _bare_encode(model, *item_inputs, s.item_encode_batch_size), device)
+        items_s = _time(lambda: _bare_encode(model, *item_inputs, s.lm.item_encode_batch_size), device)
         users_s = _time(lambda: _bare_encode(model, *user_inputs, user_batch), device)
     return {"items_s": items_s, "users_s": users_s, "bound_s": items_s + users_s, "users": int(seq.shape[0]),
             "items": int(item_ids.numel())}
@@ -281,7 +281,7 @@ def _item_table_time(model: Any, n: int, seed: int) -> float:
     ids = (torch.randperm(model.n_items - 1, generator=g)[:n] + 1).to(device)
     lengths = (model.text.title_offsets[ids + 1] - model.text.title_offsets[ids])
     ids = ids[torch.argsort(lengths, stable=True)]
-    step = model.settings.item_encode_batch_size
+    step = model.settings.lm.item_encode_batch_size
 
     def run() -> None:
         with torch.no_grad():
@@ -307,7 +307,7 @@ def _user_time(model: Any, batches: List[Any]) -> float:
 
 def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: int, users: int) -> Dict[str, Any]:
     model, config = parts["model"], parts["config"]
-    s = model.settings
+    users_settings, lm_settings = model.settings.users, model.settings.lm
     seed = int(config["seed"])
     batches = _eval_batches(parts["test"], users)
     out: Dict[str, Any] = {"items": [], "max_history": [], "max_title_tokens": []}
@@ -317,20 +317,20 @@ def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: i
         n = min(n, n_max)
         out["items"].append({"n_items": n, "eval_items_s": _item_table_time(model, n, seed),
                              "train_step_s": fmean(train_steps(parts, steps, 0, record=False)["times"])})
-    base_h, base_t = s.max_history, s.max_title_tokens
+    base_h, base_t = users_settings.max_history, lm_settings.max_title_tokens
     try:
         for h in sizes["max_history"]:
-            s.max_history = h
+            users_settings.max_history = h
             run = train_steps(parts, steps, 0)
             real, _ = _tokens([c for calls in run["calls"] for c in calls])
             out["max_history"].append({"max_history": h, "train_step_s": fmean(run["times"]),
                                        "real_tokens_per_step": real / steps,
                                        "eval_users_s": _user_time(model, batches),
                                        "users": sum(len(b[0]) for b in batches)})
-        s.max_history = base_h
+        users_settings.max_history = base_h
         n_items = min(sizes["items"][0], n_max)
         for t in sizes["max_title_tokens"]:
-            s.max_title_tokens = t
+            lm_settings.max_title_tokens = t
             model.attach_dataset(parts["train"]._dataset)
             run = train_steps(parts, steps, 0)
             real, _ = _tokens([c for calls in run["calls"] for c in calls])
@@ -339,7 +339,7 @@ def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: i
                                             "eval_items_s": _item_table_time(model, n_items, seed),
                                             "n_items": n_items})
     finally:
-        s.max_history, s.max_title_tokens = base_h, base_t
+        users_settings.max_history, lm_settings.max_title_tokens = base_h, base_t
         model.attach_dataset(parts["train"]._dataset)
     return out
 

@@ -43,7 +43,8 @@ from experiments import common
 from experiments.leave_one_domain_out import DOMAINS, ORDER, convert, converter_input
 from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.model.settings import LLMRecSettings
-from recbole_llmrec.model.text_items import TextItemEncoder
+from recbole_llmrec.model.text.text_encoder import TextOutput
+from recbole_llmrec.model.text.text_items import TextItemEncoder
 from recbole_llmrec.runs.harness import RunSpec, peak_rss_mib
 from recbole_llmrec.runs.pipeline import build
 from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
@@ -319,7 +320,7 @@ def encode(spec: RunSpec) -> Dict[str, Any]:
     vectors, chunk = spec.options["vectors"], int(spec.options["chunk"])
     start = time.perf_counter()
     config = build_config("LLMRec", spec.dataset, None, spec.config_dict())
-    text = TextItemEncoder(LLMRecSettings.from_config(config), frozen=True).eval()
+    text = TextItemEncoder(LLMRecSettings.from_config(config).lm, True, TextOutput(normalize=True)).eval()
     load_s = time.perf_counter() - start
     rss_loaded = peak_rss_mib()
     last = [time.perf_counter()]

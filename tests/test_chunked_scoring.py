@@ -147,8 +147,8 @@ def test_recbole_evaluation_with_cut_batches_and_chunks_gives_the_same_metrics(t
 
 @pytest.mark.parametrize("key", ["score_chunk_items", "full_sort_max_entries"])
 def test_bounds_are_validated(key):
-    assert getattr(LLMRecSettings(**{key: None}), key) is None
-    assert getattr(LLMRecSettings(**{key: 1000.0}), key) == 1000
+    assert getattr(LLMRecSettings(**{key: None}).scoring, key) is None
+    assert getattr(LLMRecSettings(**{key: 1000.0}).scoring, key) == 1000
     for bad in (0, -5, "many", 2.5, True):
         with pytest.raises(ValueError, match=key):
             LLMRecSettings(**{key: bad})

@@ -153,7 +153,7 @@ def test_changed_checkpoint_is_refused_at_test_time(tmp_path, tiny_config_dict):
 
 _CACHE_WRITER = """
 import sys, torch
-from recbole_llmrec.model.vector_cache import VectorCache
+from recbole_llmrec.model.text.vector_cache import VectorCache
 torch.manual_seed(0)
 vectors = torch.randn(20000, 64)  # 5 MB: long enough writes for the two writers to overlap
 print('ready', flush=True)
@@ -164,7 +164,7 @@ for _ in range(5):
 
 
 def test_two_processes_writing_one_vector_cache_leave_one_valid_file(tmp_path):
-    from recbole_llmrec.model.vector_cache import VectorCache
+    from recbole_llmrec.model.text.vector_cache import VectorCache
 
     writers = [subprocess.Popen([sys.executable, "-c", _CACHE_WRITER, str(tmp_path / "cache")],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

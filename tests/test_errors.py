@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from model_helpers import base_config_dict, dataset_words
-from recbole_llmrec.model.resolve import resolve_llm_path
-from recbole_llmrec.model.settings import LLMRecSettings
+from recbole_llmrec.model.text.resolve import resolve_llm_path
+from recbole_llmrec.model.settings import LMSettings
 from recbole_llmrec.runs.quick_start import run
 
 NO_TITLE_COLUMNS = {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "domain"]}
@@ -75,7 +75,7 @@ def test_config_errors_before_the_dataset_loads(tiny_lms, no_dataset, overrides,
 def test_hub_name_offline_fails_without_network(tiny_lms, no_dataset, monkeypatch, tmp_path):
     import socket
 
-    import recbole_llmrec.model.resolve as resolve
+    import recbole_llmrec.model.text.resolve as resolve
 
     def no_network(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the network was used")
@@ -98,7 +98,7 @@ def test_hub_name_offline_fails_without_network(tiny_lms, no_dataset, monkeypatc
 def test_hub_name_online_is_left_to_the_hub(monkeypatch):
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    import recbole_llmrec.model.resolve as resolve
+    import recbole_llmrec.model.text.resolve as resolve
 
     monkeypatch.setattr(resolve, "hub_offline", lambda: False)
     assert resolve_llm_path("nosuchorg/nosuchmodel").source == "hub"
@@ -147,10 +147,10 @@ def test_tokenizer_without_pad_and_eos_before_training(tiny_lms, tmp_path, no_tr
 
 
 def test_tokenizer_without_pad_uses_eos_and_logs_it(tiny_lms, caplog):
-    from recbole_llmrec.model.text_encoder import TextEncoder
+    from recbole_llmrec.model.text.text_encoder import TextEncoder
 
-    with caplog.at_level(logging.INFO, logger="recbole_llmrec.model.text_encoder"):
-        encoder = TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["opt"]), autocast_dtype="fp32"))
+    with caplog.at_level(logging.INFO, logger="recbole_llmrec.model.text.text_encoder"):
+        encoder = TextEncoder(LMSettings(llm_path=str(tiny_lms["opt"]), autocast_dtype="fp32"))
     assert encoder.tokenizer.pad_token_id == encoder.tokenizer.eos_token_id
     assert encoder.special.pad_id == encoder.tokenizer.eos_token_id
     assert "no pad token: using EOS" in caplog.text
@@ -160,7 +160,7 @@ def test_tokenizer_without_pad_uses_eos_and_logs_it(tiny_lms, caplog):
 def test_trust_remote_code_is_off_unless_set(tiny_lms, monkeypatch):
     import transformers
 
-    from recbole_llmrec.model.text_encoder import TextEncoder
+    from recbole_llmrec.model.text.text_encoder import TextEncoder
 
     seen: list = []
     for name in ("AutoConfig", "AutoTokenizer", "AutoModel"):
@@ -172,8 +172,8 @@ def test_trust_remote_code_is_off_unless_set(tiny_lms, monkeypatch):
             return _original(klass, *args, **kwargs)
 
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
-    TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["bert"])))
+    TextEncoder(LMSettings(llm_path=str(tiny_lms["bert"])))
     assert len(seen) >= 3 and all(value is False for value in seen), seen
     seen.clear()
-    TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["bert"]), trust_remote_code=True))
+    TextEncoder(LMSettings(llm_path=str(tiny_lms["bert"]), trust_remote_code=True))
     assert seen and all(value is True for value in seen)

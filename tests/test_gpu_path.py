@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model_helpers import first_batch, make_config, make_model
-from recbole_llmrec.model import precision
-from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
+from recbole_llmrec.model.text import precision
+from recbole_llmrec.model.text.precision import autocast_context, resolve_autocast_dtype
 
 CUDA = torch.device("cuda", 0)
 CPU = torch.device("cpu")

@@ -20,7 +20,7 @@ def test_gpu_layer_builds_and_validates_without_a_gpu(tmp_path):
                           {"data_path": str(ATOMIC_DIR), "checkpoint_dir": str(tmp_path)})
     assert config["train_batch_size"] == 128 and config["pack_min_efficiency"] == 0.75
     settings = LLMRecSettings.from_config(config)
-    assert settings.autocast_dtype == "auto" and settings.max_title_tokens == 40
+    assert settings.lm.autocast_dtype == "auto" and settings.lm.max_title_tokens == 40
 
 
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from recbole_llmrec.model.lora import add_lora, check_lora_targets
+from recbole_llmrec.model.text.lora import add_lora, check_lora_targets
 
 
 def test_known_architectures_use_peft_defaults():

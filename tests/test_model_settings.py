@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from recbole_llmrec.model.negative_sampling.domain_sampler import DomainSampler
-from recbole_llmrec.model.resolve import resolve_llm_path
-from recbole_llmrec.model.settings import LLMRecSettings
+from recbole_llmrec.model.settings import LLMRecSettings, LMSettings
+from recbole_llmrec.model.text.resolve import resolve_llm_path
 
 
 def test_defaults_match_the_yaml():
@@ -15,7 +15,7 @@ def test_defaults_match_the_yaml():
     values = yaml.safe_load(MODEL_YAML.read_text())
     settings = LLMRecSettings.from_config(values)
     assert settings == LLMRecSettings()
-    assert values["MAX_ITEM_LIST_LENGTH"] >= settings.max_history
+    assert values["MAX_ITEM_LIST_LENGTH"] >= settings.users.max_history
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_bad_values_raise(key, value):
 def test_in_domain_needs_negatives():
     with pytest.raises(ValueError, match="num_negatives"):
         LLMRecSettings(negative_sampling="in_domain", num_negatives=0)
-    assert LLMRecSettings(negative_sampling="both", num_negatives=0).num_negatives == 0
+    assert LLMRecSettings(negative_sampling="both", num_negatives=0).negatives.num_negatives == 0
 
 
 def test_resolve_installed_smollm2_gguf():
@@ -63,7 +63,7 @@ def test_resolve_installed_smollm2_gguf():
 
 
 def test_lora_targets_from_comma_string():
-    assert LLMRecSettings(lora_target_modules="q, v").lora_target_modules == ["q", "v"]
+    assert LLMRecSettings(lora_target_modules="q, v").lm.lora_target_modules == ["q", "v"]
 
 
 def test_resolve_folder_package_gguf_and_unknown(tmp_path, monkeypatch):
@@ -89,18 +89,18 @@ def test_resolve_folder_package_gguf_and_unknown(tmp_path, monkeypatch):
 
 
 def test_cls_pooling_on_decoder_raises(tiny_lms):
-    from recbole_llmrec.model.text_encoder import TextEncoder
+    from recbole_llmrec.model.text.text_encoder import TextEncoder
 
     with pytest.raises(ValueError, match="cls"):
-        TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["opt"]), pooling="cls"))
+        TextEncoder(LMSettings(llm_path=str(tiny_lms["opt"]), pooling="cls"))
     with pytest.raises(ValueError, match="cls"):
-        TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["t5"]), pooling="cls"))
+        TextEncoder(LMSettings(llm_path=str(tiny_lms["t5"]), pooling="cls"))
 
 
 def test_decoder_without_pad_uses_eos(tiny_lms):
-    from recbole_llmrec.model.text_encoder import TextEncoder
+    from recbole_llmrec.model.text.text_encoder import TextEncoder
 
-    encoder = TextEncoder(LLMRecSettings(llm_path=str(tiny_lms["opt"]), autocast_dtype="fp32"))
+    encoder = TextEncoder(LMSettings(llm_path=str(tiny_lms["opt"]), autocast_dtype="fp32"))
     assert encoder.tokenizer.pad_token_id == encoder.tokenizer.eos_token_id
     assert encoder.special.suffix[-1] == encoder.tokenizer.eos_token_id
     assert encoder.pooling == "last"
@@ -127,3 +127,39 @@ def test_sampler_without_domains_uses_all_items():
     sampler = DomainSampler(6, None)
     negatives = sampler(torch.tensor([3] * 300), 2)
     assert set(negatives.flatten().tolist()) == {1, 2, 4, 5}
+
+
+def test_each_part_has_its_own_record():
+    from recbole_llmrec.model.settings import NegativeSettings, SentenceSettings, SequenceSettings
+
+    settings = LLMRecSettings(user_encoder="sentence", projection_size=32, adaptor="mlp", max_history=7,
+                              item_table_refresh_steps=3, llm_path="some/lm")
+    assert settings.users is settings.sentence and isinstance(settings.users, SentenceSettings)
+    assert settings.sentence.projection_size == 32 and settings.sentence.item_table_refresh_steps == 3
+    assert settings.sequence.adaptor == "mlp" and isinstance(settings.sequence, SequenceSettings)
+    assert settings.sentence.max_history == settings.sequence.max_history == 7  # a key of both encoders
+    assert settings.lm.llm_path == "some/lm" and isinstance(settings.negatives, NegativeSettings)
+    assert not hasattr(settings, "llm_path") and not hasattr(settings, "projection_size")  # no flat lookup
+    assert settings.as_dict()["projection_size"] == 32 and settings.as_dict()["user_encoder"] == "sentence"
+
+
+def test_unknown_and_misplaced_keys_name_the_key_and_the_part():
+    from recbole_llmrec.model.settings import NegativeSettings, ScoringSettings, build_record
+
+    with pytest.raises(ValueError, match="LLMRec has no setting 'adaptr'"):
+        LLMRecSettings(adaptr="mlp")
+    with pytest.raises(ValueError, match=r"'projection_size' is not a setting of the language model \(LMSettings\); "
+                                         r"it is a setting of user_encoder 'sentence'"):
+        build_record(LMSettings, {"projection_size": 8})
+    with pytest.raises(ValueError, match=r"'item_table_refresh_steps' is not a setting of negative sampling"):
+        build_record(NegativeSettings, {"item_table_refresh_steps": 8})
+    with pytest.raises(ValueError, match=r"'max_history' is not a setting of scoring .*user_encoder 'sentence' and "
+                                         r"user_encoder 'sequence'"):
+        build_record(ScoringSettings, {"max_history": 3})
+
+
+def test_cross_part_checks():
+    with pytest.raises(ValueError, match="tuning 'frozen'"):
+        LLMRecSettings(user_encoder="sequence", tuning="full")
+    with pytest.raises(ValueError, match="title_vectors_file .* needs user_encoder 'sequence'"):
+        LLMRecSettings(user_encoder="sentence", tuning="full", title_vectors_file="v.npy")

@@ -87,7 +87,7 @@ def test_recbole_trainer_fit_and_evaluate(tiny_lms, tiny_data):
 
 def test_converter_rejects_non_gguf(tiny_lms, tmp_path):
     from recbole_llmrec.model.convert_gguf import convert
-    from recbole_llmrec.model.resolve import resolve_llm_path
+    from recbole_llmrec.model.text.resolve import resolve_llm_path
 
     with pytest.raises(ValueError, match="gguf"):
         convert(resolve_llm_path(str(tiny_lms["bert"])), tmp_path / "out")

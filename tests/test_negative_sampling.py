@@ -69,7 +69,7 @@ def test_full_catalogue_sentence_refreshes_a_stale_table(tiny_lms, tiny_data):
     assert logits.shape == (len(positives), dataset.item_num) and torch.equal(targets, positives)
     assert torch.isneginf(logits[:, 0]).all()
     fresh = model.training_item_table(positives.unique(), model.item_vectors(positives.unique()))
-    stale = model.users._train_table
+    stale = model.users.tables.peek("training_table")
     assert fresh.requires_grad and not stale.requires_grad  # positives carry gradient, the rest is stale
     others = torch.ones(dataset.item_num, dtype=torch.bool)
     others[positives.unique()] = False
@@ -95,7 +95,7 @@ def test_a_new_strategy_is_one_class_and_one_registry_line(monkeypatch, tiny_lms
             return logits, positives.new_zeros(len(positives))
 
     monkeypatch.setitem(STRATEGIES, "first_item", FirstItemNegative)
-    assert LLMRecSettings(negative_sampling="first_item").negative_sampling == "first_item"
+    assert LLMRecSettings(negative_sampling="first_item").negatives.negative_sampling == "first_item"
     dataset, train, _, _ = tiny_data
     model = make_model(make_config(tiny_lms["bert"], negative_sampling="first_item"), dataset)
     assert torch.isfinite(model.calculate_loss(first_batch(train)))
@@ -106,4 +106,4 @@ def test_unknown_strategy_and_missing_negatives_raise():
         LLMRecSettings(negative_sampling="random")
     with pytest.raises(ValueError, match="num_negatives >= 1"):
         LLMRecSettings(negative_sampling="in_domain", num_negatives=0)
-    assert LLMRecSettings(negative_sampling="both", num_negatives=0).num_negatives == 0
+    assert LLMRecSettings(negative_sampling="both", num_negatives=0).negatives.num_negatives == 0

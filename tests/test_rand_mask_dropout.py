@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from recbole_llmrec.model.rand_mask_dropout import RandMaskDropout, use_rand_mask_dropout
-from recbole_llmrec.model.sequence_user_encoder import HistoryTransformer
+from recbole_llmrec.model.user_encoders.sequence.rand_mask_dropout import RandMaskDropout, use_rand_mask_dropout
+from recbole_llmrec.model.user_encoders.sequence.history import HistoryTransformer
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

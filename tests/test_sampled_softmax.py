@@ -123,7 +123,7 @@ def test_auto_is_full_catalogue_up_to_the_bound_then_sampled(tiny_lms, tiny_data
     assert resolve_strategy("auto", AUTO_FULL_CATALOGUE_ITEMS) == "full_catalogue"
     assert resolve_strategy("auto", AUTO_FULL_CATALOGUE_ITEMS + 1) == "sampled"
     assert resolve_strategy("in_batch", 10 ** 7) == "in_batch"
-    assert LLMRecSettings(negative_sampling="auto").negative_sampling == "auto"
+    assert LLMRecSettings(negative_sampling="auto").negatives.negative_sampling == "auto"
     with pytest.raises(ValueError, match="sampled_distribution"):
         LLMRecSettings(negative_sampling="auto", sampled_distribution="zipf")
     with pytest.raises(ValueError, match="sampled_negatives"):

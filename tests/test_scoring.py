@@ -101,7 +101,7 @@ def test_a_new_term_is_one_class_a_registry_line_and_its_key(monkeypatch, tiny_l
             return self.values["id_prior_weight"] * items.float()
 
     monkeypatch.setitem(SCORING_TERMS, "id_prior", ItemIdPrior)
-    assert LLMRecSettings(id_prior_weight=0.5).id_prior_weight == 0.5  # the key is a setting now
+    assert LLMRecSettings(id_prior_weight=0.5).scoring.terms["id_prior_weight"] == 0.5  # the key is a setting now
     with pytest.raises(ValueError, match="id_prior_weight"):
         LLMRecSettings.from_config({"id_prior_weight": "high"})
     dataset, train, valid, _ = tiny_data

@@ -4,7 +4,7 @@ import pytest
 import torch
 from model_helpers import ARCHITECTURES, first_batch, make_config, make_model, train_steps
 
-from recbole_llmrec.model.sequence_user_encoder import recent_items
+from recbole_llmrec.model.user_encoders.sequence.history import recent_items
 
 SEQUENCE = {"user_encoder": "sequence", "tuning": "frozen", "negative_sampling": "full_catalogue",
             "logit_scale": 1.0, "normalize_embeddings": False, "seq_hidden_size": 8, "seq_inner_size": 16,
@@ -67,7 +67,7 @@ def test_whitening_is_fitted_on_the_catalogue_and_saved(tiny_lms, tiny_data):
 
 
 def test_whitening_decorrelates_to_unit_norm():
-    from recbole_llmrec.model.adaptor import Whitening
+    from recbole_llmrec.model.user_encoders.sequence.adaptor import Whitening
 
     torch.manual_seed(0)
     vectors = torch.randn(4000, 6) @ torch.randn(6, 6) + 3.0  # correlated, off-centre
@@ -80,7 +80,7 @@ def test_whitening_decorrelates_to_unit_norm():
 
 
 def test_mixture_of_whitening_is_the_gated_sum_of_its_experts():
-    from recbole_llmrec.model.adaptor import MixtureOfWhitening
+    from recbole_llmrec.model.user_encoders.sequence.adaptor import MixtureOfWhitening
 
     torch.manual_seed(0)
     moe = MixtureOfWhitening(text_dim=6, out_dim=4, experts=3, dropout=0.0)
@@ -105,7 +105,7 @@ def test_mixture_of_whitening_is_the_gated_sum_of_its_experts():
 
 
 def test_whitening_in_chunks_equals_one_pass():
-    from recbole_llmrec.model.adaptor import Whitening
+    from recbole_llmrec.model.user_encoders.sequence.adaptor import Whitening
 
     torch.manual_seed(0)
     vectors = torch.randn(1000, 6) @ torch.randn(6, 6) + 3.0

@@ -4,7 +4,7 @@ import torch
 from model_helpers import SEQUENCE_SETTINGS, first_batch, make_config, make_model, train_steps
 from torch import nn
 
-from recbole_llmrec.model.text_head import TextHead
+from recbole_llmrec.model.user_encoders.sequence.text_head import TextHead
 
 NO_TITLE_TERMS = {"title_similarity_weight": 0.0, "cold_title_similarity_weight": 0.0,
                   "unseen_title_similarity_weight": 0.0}

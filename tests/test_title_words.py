@@ -4,7 +4,7 @@ import pytest
 import torch
 from model_helpers import SEQUENCE_SETTINGS, first_batch, make_config, make_model
 
-from recbole_llmrec.model.title_words import TitleWords, title_words
+from recbole_llmrec.model.text.title_words import TitleWords, title_words
 
 
 def test_words_are_lower_case_runs_of_letters_and_digits_without_entities():

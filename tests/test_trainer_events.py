@@ -57,7 +57,7 @@ def test_the_trainer_replaces_no_method():
     """The timers of benchmarks/ subscribe; the library's methods stay the classes' own."""
     from recbole.trainer import Trainer
 
-    from recbole_llmrec.model.text_items import TextItemEncoder
+    from recbole_llmrec.model.text.text_items import TextItemEncoder
     from recbole_llmrec.runs.trainer import LLMRecTrainer
 
     for owner, name in ((Trainer, "_train_epoch"), (Trainer, "_valid_epoch"), (Trainer, "evaluate"),

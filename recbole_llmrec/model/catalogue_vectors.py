@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from recbole_llmrec.model.title_words import TitleWords
+from recbole_llmrec.model.text.title_words import TitleWords
 
 
 class CatalogueVectors:
@@ -37,7 +37,7 @@ class CatalogueVectors:
         expected = (self.n_items, self.item_table_width)
         if tuple(table.shape) != expected:
             raise ValueError(f"item table has shape {tuple(table.shape)}, expected {expected}")
-        self.users.load_item_table(table.to(self.text.device))
+        self.users.tables.put("item_table", table.to(self.text.device))
 
     def catalogue_vectors(self) -> dict[str, torch.Tensor]:
         """What to cache of the bound catalogue: ``item_table`` and, where read, ``title_vectors``."""

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from recbole_llmrec.model.resolve import ResolvedModel, resolve_llm_path
+from recbole_llmrec.model.text.resolve import ResolvedModel, resolve_llm_path
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """LLM-Rec (arXiv 2310.14304) as a RecBole sequential recommender: the adapter that wires its parts,
-``text`` (:mod:`~recbole_llmrec.model.text_items`: titles -> LM vectors), ``users``
+``text`` (:mod:`~recbole_llmrec.model.text.text_items`: titles -> LM vectors), ``users``
 (:mod:`~recbole_llmrec.model.user_encoders`, ``user_encoder``: ``sentence``, the paper, or ``sequence``,
 the CPU default), ``negatives`` (:mod:`~recbole_llmrec.model.negative_sampling`) and ``scoring``
 (:mod:`~recbole_llmrec.model.scoring`: the ranking score, a sum of terms whose weights are data).
@@ -17,78 +17,78 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_llmrec.data.item_counts import item_target_counts
-from recbole_llmrec.data.titles import load_domains, load_titles
 from recbole_llmrec.model.catalogue_vectors import CatalogueVectors, ScoredItems
+from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue, domain_ids
 from recbole_llmrec.model.legacy_state import upgrade_keys
+from recbole_llmrec.model.model_config import FromCatalogue
 from recbole_llmrec.model.negative_sampling import build_strategy
-from recbole_llmrec.model.resolve import resolve_llm_path
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.settings import LLMRecSettings, config_value
-from recbole_llmrec.model.text_items import TextItemEncoder
+from recbole_llmrec.model.text.resolve import resolve_llm_path
+from recbole_llmrec.model.text.text_items import TextItemEncoder
 from recbole_llmrec.model.user_encoders import USER_ENCODERS
 
 logger = logging.getLogger(__name__)
 
 
-class LLMRec(CatalogueVectors, SequentialRecommender):
+class LLMRec(FromCatalogue, CatalogueVectors, SequentialRecommender):
     """LLM-Rec: ``LLMRec(config, dataset)``; options are documented in ``properties/model/LLMRec.yaml``."""
 
     input_type = InputType.POINTWISE
 
     def __init__(self, config: Any, dataset: Any) -> None:
-        super().__init__(config, dataset)
+        """RecBole's constructor (``dataset``: the training split's) or :meth:`from_catalogue`'s (an ItemCatalogue)."""
+        is_catalogue = isinstance(dataset, ItemCatalogue)
+        super().__init__(config, CatalogueSize(dataset) if is_catalogue else dataset)
         self.settings = s = LLMRecSettings.from_config(config)  # validates before the LM is loaded
-        if s.autocast_dtype == "fp16" and not config_value(config, "enable_scaler"):
+        if s.lm.autocast_dtype == "fp16" and not config_value(config, "enable_scaler"):
             logger.warning("autocast_dtype fp16 without enable_scaler: small gradients may underflow to 0; set "
                            "enable_scaler: True (RecBole's GradScaler, CUDA only) or use bf16")
+        catalogue = dataset if is_catalogue else ItemCatalogue.from_dataset(dataset, **vars(s.fields))
         users_class = USER_ENCODERS[s.user_encoder]
-        self.text = TextItemEncoder(s, frozen=users_class.frozen_lm)
-        self.users = users_class(s, self.text, dataset)
-        self.negatives = build_strategy(s.negatives, dataset.item_num)
-        self.scoring = Scoring(s.scoring.terms, s.score_chunk_items)
-        self.attach_dataset(dataset)
+        self.text = TextItemEncoder(s.lm, users_class.frozen_lm, users_class.text_output(s.users, s.lm))
+        self.users = users_class(s.users, self.text, catalogue)
+        self.negatives = build_strategy(s.negatives, len(catalogue))
+        self.scoring = Scoring(s.scoring.terms, s.scoring.score_chunk_items)
+        self.attach_catalogue(catalogue, None if is_catalogue else item_target_counts(dataset))
         self.to(config["device"])
 
     @classmethod
     def check_config(cls, config: Any) -> None:
         """Cheap checks before the dataset and the LM are loaded: the settings and ``llm_path``
         (``ValueError`` for a bad setting, a missing ``llm_path`` or a hub name not cached offline)."""
-        resolve_llm_path(LLMRecSettings.from_config(config).llm_path)
+        resolve_llm_path(LLMRecSettings.from_config(config).lm.llm_path)
 
     # ------------------------------------------------------------------ catalogue binding
     def attach_dataset(self, dataset: Any) -> None:
-        """Bind titles, domains and ``n_items`` to ``dataset`` (e.g. an unseen domain for zero-shot)."""
-        s = self.settings
-        titles, domains = load_titles(dataset, s.title_field), load_domains(dataset, s.domain_field)
-        self._attach(titles, domains, dataset.field2id_token[dataset.iid_field], item_target_counts(dataset))
+        """Bind the items of ``dataset`` (e.g. an unseen domain for zero-shot)."""
+        catalogue = ItemCatalogue.from_dataset(dataset, **vars(self.settings.fields))
+        self.attach_catalogue(catalogue, item_target_counts(dataset))
+
+    def attach_catalogue(self, catalogue: ItemCatalogue, target_counts: Optional[torch.Tensor] = None) -> None:
+        """Bind ``catalogue`` (``target_counts`` [n_items]: training positives, for popularity negatives)."""
+        self._attach(list(catalogue.titles), catalogue.domain_ids(), catalogue.item_ids, target_counts)
 
     def attach_titles(self, titles: Sequence[str], domains: Optional[Sequence[str]] = None,
                       item_tokens: Optional[Sequence[str]] = None) -> None:
-        """Bind a plain catalogue: ``titles[i]`` is item id ``i`` (``titles[0]`` = padding, ``""``).
-
-        ``domains`` (names) drive in-domain negatives; ``item_tokens`` (raw item ids) let items the
-        model was trained on keep their learned id part (``id_fusion``); other items use text alone.
-        """
-        domain_ids = None
-        if domains is not None:
-            names = {name: i + 1 for i, name in enumerate(sorted({d for d in domains[1:] if d}))}
-            domain_ids = torch.tensor([names.get(d, 0) if i else 0 for i, d in enumerate(domains)])
-        self._attach(list(titles), domain_ids, item_tokens)
+        """Bind a plain catalogue: ``titles[i]`` is item id ``i`` (``titles[0]`` = padding, ``""``); ``domains``
+        (names) drive in-domain negatives; ``item_tokens`` (raw ids, None: no id part) as :class:`ItemCatalogue`'s."""
+        self._attach(list(titles), domain_ids(domains), item_tokens)
 
     def _attach(self, titles: list[str], domains: Optional[torch.Tensor], tokens: Optional[Sequence[str]],
                 counts: Optional[torch.Tensor] = None) -> None:
-        self.text.bind(titles)
+        self.text.bind(titles, tokens)
         self.n_items = self.text.n_items
         if domains is None and self.negatives.needs_domains:
             logger.warning("catalogue has no item field %r: negatives are sampled from all items",
-                           self.settings.domain_field)
+                           self.settings.fields.domain_field)
         self.negatives.rebind(self.n_items, domains, counts)
         self.negatives.to(self.text.device)
         self.users.rebind(self.text, tokens)
 
     @property
     def encoder(self) -> nn.Module:
-        """The LM (:class:`~recbole_llmrec.model.text_encoder.TextEncoder`)."""
+        """The LM (:class:`~recbole_llmrec.model.text.text_encoder.TextEncoder`)."""
         return self.text.lm
 
     @property
@@ -114,7 +114,7 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
 
     def scaled_user_vectors(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         """User vectors as scored: normalized where scores are cosines, times ``logit_scale``."""
-        return self.users.scored(self.encode_users(item_seq, item_len)) * self.settings.logit_scale
+        return self.users.scored(self.encode_users(item_seq, item_len)) * self.settings.negatives.logit_scale
 
     def scored_item_vectors(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Item vectors as scored (of ``item_ids``, default all): fresh in training, else the item table."""
@@ -146,18 +146,18 @@ class LLMRec(CatalogueVectors, SequentialRecommender):
 
     def invalidate_item_cache(self) -> None:
         """Forget cached item tables (called on state loading and catalogue changes)."""
-        self.users.forget()
+        self.users.tables.drop("forget")
 
     # ------------------------------------------------------------------ state
     def train(self, mode: bool = True) -> "LLMRec":
         if mode:
-            self.users.drop_item_table()
+            self.users.tables.drop("training")
         return super().train(mode)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         state_dict = upgrade_keys(state_dict)
         self.users.upgrade_state(state_dict, "users.")
-        self.users.forget()
+        self.users.tables.drop("catalogue")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def other_parameter(self) -> dict:

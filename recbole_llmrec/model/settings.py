@@ -1,16 +1,19 @@
-"""Typed, validated settings of LLM-Rec, one record per concern, read from a RecBole config before
-the LM is loaded.
+"""Typed, validated settings of LLM-Rec, one record per part, read from a RecBole config before the LM
+is loaded; each part is given its own record and only that.
 
-* :class:`LMSettings`: the language model and how titles become its input (LM, LoRA, pooling,
-  precision, title tokens, the title-vector cache);
-* :class:`UserEncoderSettings`: ``user_encoder`` and the trained parts of the ``sequence`` encoder;
-* :class:`NegativeSettings`: the training softmax (``negative_sampling`` strategy, logit scale);
-* :class:`ScoringSettings`: the ranking score (vector normalization, every scoring term's keys);
-* :class:`FieldSettings`: the dataset's title and domain fields.
+* :class:`LMSettings` -> the text side (``model/text/``): the LM, LoRA, pooling, precision, title
+  tokens, and where the frozen title vectors come from (``title_vector_cache``, ``title_vectors_file``);
+* :class:`SentenceSettings` -> ``user_encoder: sentence`` (its projection head, its training item table);
+* :class:`SequenceSettings` -> ``user_encoder: sequence`` (adaptor, id fusion, transformer, text head);
+* :class:`NegativeSettings` -> the training softmax (``negative_sampling`` strategy, logit scale);
+* :class:`ScoringSettings` -> the ranking score (chunking, every scoring term's keys);
+* :class:`FieldSettings` -> the dataset's title and domain fields.
 
-Each record validates itself and raises ``ValueError`` naming the key. :class:`LLMRecSettings`
-holds one of each; its flat read access (``settings.max_history``) serves the parts that take the
-whole record. ``properties/model/LLMRec.yaml`` is the one source of defaults.
+A key of two parts (``max_history``, ``normalize_embeddings``: both user encoders) is in both records.
+Each record validates itself and raises ``ValueError`` naming the key; a key given to a part it is not a
+setting of is a ``ValueError`` naming the key and the part. :class:`LLMRecSettings` holds one record of
+each (``settings.lm.tuning``, ``settings.users.max_history``: the chosen user encoder's record).
+``properties/model/LLMRec.yaml`` is the one source of defaults.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def _default(name: str) -> Any:
 class LMSettings:
     """The language model and its title inputs (``# --- language model`` in the YAML)."""
 
+    PART = "the language model"
+
     llm_path: str = _default("llm_path")
     trust_remote_code: bool = _default("trust_remote_code")
     pooling: str = _default("pooling")
@@ -75,13 +80,13 @@ class LMSettings:
     lora_alpha: int = _default("lora_alpha")
     lora_dropout: float = _default("lora_dropout")
     lora_target_modules: Optional[list[str]] = _default("lora_target_modules")
-    projection_size: Optional[int] = _default("projection_size")
     gradient_checkpointing: bool = _default("gradient_checkpointing")
     autocast_dtype: str = _default("autocast_dtype")
     autocast_training: bool = _default("autocast_training")
     max_title_tokens: int = _default("max_title_tokens")
     title_separator: str = _default("title_separator")
     title_vector_cache: Optional[str] = _default("title_vector_cache")
+    title_vectors_file: Optional[str] = _default("title_vectors_file")
     item_encode_batch_size: int = _default("item_encode_batch_size")
     pack_min_efficiency: float = _default("pack_min_efficiency")
 
@@ -99,10 +104,10 @@ class LMSettings:
         self.pack_min_efficiency = _float("pack_min_efficiency", self.pack_min_efficiency)
         if not 0.0 <= self.pack_min_efficiency <= 1.0:
             raise ValueError(f"pack_min_efficiency must be in [0, 1] (0 = off), got {self.pack_min_efficiency}")
-        if self.projection_size is not None:
-            self.projection_size = _int("projection_size", self.projection_size, minimum=0) or None
         if self.title_vector_cache is not None and not isinstance(self.title_vector_cache, str):
             raise ValueError(f"title_vector_cache must be a folder path or null, got {self.title_vector_cache!r}")
+        if self.title_vectors_file is not None and not isinstance(self.title_vectors_file, str):
+            raise ValueError(f"title_vectors_file must be a file path or null, got {self.title_vectors_file!r}")
         if not isinstance(self.title_separator, str):
             raise ValueError(f"title_separator must be a string, got {self.title_separator!r}")
         if isinstance(self.lora_target_modules, str):
@@ -116,11 +121,32 @@ class LMSettings:
 
 
 @dataclass
-class UserEncoderSettings:
-    """``user_encoder`` and its parts (``# --- user encoder`` in the YAML)."""
+class SentenceSettings:
+    """``user_encoder: sentence`` (the paper): the history's titles as one sentence through the LM."""
 
-    user_encoder: str = _default("user_encoder")
+    PART = "user_encoder 'sentence'"
+
     max_history: int = _default("max_history")
+    projection_size: Optional[int] = _default("projection_size")
+    normalize_embeddings: bool = _default("normalize_embeddings")
+    item_table_refresh_steps: int = _default("item_table_refresh_steps")
+
+    def __post_init__(self) -> None:
+        self.max_history = _int("max_history", self.max_history, minimum=1)
+        if self.projection_size is not None:
+            self.projection_size = _int("projection_size", self.projection_size, minimum=0) or None
+        self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
+        _bools(self, ("normalize_embeddings",))
+
+
+@dataclass
+class SequenceSettings:
+    """``user_encoder: sequence`` (the CPU default) and its parts (``# --- user encoder`` in the YAML)."""
+
+    PART = "user_encoder 'sequence'"
+
+    max_history: int = _default("max_history")
+    normalize_embeddings: bool = _default("normalize_embeddings")
     adaptor: str = _default("adaptor")
     adaptor_experts: int = _default("adaptor_experts")
     id_fusion: bool = _default("id_fusion")
@@ -134,7 +160,6 @@ class UserEncoderSettings:
     text_head_rank: int = _default("text_head_rank")
 
     def __post_init__(self) -> None:
-        _choice("user_encoder", self.user_encoder, tuple(USER_ENCODERS))
         _choice("adaptor", self.adaptor, ADAPTORS)
         self.max_history = _int("max_history", self.max_history, minimum=1)
         self.adaptor_experts = _int("adaptor_experts", self.adaptor_experts, minimum=1)
@@ -145,25 +170,25 @@ class UserEncoderSettings:
         if self.seq_hidden_size % self.seq_heads:
             raise ValueError(f"seq_hidden_size ({self.seq_hidden_size}) must be a multiple of seq_heads ({self.seq_heads})")
         self.text_head_rank = _int("text_head_rank", self.text_head_rank, minimum=0)
-        _bools(self, ("id_fusion", "text_head"))
+        _bools(self, ("id_fusion", "text_head", "normalize_embeddings"))
 
 
 @dataclass
 class NegativeSettings:
     """The training softmax: ``negative_sampling`` strategy (or ``auto``: chosen by catalogue size) and its keys."""
 
+    PART = "negative sampling"
+
     negative_sampling: str = _default("negative_sampling")
     num_negatives: int = _default("num_negatives")
     sampled_negatives: int = _default("sampled_negatives")
     sampled_distribution: str = _default("sampled_distribution")
-    item_table_refresh_steps: int = _default("item_table_refresh_steps")
     logit_scale: float = _default("logit_scale")
 
     def __post_init__(self) -> None:
         _choice("negative_sampling", self.negative_sampling, tuple(STRATEGIES) + ("auto",))
         self.num_negatives = _int("num_negatives", self.num_negatives, minimum=0)
         self.sampled_negatives = _int("sampled_negatives", self.sampled_negatives, minimum=0)
-        self.item_table_refresh_steps = _int("item_table_refresh_steps", self.item_table_refresh_steps, minimum=1)
         self.logit_scale = _float("logit_scale", self.logit_scale)
         if self.logit_scale <= 0:
             raise ValueError(f"logit_scale must be > 0, got {self.logit_scale}")
@@ -173,18 +198,17 @@ class NegativeSettings:
 
 @dataclass
 class ScoringSettings:
-    """The ranking score: vector normalization, the chunking of full-catalogue scoring
-    (``score_chunk_items``) and the evaluation batches' bound (``full_sort_max_entries``), and the keys
-    of every registered scoring term (``terms``: key -> value; a key missing from the config takes its
-    YAML default)."""
+    """The ranking score: the chunking of full-catalogue scoring (``score_chunk_items``), the evaluation
+    batches' bound (``full_sort_max_entries``), and the keys of every registered scoring term (``terms``:
+    key -> value; a key missing from the config takes its YAML default)."""
 
-    normalize_embeddings: bool = _default("normalize_embeddings")
+    PART = "scoring"
+
     score_chunk_items: Optional[int] = _default("score_chunk_items")
     full_sort_max_entries: Optional[int] = _default("full_sort_max_entries")
     terms: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _bools(self, ("normalize_embeddings",))
         for name in ("score_chunk_items", "full_sort_max_entries"):
             setattr(self, name, _optional_int(name, getattr(self, name), minimum=1))
         values = {key: yaml_default(key) for term in SCORING_TERMS.values() for key in term.keys}
@@ -198,53 +222,80 @@ class ScoringSettings:
 class FieldSettings:
     """The dataset's item fields LLM-Rec reads."""
 
+    PART = "dataset fields"
+
     title_field: str = _default("title_field")
     domain_field: str = _default("domain_field")
 
 
 #: Record name on :class:`LLMRecSettings` -> record class.
-RECORDS: dict[str, type] = {"lm": LMSettings, "users": UserEncoderSettings, "negatives": NegativeSettings,
-                            "scoring": ScoringSettings, "fields": FieldSettings}
+RECORDS: dict[str, type] = {"lm": LMSettings, "sentence": SentenceSettings, "sequence": SequenceSettings,
+                            "negatives": NegativeSettings, "scoring": ScoringSettings, "fields": FieldSettings}
+#: ``user_encoder`` value -> the name of its record.
+USER_ENCODER_RECORDS = {"sentence": "sentence", "sequence": "sequence"}
 
 
-def _field_owner() -> dict[str, str]:
-    return {f.name: record for record, cls in RECORDS.items() for f in dataclasses.fields(cls) if f.name != "terms"}
+def _term_keys() -> set[str]:
+    return {key for term in SCORING_TERMS.values() for key in term.keys}
+
+
+def _owners() -> dict[str, list[str]]:
+    """Key -> the records it is a setting of (scoring terms' keys: ``scoring``)."""
+    owners: dict[str, list[str]] = {}
+    for record, cls in RECORDS.items():
+        for field in dataclasses.fields(cls):
+            if field.name != "terms":
+                owners.setdefault(field.name, []).append(record)
+    for key in _term_keys():
+        owners.setdefault(key, []).append("scoring")
+    return owners
+
+
+def build_record(cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls(**values)`` (a record class of :data:`RECORDS`), validated; a key that is not one of its
+    settings is a ``ValueError`` naming the key, the part and the part(s) it belongs to."""
+    own = {f.name for f in dataclasses.fields(cls)} - {"terms"}
+    terms = _term_keys() if cls is ScoringSettings else set()
+    for key in values:
+        if key not in own and key not in terms:
+            where = [RECORDS[r].PART for r in _owners().get(key, [])]
+            hint = f"; it is a setting of {' and '.join(where)}" if where else ""
+            raise ValueError(f"{key!r} is not a setting of {cls.PART} ({cls.__name__}){hint}")
+    if terms:
+        values = {**{k: v for k, v in values.items() if k in own},
+                  "terms": {k: v for k, v in values.items() if k in terms}}
+    return cls(**values)
 
 
 class LLMRecSettings:
-    """All LLM-Rec model options, one record per concern (:data:`RECORDS`); defaults and meaning:
-    ``properties/model/LLMRec.yaml``. ``LLMRecSettings(key=value, ...)`` takes any record's key or a
-    scoring term's key; ``settings.<key>`` reads it from its record."""
+    """All LLM-Rec model options, one record per part (:data:`RECORDS`); defaults and meaning:
+    ``properties/model/LLMRec.yaml``. ``LLMRecSettings(key=value, ...)`` takes any part's key (an unknown
+    key is a ``ValueError``); read a value from its part's record (``settings.lm.llm_path``)."""
 
     def __init__(self, **values: Any) -> None:
-        owner = _field_owner()
-        term_keys = {key for term in SCORING_TERMS.values() for key in term.keys}
+        owners = _owners()
+        user_encoder = values.pop("user_encoder", _DEFAULTS.get("user_encoder"))
+        _choice("user_encoder", user_encoder, tuple(USER_ENCODERS))
         parts: dict[str, dict[str, Any]] = {record: {} for record in RECORDS}
         for key, value in values.items():
-            if key in owner:
-                parts[owner[key]][key] = value
-            elif key in term_keys:
-                parts["scoring"].setdefault("terms", {})[key] = value
-            else:
-                raise TypeError(f"LLMRecSettings got an unknown key {key!r}")
-        self.lm: LMSettings = LMSettings(**parts["lm"])
-        self.users: UserEncoderSettings = UserEncoderSettings(**parts["users"])
-        self.negatives: NegativeSettings = NegativeSettings(**parts["negatives"])
-        self.scoring: ScoringSettings = ScoringSettings(**parts["scoring"])
-        self.fields: FieldSettings = FieldSettings(**parts["fields"])
-        USER_ENCODERS[self.users.user_encoder].check(self)
+            if key not in owners:
+                raise ValueError(f"LLMRec has no setting {key!r} (properties/model/LLMRec.yaml lists them)")
+            for record in owners[key]:
+                parts[record][key] = value
+        #: Which user encoder (``USER_ENCODERS`` key).
+        self.user_encoder: str = user_encoder
+        self.lm: LMSettings = build_record(LMSettings, parts["lm"])
+        self.sentence: SentenceSettings = build_record(SentenceSettings, parts["sentence"])
+        self.sequence: SequenceSettings = build_record(SequenceSettings, parts["sequence"])
+        self.negatives: NegativeSettings = build_record(NegativeSettings, parts["negatives"])
+        self.scoring: ScoringSettings = build_record(ScoringSettings, parts["scoring"])
+        self.fields: FieldSettings = build_record(FieldSettings, parts["fields"])
+        USER_ENCODERS[user_encoder].check(self.users, self.lm)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in RECORDS:
-            raise AttributeError(name)
-        for record in RECORDS:
-            part = self.__dict__.get(record)
-            if part is not None and name in getattr(part, "__dataclass_fields__", {}):
-                return getattr(part, name)
-        scoring = self.__dict__.get("scoring")
-        if scoring is not None and name in scoring.terms:
-            return scoring.terms[name]
-        raise AttributeError(f"LLMRecSettings has no key {name!r}")
+    @property
+    def users(self) -> Any:
+        """The chosen user encoder's record (:class:`SentenceSettings` or :class:`SequenceSettings`)."""
+        return getattr(self, USER_ENCODER_RECORDS[self.user_encoder])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LLMRecSettings) and self.as_dict() == other.as_dict()
@@ -253,28 +304,24 @@ class LLMRecSettings:
         return f"LLMRecSettings({self.as_dict()!r})"
 
     def as_dict(self) -> dict[str, Any]:
-        """Every key and its value, flat."""
-        out: dict[str, Any] = {}
+        """Every key and its value, flat (a key of two records has one value)."""
+        out: dict[str, Any] = {"user_encoder": self.user_encoder}
         for record in RECORDS:
             part = dataclasses.asdict(getattr(self, record))
             out.update(part.pop("terms", {}))
             out.update(part)
         return out
 
-    def replace(self, **changes: Any) -> "LLMRecSettings":
-        """A copy with ``changes`` applied (validated again)."""
-        return LLMRecSettings(**{**self.as_dict(), **changes})
-
     @classmethod
     def from_config(cls, config: Any) -> "LLMRecSettings":
         """Build from a RecBole ``Config`` (or any mapping); missing/None keys keep their defaults."""
-        keys = list(_field_owner()) + [key for term in SCORING_TERMS.values() for key in term.keys]
+        keys = ["user_encoder"] + list(_owners())
         values = {key: config_value(config, key) for key in keys}
         settings = cls(**{k: v for k, v in values.items() if v is not None})
         max_len = config_value(config, "MAX_ITEM_LIST_LENGTH")
-        if max_len is not None and int(max_len) < settings.max_history:
+        if max_len is not None and int(max_len) < settings.users.max_history:
             logger.warning("MAX_ITEM_LIST_LENGTH=%s < max_history=%s: only %s items of history reach the model",
-                           max_len, settings.max_history, max_len)
+                           max_len, settings.users.max_history, max_len)
         return settings
 
 
@@ -286,4 +333,3 @@ def config_value(config: Any, key: str) -> Any:
         return config[key]  # RecBole Config returns None for unknown keys
     except KeyError:
         return None
-

@@ -27,14 +27,16 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
-from recbole_llmrec.data.titles import load_titles
 from recbole_llmrec.model.checks import optional_integer
-from recbole_llmrec.model.resolve import resolve_llm_path
+from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue
+from recbole_llmrec.model.model_config import FromCatalogue
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
-from recbole_llmrec.model.settings import LLMRecSettings, config_value
-from recbole_llmrec.model.text_items import TextItemEncoder
-from recbole_llmrec.model.title_words import TitleWords
+from recbole_llmrec.model.settings import LMSettings, build_record, config_value
+from recbole_llmrec.model.text.resolve import resolve_llm_path
+from recbole_llmrec.model.text.text_encoder import TextOutput
+from recbole_llmrec.model.text.text_items import TextItemEncoder
+from recbole_llmrec.model.text.title_words import TitleWords
 from recbole_llmrec.utils.resources import properties_dir
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class TitleKNNSettings:
     max_title_tokens: int = _default("max_title_tokens")
     title_field: str = _default("title_field")
     title_vector_cache: Optional[str] = _default("title_vector_cache")
+    title_vectors_file: Optional[str] = _default("title_vectors_file")
     item_encode_batch_size: int = _default("item_encode_batch_size")
     title_similarity_history: int = _default("title_similarity_history")
     title_similarity_decay: float = _default("title_similarity_decay")
@@ -94,31 +97,35 @@ class TitleKNNSettings:
                 "title_similarity_decay": self.title_similarity_decay,
                 "title_similarity_words": self.title_similarity_words}
 
-    def lm_settings(self) -> LLMRecSettings:
-        """LLMRec's settings with these LM keys (the text item encoder reads them as LLMRec's does)."""
-        return LLMRecSettings(
-            llm_path=self.llm_path, trust_remote_code=self.trust_remote_code, pooling=self.pooling,
-            autocast_dtype=self.autocast_dtype, max_title_tokens=self.max_title_tokens,
-            title_field=self.title_field, title_vector_cache=self.title_vector_cache,
-            item_encode_batch_size=self.item_encode_batch_size,
-        )
+    def lm_settings(self) -> LMSettings:
+        """The frozen LM's settings (LLMRec's record and checks, the text item encoder reads them as LLMRec's)."""
+        return build_record(LMSettings, {
+            "llm_path": self.llm_path, "trust_remote_code": self.trust_remote_code, "pooling": self.pooling,
+            "tuning": "frozen", "autocast_dtype": self.autocast_dtype, "max_title_tokens": self.max_title_tokens,
+            "title_vector_cache": self.title_vector_cache, "title_vectors_file": self.title_vectors_file,
+            "item_encode_batch_size": self.item_encode_batch_size,
+        })
 
 
-class TitleKNN(SequentialRecommender):
+class TitleKNN(FromCatalogue, SequentialRecommender):
     """TitleKNN: ``TitleKNN(config, dataset)``; options in ``properties/model/TitleKNN.yaml``."""
 
     input_type = InputType.POINTWISE
 
     def __init__(self, config: Any, dataset: Any) -> None:
-        super().__init__(config, dataset)
+        """RecBole's constructor (``dataset``: the training split's, or an :class:`ItemCatalogue`)."""
+        is_catalogue = isinstance(dataset, ItemCatalogue)
+        super().__init__(config, CatalogueSize(dataset) if is_catalogue else dataset)
         self.settings = TitleKNNSettings.from_config(config)
         # LLMRec's scoring with only its title_similarity term used: full rankings in item chunks
         self.scoring = Scoring(self.settings.term_values(), self.settings.score_chunk_items)
         self.fake_loss = nn.Parameter(torch.zeros(1))  # RecBole's optimizer needs one parameter
         # Kept out of the module tree: the frozen LM is loaded from llm_path, never saved in checkpoints.
-        texts = TextItemEncoder(self.settings.lm_settings(), frozen=True).eval().to(config["device"])
+        texts = TextItemEncoder(self.settings.lm_settings(), True, TextOutput(normalize=True))
+        texts = texts.eval().to(config["device"])
         self._texts = (texts,)
-        self.attach_dataset(dataset)
+        title_field = self.settings.title_field
+        self.attach_catalogue(dataset if is_catalogue else ItemCatalogue.from_dataset(dataset, title_field))
         self.to(config["device"])
 
     @classmethod
@@ -134,11 +141,16 @@ class TitleKNN(SequentialRecommender):
     # ------------------------------------------------------------------ catalogue binding
     def attach_dataset(self, dataset: Any) -> None:
         """Bind the titles and ``n_items`` of ``dataset`` (e.g. another domain, zero-shot)."""
-        self.attach_titles(load_titles(dataset, self.settings.title_field))
+        self.attach_catalogue(ItemCatalogue.from_dataset(dataset, self.settings.title_field))
 
-    def attach_titles(self, titles: Sequence[str]) -> None:
-        """Bind a plain catalogue: ``titles[i]`` is item id ``i`` (``titles[0]``: padding, ``""``)."""
-        self.texts.bind(titles)
+    def attach_catalogue(self, catalogue: ItemCatalogue) -> None:
+        """Bind ``catalogue`` (its ids find the rows of ``title_vectors_file``)."""
+        self.attach_titles(catalogue.titles, catalogue.item_ids)
+
+    def attach_titles(self, titles: Sequence[str], item_tokens: Optional[Sequence[str]] = None) -> None:
+        """Bind a plain catalogue: ``titles[i]`` is item id ``i`` (``titles[0]``: padding, ``""``); ``item_tokens``:
+        raw item ids (find rows of ``title_vectors_file``; None: rows are found by title)."""
+        self.texts.bind(titles, item_tokens)
         self.n_items = self.texts.n_items
         self._vectors: Optional[torch.Tensor] = None
 

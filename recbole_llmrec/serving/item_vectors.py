@@ -1,6 +1,6 @@
 """Item vectors on disk: a cache keyed by checkpoint + catalogue, chunked encoding, and export.
 
-* the cache (:class:`~recbole_llmrec.model.vector_cache.VectorCache`, the package's one vector
+* the cache (:class:`~recbole_llmrec.model.text.vector_cache.VectorCache`, the package's one vector
   cache, here ``ItemVectorCache``) keeps a catalogue's encoded vectors in a safetensors file named
   by a key made of the checkpoint file (path, size, modification time), the catalogue's content
   hash and the settings that change the vectors; files are written atomically, so a second
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from recbole_llmrec.utils.atomic import atomic_output
-from recbole_llmrec.model.vector_cache import CACHE_ENV, VectorCache, default_cache_dir, file_identity
+from recbole_llmrec.model.text.vector_cache import CACHE_ENV, VectorCache, default_cache_dir, file_identity
 from recbole_llmrec.serving.recommender import Recommender, catalogue_cache_key
 
 logger = logging.getLogger(__name__)

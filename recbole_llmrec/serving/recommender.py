@@ -35,7 +35,7 @@ from recbole_llmrec.serving.catalogue import PAD_TOKEN, Catalogue, catalogue_fro
 from recbole_llmrec.runs.checkpoint import load_checkpoint
 from recbole_llmrec.data.titles import load_titles
 from recbole_llmrec.model.legacy_state import add_missing_settings
-from recbole_llmrec.model.vector_cache import VectorCache, cache_key, file_identity
+from recbole_llmrec.model.text.vector_cache import VectorCache, cache_key, file_identity
 from recbole_llmrec.runs.pipeline import build
 from recbole_llmrec.config.registry import get_model
 from recbole_llmrec.utils.resources import embedded_data_path
@@ -146,13 +146,13 @@ class Recommender:
         config = dataset.config
         settings = model.settings
         if catalogue is None:
-            cat = catalogue_from_dataset(dataset, settings.title_field, settings.domain_field)
+            cat = catalogue_from_dataset(dataset, settings.fields.title_field, settings.fields.domain_field)
         elif isinstance(catalogue, Catalogue):
             cat = catalogue
         else:
             search = [embedded_data_path(), os.path.dirname(os.path.normpath(config["data_path"]))]
             cat = load_catalogue(str(catalogue), search, config["ITEM_ID_FIELD"],
-                                 settings.title_field, settings.domain_field)
+                                 settings.fields.title_field, settings.fields.domain_field)
         cache = VectorCache(cache_dir) if use_cache else None
         return cls(model, cat, dataset=dataset, checkpoint=checkpoint, cache=cache)
 
@@ -162,7 +162,7 @@ class Recommender:
             return None
         model = self.model
         settings = {"model": type(model).__name__, "width": model.item_table_width,
-                    "device": str(_device(model).type), "autocast_dtype": model.settings.autocast_dtype}
+                    "device": str(_device(model).type), "autocast_dtype": model.settings.lm.autocast_dtype}
         return catalogue_cache_key(self.checkpoint, self.catalogue.content_hash(), settings)
 
     def _catalogue_vectors(self) -> Dict[str, torch.Tensor]:
@@ -226,7 +226,7 @@ class Recommender:
             items = items[order]
         tokens = dataset.field2id_token[iid_field]
 
-        titles = load_titles(dataset, self.model.settings.title_field)
+        titles = load_titles(dataset, self.model.settings.fields.title_field)
         return [(str(tokens[i]), titles[i]) for i in items.tolist()]
 
     def recommend(self, titles: Sequence[str], k: int = 10,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
 import torch
 
 if TYPE_CHECKING:
-    from recbole_llmrec.model.title_words import TitleWords
+    from recbole_llmrec.model.text.title_words import TitleWords
 
 
 class ScoringModel(Protocol):

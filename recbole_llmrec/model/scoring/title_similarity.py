@@ -8,7 +8,7 @@ part knows less about ``cold_title_similarity_weight`` (training catalogue, no t
 interaction) and ``unseen_title_similarity_weight`` (another catalogue).
 
 With ``title_similarity_words`` w > 0 the similarity is ``cos_LM + w * cos_words``: beside the LM
-cosine, the cosine of the titles' tf-idf word vectors (:mod:`~recbole_llmrec.model.title_words`) of
+cosine, the cosine of the titles' tf-idf word vectors (:mod:`~recbole_llmrec.model.text.title_words`) of
 the last title and each candidate, which rewards shared rare words (brands, series, authors).
 """
 from __future__ import annotations

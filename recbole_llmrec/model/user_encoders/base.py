@@ -1,5 +1,5 @@
 """The interface of a user encoder (``user_encoder``): user vectors from histories, item vectors for a
-catalogue, and the caches they keep."""
+catalogue; the tables it keeps live in one :class:`~recbole_llmrec.model.user_encoders.item_tables.ItemTableCache`."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -7,16 +7,18 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
+from recbole_llmrec.model.text.text_encoder import TextOutput
+from recbole_llmrec.model.user_encoders.item_tables import ItemTableCache
+
 
 class UserEncoder(nn.Module):
     """Maps RecBole histories to user vectors [B, D] and the bound catalogue's items to vectors [N, D];
     the learned score is their inner product (``LearnedScore``).
 
-    Caches: :meth:`item_table` (every item's vector, evaluation) is kept until the model trains
-    again (``train()``: :meth:`drop_item_table`); :meth:`forget` drops it and whatever else a
-    subclass keeps, when the model loads weights or binds another catalogue. Register a new encoder in ``USER_ENCODERS``
-    (``user_encoders/__init__.py``) and document its name under ``user_encoder`` in
-    ``properties/model/LLMRec.yaml``.
+    ``settings`` is the encoder's own record (``model/settings.py``). :attr:`tables` keeps the evaluation
+    item table (:meth:`item_table`) and whatever else the encoder computes once per catalogue. Register a
+    new encoder in ``USER_ENCODERS`` (``user_encoders/__init__.py``), its record in ``model/settings.py``
+    and document its name under ``user_encoder`` in ``properties/model/LLMRec.yaml``.
     """
 
     #: Whether the encoder reads the frozen LM's title vectors (ranking terms on titles need them).
@@ -24,14 +26,20 @@ class UserEncoder(nn.Module):
     #: Whether the LM behind ``text`` is frozen (encodes titles into fixed vectors).
     frozen_lm: bool = False
 
-    def __init__(self, settings: Any, text: nn.Module, dataset: Any) -> None:
+    def __init__(self, settings: Any, text: nn.Module, catalogue: Any) -> None:
         super().__init__()
         self.settings = settings
-        self._item_cache: Optional[torch.Tensor] = None
+        #: The tables kept between calls (:mod:`~recbole_llmrec.model.user_encoders.item_tables`).
+        self.tables = ItemTableCache()
 
     @classmethod
-    def check(cls, settings: Any) -> None:
-        """Raise ``ValueError`` when ``settings`` (all records) do not fit this encoder."""
+    def check(cls, settings: Any, lm: Any) -> None:
+        """Raise ``ValueError`` when the encoder's ``settings`` do not fit the LM's (``LMSettings``)."""
+
+    @classmethod
+    def text_output(cls, settings: Any, lm: Any) -> TextOutput:
+        """What the LM's pooled vectors become for this encoder (projection head, normalization)."""
+        return TextOutput()
 
     @property
     def width(self) -> int:
@@ -40,15 +48,7 @@ class UserEncoder(nn.Module):
 
     def rebind(self, text: nn.Module, item_tokens: Optional[Sequence[str]]) -> None:
         """The model was bound to another catalogue (``item_tokens``: its raw ids, or None)."""
-        self.forget()
-
-    def forget(self) -> None:
-        """Drop every cached table (they are stale)."""
-        self._item_cache = None
-
-    def drop_item_table(self) -> None:
-        """Drop the evaluation item table (the weights are about to change)."""
-        self._item_cache = None
+        self.tables.drop("catalogue")
 
     def user_vectors(self, text: nn.Module, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -57,20 +57,16 @@ class UserEncoder(nn.Module):
         """Vectors [N, D] of bound items, with gradient when training."""
         raise NotImplementedError
 
-    def encode_item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
+    def _encode_item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
         """The vectors [n_items, D] of bound items ``0 .. n_items - 1`` (called without gradient)."""
         raise NotImplementedError
 
     def item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
-        """:meth:`encode_item_table`, computed once without gradient until :meth:`forget`."""
-        if self._item_cache is None:
+        """:meth:`_encode_item_table`, computed once without gradient and kept until the model trains again."""
+        def encode() -> torch.Tensor:
             with torch.no_grad():
-                self._item_cache = self.encode_item_table(text, n_items)
-        return self._item_cache
-
-    def load_item_table(self, table: torch.Tensor) -> None:
-        """Use ``table`` as the cached item table."""
-        self._item_cache = table
+                return self._encode_item_table(text, n_items)
+        return self.tables.get("item_table", encode)
 
     def training_item_table(self, text: nn.Module, fresh_ids: torch.Tensor,
                             fresh_vectors: torch.Tensor) -> torch.Tensor:

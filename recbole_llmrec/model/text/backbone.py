@@ -10,7 +10,7 @@ import transformers
 from torch import nn
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from recbole_llmrec.model.resolve import ResolvedModel, not_found_message
+from recbole_llmrec.model.text.resolve import ResolvedModel, not_found_message
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import torch
 from recbole.model.layers import TransformerEncoder
 from torch import nn
 
-from recbole_llmrec.model.rand_mask_dropout import use_rand_mask_dropout
+from recbole_llmrec.model.user_encoders.sequence.rand_mask_dropout import use_rand_mask_dropout
 
 
 class HistoryTransformer(nn.Module):

@@ -1,6 +1,6 @@
 """``TextItemEncoder``: the one place titles become LM vectors (training, evaluation, zero-shot, recommend).
 
-It holds the LM (:class:`~recbole_llmrec.model.text_encoder.TextEncoder`: backbone, pooling,
+It holds the LM (:class:`~recbole_llmrec.model.text.text_encoder.TextEncoder`: backbone, pooling,
 precision), the bound catalogue's tokenized title table, chunked encoding of whole catalogues and
 the frozen title vectors with their on-disk cache (``title_vector_cache``).
 """
@@ -15,30 +15,34 @@ from torch import nn
 
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.data.titles import TitleTable, tokenize_titles
-from recbole_llmrec.model import title_vector_cache
-from recbole_llmrec.model.precision import step_autocast
-from recbole_llmrec.model.text_encoder import TextEncoder
-from recbole_llmrec.model.title_words import TitleWords
+from recbole_llmrec.model.text import title_vector_cache
+from recbole_llmrec.model.text.precision import step_autocast
+from recbole_llmrec.model.text.text_encoder import TextEncoder, TextOutput
+from recbole_llmrec.model.text.title_vector_file import TitleVectorFile
+from recbole_llmrec.model.text.title_words import TitleWords
 from recbole_llmrec.utils.events import announce
 
 logger = logging.getLogger(__name__)
 
 
 class TextItemEncoder(nn.Module):
-    """The LM over a bound catalogue's titles. ``frozen``: the LM only turns titles into fixed vectors
-    (no projection, normalized, no gradient), as the ``sequence`` user encoder reads them."""
+    """The LM over a bound catalogue's titles. ``settings``: the LM's (``LMSettings``); ``output``: what its
+    user asks of the pooled vectors. ``frozen``: the LM only turns titles into fixed vectors (needs
+    ``tuning: frozen``; no gradient), as the ``sequence`` user encoder and TitleKNN read them."""
 
-    def __init__(self, settings: Any, frozen: bool) -> None:
+    def __init__(self, settings: Any, frozen: bool, output: TextOutput = TextOutput()) -> None:
         super().__init__()
+        if frozen and settings.tuning != "frozen":
+            raise ValueError(f"a frozen text item encoder needs tuning 'frozen', got {settings.tuning!r}")
         self.settings = settings
         self.frozen = frozen
-        if frozen:
-            settings = settings.replace(user_encoder="sentence", tuning="full", projection_size=None,
-                                        normalize_embeddings=True)
-        self.lm = TextEncoder(settings)
+        self.lm = TextEncoder(settings, output)
         if frozen:
             self.lm.requires_grad_(False)
+        #: ``title_vectors_file``: own title vectors read instead of the frozen LM's (None: the LM's).
+        self.vector_file = TitleVectorFile(settings.title_vectors_file) if settings.title_vectors_file else None
         self.n_items = 0
+        self._item_ids: Optional[list[str]] = None
         self._vectors: Optional[torch.Tensor] = None
         self._titles: Optional[list[str]] = None
         self._words: Optional[TitleWords] = None
@@ -51,7 +55,8 @@ class TextItemEncoder(nn.Module):
 
     @property
     def output_size(self) -> int:
-        return self.lm.output_size
+        """Width of the title vectors (the vector file's, else the LM's)."""
+        return self.vector_file.width if self.vector_file is not None else self.lm.output_size
 
     def step_autocast(self) -> ContextManager:
         """The model's training step's autocast: ``autocast_dtype`` on this device with ``autocast_training``."""
@@ -69,8 +74,9 @@ class TextItemEncoder(nn.Module):
         return tokenize_titles(list(titles), self.lm.tokenizer, self.settings.max_title_tokens,
                                leading_space=self.lm.title_leading_space)
 
-    def bind(self, titles: Sequence[str]) -> None:
-        """Bind a catalogue: ``titles[i]`` is item id ``i``; forgets the previous catalogue's vectors."""
+    def bind(self, titles: Sequence[str], item_ids: Optional[Sequence[str]] = None) -> None:
+        """Bind a catalogue: ``titles[i]`` is item id ``i`` (``item_ids[i]`` its raw id, if known); forgets
+        the previous catalogue's vectors."""
         table = self.tokenize(titles)
         device = self.device
         self.register_buffer("title_ids", table.ids.to(device), persistent=False)
@@ -79,6 +85,9 @@ class TextItemEncoder(nn.Module):
         self._vectors = None
         self._titles = list(titles)  # kept until the word vectors are built
         self._words = None
+        if self.vector_file is not None:  # rows are found by id, else by title
+            self._item_ids = None if item_ids is None else [str(t) for t in item_ids]
+            self._file_titles = list(titles)
 
     def title_words(self) -> TitleWords:
         """The bound titles' tf-idf word vectors, built at the first call per catalogue."""
@@ -130,15 +139,22 @@ class TextItemEncoder(nn.Module):
             return self.encode_table(self.title_ids, self.title_offsets, items)
 
     def encode_titles(self, titles: Sequence[str]) -> torch.Tensor:
-        """LM vectors [N, D] of arbitrary ``titles`` (not bound), without gradient."""
+        """LM vectors [N, D] of arbitrary ``titles`` (not bound), without gradient; with ``title_vectors_file``
+        its rows of these titles (a title without a row is a ``ValueError``: the LM's vectors are of another space)."""
+        if self.vector_file is not None:
+            return self.vector_file.title_vectors(list(titles)).to(self.device)
         table = self.tokenize(titles)
         ids, offsets = table.ids.to(self.device), table.offsets.to(self.device)
         return self.encode_table(ids, offsets, torch.arange(table.n_items, device=ids.device))
 
     # ------------------------------------------------------------------ frozen title vectors
     def title_vectors(self) -> torch.Tensor:
-        """The LM vector of every bound title [n_items, H], encoded once per catalogue (cached on disk
-        under ``title_vector_cache`` when set; on a CPU the cached file is then memory-mapped, not copied)."""
+        """The LM vector of every bound title [n_items, H] (the ``title_vectors_file``'s rows when set), encoded
+        once per catalogue (cached on disk under ``title_vector_cache`` when set; on a CPU the cached file is
+        then memory-mapped, not copied)."""
+        if self._vectors is None and self.vector_file is not None:
+            self._vectors = self.vector_file.catalogue_vectors(self._file_titles, self._item_ids).to(self.device)
+            self._file_titles = self._item_ids = None  # kept until the rows are found
         if self._vectors is None:
             folder = self.settings.title_vector_cache
             key = title_vector_cache.cache_key(self.identity(), self.title_ids, self.title_offsets)

@@ -2,7 +2,8 @@
 
 The key covers everything the vectors depend on: the LM (:func:`lm_identity`: its resolved
 location, files and config, the pooling, the compute dtype) and the exact token ids of every title
-(so titles, tokenizer and ``max_title_tokens``). Storage is :class:`~recbole_llmrec.model.vector_cache.VectorCache`.
+(so titles, tokenizer and ``max_title_tokens``). Storage is
+:class:`~recbole_llmrec.model.text.vector_cache.VectorCache`.
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any, Optional
 
 import torch
 
-from recbole_llmrec.model.precision import resolve_autocast_dtype
-from recbole_llmrec.model.vector_cache import VectorCache
-from recbole_llmrec.model.vector_cache import cache_key as vector_key
+from recbole_llmrec.model.text.precision import resolve_autocast_dtype
+from recbole_llmrec.model.text.vector_cache import VectorCache
+from recbole_llmrec.model.text.vector_cache import cache_key as vector_key
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,8 @@ _NAME = "title_vectors"
 
 
 def lm_identity(encoder: Any, device: torch.device) -> dict:
-    """What a :class:`~recbole_llmrec.model.text_encoder.TextEncoder`'s title vectors depend on besides the titles."""
+    """What a :class:`~recbole_llmrec.model.text.text_encoder.TextEncoder`'s title vectors depend on besides
+    the titles."""
     resolved = encoder.resolved
     files = {}
     if os.path.isdir(resolved.path):

@@ -1,6 +1,6 @@
 """The one on-disk vector cache: named tensors in a safetensors file per key, one key function.
 
-Used for the frozen LM's title vectors (:mod:`recbole_llmrec.model.title_vector_cache`, training,
+Used for the frozen LM's title vectors (:mod:`recbole_llmrec.model.text.title_vector_cache`, training,
 evaluation, zero-shot) and for a checkpoint's catalogue vectors (``recommend``, item-vector export).
 A key is the SHA-256 of an identity (plain data: what the vectors depend on) and, optionally, of
 tensors (e.g. the titles' token ids). Files are written all-or-nothing; an unreadable file is

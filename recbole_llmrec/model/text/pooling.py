@@ -9,7 +9,7 @@ from typing import Optional
 
 import torch
 
-from recbole_llmrec.model.backbone import ENCODER
+from recbole_llmrec.model.text.backbone import ENCODER
 
 
 def first_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
