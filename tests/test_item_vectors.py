@@ -96,7 +96,7 @@ def test_export_npy_and_recbole_feature_file(checkpoint, tmp_path):
             (ATOMIC_DIR / "tiny_mixed" / f"tiny_mixed.{suffix}").read_bytes())
     feature = folder / "tiny_mixed.itememb"
     assert main(["export", "--checkpoint", checkpoint, "--output", str(feature),
-                 "--format", "recbole", "--cache-dir", str(tmp_path / "c")]) == 0
+                 "--format", "recbole", "--cache_dir", str(tmp_path / "c")]) == 0
     header = feature.read_text().splitlines()[0]
     assert header == "iid:token\titem_emb:float_seq"
 
@@ -123,3 +123,46 @@ def test_export_cli_bad_format_and_existing_file(checkpoint, tmp_path, capsys):
     assert run_cli(main, ["export", "--checkpoint", checkpoint, "--output", str(out)]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert out.read_bytes() == b"mine"
+
+
+def test_encode_writes_title_vectors_file_that_trains_and_serves_without_it(tmp_path, capsys):
+    """``encode`` writes the frozen LM's title vectors (what LLMRec computes itself) in the format of
+    ``title_vectors_file``; a model trained on them exports a folder that serves after the file is gone."""
+    from safetensors.torch import load_file
+
+    from recbole_llmrec.export import export_checkpoint
+    from recbole_llmrec.serving.model_folder import load_model_folder
+    from recbole_llmrec.serving.recommender import Recommender
+    from serving_helpers import train_tiny
+
+    lm = build_tiny_lm("bert", tmp_path / "bert")
+    common = ["--dataset", "tiny_mixed", "--data_path", str(ATOMIC_DIR), "--llm_path", str(lm),
+              "--max_title_tokens", "8", "--autocast_dtype", "fp32"]
+    npy, st = tmp_path / "vectors" / "mini.npy", tmp_path / "vectors" / "mini_st.safetensors"
+    assert main(["encode", *common, "--output", str(npy)]) == 0
+    assert main(["encode", *common, "--output", str(st)]) == 0
+    assert "wrote 505 title vectors" in capsys.readouterr().out
+    matrix = np.load(npy)
+    lines = (tmp_path / "vectors" / "mini.items.tsv").read_text(encoding="utf-8").splitlines()
+    assert matrix.shape[0] == len(lines) == 505 and lines[0].count("\t") == 1
+    np.testing.assert_allclose(load_file(str(st))["title_vectors"].numpy(), matrix, atol=1e-6)
+
+    own = train_tiny(tmp_path / "own", lm=lm, title_vectors_file=str(npy))
+    plain = train_tiny(tmp_path / "plain", lm=lm)
+    # the exported rows are the vectors the model reads when it encodes titles with the LM itself
+    model = load_model_folder(export_checkpoint(plain["checkpoint"], str(tmp_path / "plain_model"))).model
+    ids = [line.split("\t")[0] for line in lines]
+    order = [ids.index(item_id) for item_id in model.users.id_fusion.trained_tokens[1:]]
+    np.testing.assert_allclose(model.text.title_vectors()[1:].numpy(), matrix[order], atol=1e-5)
+
+    folder = export_checkpoint(own["checkpoint"], str(tmp_path / "own_model"))
+    before = Recommender.from_checkpoint(own["checkpoint"], use_cache=False)
+    history = before.catalogue.titles[:3]
+    expected = before.recommend(history, 5)
+    npy.unlink()
+    (tmp_path / "vectors" / "mini.items.tsv").unlink()
+    got = Recommender.from_pretrained(folder).recommend(history, 5)
+    assert [r.item_id for r in got] == [r.item_id for r in expected]
+    assert [r.score for r in got] == pytest.approx([r.score for r in expected], abs=1e-5)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        main(["encode", *common, "--output", str(st)])

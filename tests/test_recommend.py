@@ -143,7 +143,7 @@ def _cli(*args, cwd):
 
 def test_cli_prints_ranked_table_and_json(checkpoint, catalogue, tmp_path):
     history = catalogue.titles[:2]
-    common = ["--checkpoint", checkpoint, "--topk", "5", "--cache-dir", str(tmp_path / "c")]
+    common = ["--checkpoint", checkpoint, "--topk", "5", "--cache_dir", str(tmp_path / "c")]
     proc = _cli(*common, "--history", *history, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
@@ -163,6 +163,13 @@ def test_cli_prints_ranked_table_and_json(checkpoint, catalogue, tmp_path):
     out = json.loads(proc.stdout)
     assert out["history"] == history and len(out["recommendations"]) == 5
     assert "from cache" in proc.stderr  # the first call cached the catalogue's vectors
+    # the old dashed spellings still work, with a deprecation warning
+    proc = _cli("--checkpoint", checkpoint, "--topk", "1000", "--cache-dir", str(tmp_path / "c"),
+                "--include-history", "--history", *history, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: --cache-dir is deprecated; use --cache_dir" in proc.stderr
+    assert "warning: --include-history is deprecated; use --include_history" in proc.stderr
+    assert set(history) <= {r["title"] for r in json.loads(proc.stdout)["recommendations"]}
     assert [r["item_id"] for r in out["recommendations"]] == [r.split()[1] for r in rows]
 
 

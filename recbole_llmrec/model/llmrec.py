@@ -20,8 +20,8 @@ from recbole_llmrec.data.item_counts import item_target_counts
 from recbole_llmrec.model.catalogue_vectors import CatalogueVectors, ScoredItems
 from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue, domain_ids
 from recbole_llmrec.model.legacy_state import upgrade_keys
-from recbole_llmrec.model.model_config import FromCatalogue
 from recbole_llmrec.model.negative_sampling import build_strategy
+from recbole_llmrec.model.pretrained import Pretrained
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.settings import LLMRecSettings, config_value
 from recbole_llmrec.model.text.resolve import resolve_llm_path
@@ -31,7 +31,7 @@ from recbole_llmrec.model.user_encoders import USER_ENCODERS
 logger = logging.getLogger(__name__)
 
 
-class LLMRec(FromCatalogue, CatalogueVectors, SequentialRecommender):
+class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
     """LLM-Rec: ``LLMRec(config, dataset)``; options are documented in ``properties/model/LLMRec.yaml``."""
 
     input_type = InputType.POINTWISE

@@ -29,7 +29,7 @@ from torch import nn
 
 from recbole_llmrec.model.checks import optional_integer
 from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue
-from recbole_llmrec.model.model_config import FromCatalogue
+from recbole_llmrec.model.pretrained import Pretrained
 from recbole_llmrec.model.scoring import Scoring
 from recbole_llmrec.model.scoring.title_similarity import TitleSimilarity
 from recbole_llmrec.model.settings import LMSettings, build_record, config_value
@@ -107,7 +107,7 @@ class TitleKNNSettings:
         })
 
 
-class TitleKNN(FromCatalogue, SequentialRecommender):
+class TitleKNN(Pretrained, SequentialRecommender):
     """TitleKNN: ``TitleKNN(config, dataset)``; options in ``properties/model/TitleKNN.yaml``."""
 
     input_type = InputType.POINTWISE

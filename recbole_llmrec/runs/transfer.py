@@ -16,26 +16,28 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from recbole_llmrec.runs.checkpoint import load_checkpoint
 from recbole_llmrec.config.plugin_config import yaml_entries
+from recbole_llmrec.model.folder_io import WEIGHTS_FILE, load_weights, read_folder, saved_config
 from recbole_llmrec.model.legacy_state import add_missing_settings
+from recbole_llmrec.model.pretrained import model_settings
 from recbole_llmrec.runs.pipeline import Pipeline, build
 from recbole_llmrec.utils.plain import plain_result
-from recbole_llmrec.utils.resources import properties_dir
 
 logger = logging.getLogger(__name__)
 
 
-#: Keys RecBole rewrites after reading them (a saved value is not valid input again) and that
-#: only matter for training.
-_TRAINING_ONLY = {"train_neg_sample_args"}
-
-
-def model_settings(saved_config: Any, model_name: str) -> Dict[str, Any]:
-    """The saved values of the keys in the model's YAML layer (training-only keys left out)."""
-    path = properties_dir() / "model" / f"{model_name}.yaml"
-    if not path.is_file():
-        return {}
-    return {key: saved_config[key] for key in yaml_entries(str(path))
-            if key in saved_config and key not in _TRAINING_ONLY}
+def read_model_file(model_file: str) -> Tuple[Dict[str, Any], Any]:
+    """``(checkpoint, lm_prefix)`` of a checkpoint file or a model folder (its ``config``, ``state_dict``,
+    ``other_parameter`` as a checkpoint holds them; ``lm_prefix``: state keys the folder leaves to the LM's
+    own files, None for a checkpoint)."""
+    if os.path.isdir(model_file):
+        folder = read_folder(model_file)
+        document = folder.config
+        checkpoint = {"config": saved_config(document, folder.path), "state_dict": folder.weights,
+                      "other_parameter": document.get("other_parameter") or None}
+        return checkpoint, document.get("lm", {}).get("prefix")
+    if not os.path.isfile(model_file):
+        raise FileNotFoundError(f"checkpoint not found: {model_file}")
+    return load_checkpoint(model_file), None
 
 
 def load_pipeline(
@@ -44,11 +46,9 @@ def load_pipeline(
     config_file_list: Optional[Sequence[str]] = None,
     config_dict: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Pipeline, Any]:
-    """``(pipeline, saved_config)``: the checkpoint's model bound to ``dataset`` (its items,
-    titles and domains), weights loaded, with its trainer, ready to evaluate."""
-    if not os.path.isfile(model_file):
-        raise FileNotFoundError(f"checkpoint not found: {model_file}")
-    checkpoint = load_checkpoint(model_file)
+    """``(pipeline, saved_config)``: the checkpoint's (or model folder's) model bound to ``dataset`` (its
+    items, titles and domains), weights loaded, with its trainer, ready to evaluate."""
+    checkpoint, lm_prefix = read_model_file(model_file)
     saved = checkpoint["config"]
     add_missing_settings(saved)  # a key added since takes the value the checkpoint behaved with
     model_name = saved["model"]
@@ -57,7 +57,10 @@ def load_pipeline(
     built = build(model_name, dataset, config_file_list, overrides)
     model = built.model
     try:
-        model.load_state_dict(checkpoint["state_dict"])
+        if os.path.isdir(model_file):  # a model folder: the LM's own weights come from its files
+            load_weights(model, checkpoint["state_dict"], lm_prefix, os.path.join(model_file, WEIGHTS_FILE))
+        else:
+            model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
         raise ValueError(
             f"{model_name} from {model_file} cannot be evaluated on {dataset!r}: its parameters "

@@ -77,8 +77,9 @@ def read_catalogue_file(
     title_column: str = "title",
     domain_column: str = "domain",
 ) -> Catalogue:
-    """Read a TSV (``.tsv``, ``.item``, ``.txt``: tab-separated, no quoting) or CSV (``.csv``:
-    comma-separated, quoted fields allowed) catalogue file with a header row.
+    """Read a TSV (``.tsv``, ``.txt``: tab-separated, no quoting), a RecBole ``.item`` file (tab-separated,
+    quoted fields read as RecBole's pandas reader reads them) or CSV (``.csv``: comma-separated, quoted
+    fields allowed) catalogue file with a header row.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and line for
     a missing column, a short row, an empty id or title, or a duplicate id.
@@ -91,6 +92,8 @@ def read_catalogue_file(
         with open(path, encoding="utf-8", newline="") as handle:
             if is_csv:
                 reader = csv.reader(handle)
+            elif path.suffix.lower() == ".item":  # a RecBole atomic file: quoted fields, as RecBole reads them
+                reader = csv.reader(handle, delimiter="\t")
             else:
                 reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
             return _read_rows(reader, path, id_column, title_column, domain_column)

@@ -11,6 +11,10 @@
   catalogue's item vectors as ``.npy`` (plus an ``.items.tsv`` naming each row) or as a RecBole
   feature file (``iid:token`` + ``item_emb:float_seq``, loaded with ``alias_of_item_id: [iid]``),
   never replacing a file without ``--overwrite``.
+* ``python -m recbole_llmrec.serving.item_vectors encode --dataset NAME --output FILE [--llm_path LM]``
+  writes the frozen LM's title vectors of a dataset or catalogue file (MiniLM by default, any local
+  sentence-transformers folder or hub name) as ``.npy`` or ``.safetensors`` plus ``<stem>.items.tsv``:
+  what ``title_vectors_file`` reads, so a model trains on vectors made elsewhere.
 """
 from __future__ import annotations
 
@@ -19,24 +23,52 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
-from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.model.settings import LMSettings, build_record
+from recbole_llmrec.model.text.text_encoder import TextOutput
+from recbole_llmrec.model.text.text_items import TextItemEncoder
 from recbole_llmrec.model.text.vector_cache import CACHE_ENV, VectorCache, default_cache_dir, file_identity
+from recbole_llmrec.serving.catalogue import load_catalogue
 from recbole_llmrec.serving.recommender import Recommender, catalogue_cache_key
+from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.utils.cli_errors import run_cli
+from recbole_llmrec.utils.resources import embedded_data_path
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("npy", "recbole")
+#: Old spellings of the serving commands' flags (``recommend``, ``item_vectors``) -> today's.
+OLD_SPELLINGS = {"--include-history": "--include_history", "--cache-dir": "--cache_dir", "--no-cache": "--no_cache"}
+#: File types ``encode`` writes (by the output's suffix).
+VECTOR_SUFFIXES = (".npy", ".safetensors")
+#: The tensor name of a ``.safetensors`` vectors file (what ``title_vectors_file`` reads).
+SAFETENSORS_KEY = "title_vectors"
 #: The item-vector cache is the package's one vector cache.
 ItemVectorCache = VectorCache
 checkpoint_identity = file_identity
 __all__ = ["ItemVectorCache", "cache_key", "checkpoint_identity", "default_cache_dir", "encode_titles_to_npy",
-           "export_item_vectors", "main"]
+           "encode_item_vectors", "export_item_vectors", "main"]
+
+
+def warn_old_spellings(argv: Sequence[str]) -> List[str]:
+    """``argv`` with :data:`OLD_SPELLINGS` replaced by today's flags, each with a deprecation warning."""
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if flag in OLD_SPELLINGS:
+            message = f"{flag} is deprecated; use {OLD_SPELLINGS[flag]}"
+            warnings.warn(message, DeprecationWarning, stacklevel=3)
+            print(f"warning: {message}", file=sys.stderr)
+            arg = OLD_SPELLINGS[flag] + eq + value
+        out.append(arg)
+    return out
 
 
 def cache_key(checkpoint: str, catalogue_hash: str, settings: Dict[str, Any]) -> str:
@@ -104,6 +136,13 @@ def write_items_tsv(catalogue: Any, path: str) -> None:
             out.write(f"{item_id}\t{clean}\t{catalogue.domain(i)}\n")
 
 
+def write_vector_items(catalogue: Any, path: str) -> None:
+    """The rows of a ``title_vectors_file``: ``item_id<TAB>title`` a line, no header, atomically."""
+    with atomic_output(path, ".tsv") as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        for item_id, title in zip(catalogue.item_ids, catalogue.titles):
+            out.write(f"{item_id}\t{' '.join(title.split())}\n")
+
+
 def write_recbole_feature(item_ids: Sequence[str], vectors: np.ndarray, path: str,
                           id_field: str = "iid", emb_field: str = "item_emb") -> None:
     """A RecBole atomic feature file: ``<id_field>:token`` and ``<emb_field>:float_seq`` columns.
@@ -154,6 +193,50 @@ def export_item_vectors(
             "files": files}
 
 
+def encode_item_vectors(
+    catalogue: str,
+    output: str,
+    llm_path: Optional[str] = None,
+    settings: Optional[Dict[str, Any]] = None,
+    data_path: Optional[str] = None,
+    overwrite: bool = False,
+    chunk_size: int = 4096,
+    device: str = "cpu",
+) -> Dict[str, Any]:
+    """Encode a catalogue's titles (a converted dataset's name or folder, or a TSV/CSV file) with a frozen
+    LM (``llm_path``, default LLMRec's; ``settings``: other LM keys such as ``pooling``,
+    ``max_title_tokens``) into ``output`` (``.npy`` or ``.safetensors``, float32 [n_items, H], catalogue
+    order) plus ``<stem>.items.tsv`` naming each row: the vectors LLMRec would compute itself, as a
+    ``title_vectors_file``. Returns a summary (``output``, ``items``, ``dim``, ``files``)."""
+    suffix = os.path.splitext(output)[1].lower()
+    if suffix not in VECTOR_SUFFIXES:
+        raise ValueError(f"--output must end with {' or '.join(VECTOR_SUFFIXES)}, got {output!r}")
+    files = [output, items_sidecar(output)]
+    for path in files:
+        refuse_existing(path, overwrite)
+    search = [embedded_data_path()] + ([data_path] if data_path else [])
+    cat = load_catalogue(catalogue, search)
+    values = dict(settings or {})
+    if llm_path is not None:
+        values["llm_path"] = llm_path
+    settings = build_record(LMSettings, {**values, "tuning": "frozen"})
+    text = TextItemEncoder(settings, True, TextOutput(normalize=True)).eval().to(device)  # as the sequence encoder's
+    started = time.perf_counter()
+    if suffix == ".npy":
+        encode_titles_to_npy(text.encode_titles, cat.titles, output, chunk_size, overwrite)
+        dim = int(np.load(output, mmap_mode="r").shape[1])
+    else:
+        chunks = [text.encode_titles(cat.titles[lo: lo + chunk_size]).float().cpu()
+                  for lo in range(0, len(cat), chunk_size)]
+        matrix = torch.cat(chunks).contiguous()
+        with atomic_output(output, ".safetensors") as tmp:
+            save_file({SAFETENSORS_KEY: matrix}, tmp, metadata={"llm_path": str(text.settings.llm_path)})
+        dim = int(matrix.shape[1])
+    write_vector_items(cat, files[1])
+    logger.info("encoded %d titles (width %d) in %.1f s", len(cat), dim, time.perf_counter() - started)
+    return {"output": output, "items": len(cat), "dim": dim, "files": files, "llm_path": text.settings.llm_path}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m recbole_llmrec.serving.item_vectors",
@@ -169,19 +252,40 @@ def _parser() -> argparse.ArgumentParser:
                         help="npy: float32 matrix + .items.tsv; recbole: a RecBole feature file "
                              "(iid:token, item_emb:float_seq; e.g. <dataset>.itememb)")
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    export.add_argument("--cache-dir", default=None, help=f"item-vector cache folder "
+    export.add_argument("--cache_dir", default=None, help=f"item-vector cache folder "
                         f"(default ${CACHE_ENV} or ~/.cache/recbole_llmrec/serving/item_vectors)")
-    export.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    export.add_argument("--no_cache", action="store_true", help="neither read nor write the cache")
     export.add_argument("--data_path", default=None,
                         help="folder holding the checkpoint's dataset, if it moved since training")
+    encode = sub.add_parser("encode", help="encode a catalogue's titles with a frozen LM (title_vectors_file)")
+    encode.add_argument("--dataset", "--catalogue", dest="catalogue", required=True,
+                        help="a converted dataset name or folder, or a TSV/CSV file (item_id, title[, domain])")
+    encode.add_argument("--output", required=True, help="vectors file to write: .npy or .safetensors")
+    encode.add_argument("--llm_path", default=None,
+                        help="LM: a local (sentence-transformers) folder, an installed package or a hub name "
+                             "in the local cache (default: LLMRec.yaml's llm_path)")
+    encode.add_argument("--pooling", default=None, help="pooling (default: LLMRec.yaml's; as the model's LM keys)")
+    encode.add_argument("--max_title_tokens", type=int, default=None, help="tokens per title (default: LLMRec.yaml's)")
+    encode.add_argument("--autocast_dtype", default=None, help="LM precision (default: LLMRec.yaml's)")
+    encode.add_argument("--item_encode_batch_size", type=int, default=None, help="titles per LM batch")
+    encode.add_argument("--data_path", default=None, help="folder holding the dataset (default: embedded datasets)")
+    encode.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m recbole_llmrec.serving.item_vectors export ...``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(warn_old_spellings(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
+    if args.command == "encode":
+        keys = ("pooling", "max_title_tokens", "autocast_dtype", "item_encode_batch_size")
+        settings = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+        summary = encode_item_vectors(args.catalogue, args.output, args.llm_path, settings, args.data_path,
+                                      args.overwrite)
+        print(f"wrote {summary['items']} title vectors (width {summary['dim']}, {summary['llm_path']}) to "
+              f"{', '.join(summary['files'])} in {time.perf_counter() - start:.1f} s")
+        return 0
     summary = export_item_vectors(args.checkpoint, args.output, args.catalogue, args.format,
                                   args.overwrite, args.cache_dir, not args.no_cache, args.data_path)
     print(f"wrote {summary['items']} item vectors (width {summary['dim']}) to "
@@ -190,6 +294,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    from recbole_llmrec.utils.cli_errors import run_cli
-
     sys.exit(run_cli(main))
