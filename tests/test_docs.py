@@ -18,23 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 CONFIG_FILES = sorted((ROOT / "properties").rglob("*.yaml")) + sorted((ROOT / "properties").rglob("*.hyper"))
 
-# Named in the docs, delivered by another helper's branch: the lead deletes each entry at integration.
-PENDING_PATHS = {
-    "recbole_llmrec/model/text/": "helper B (the LM side as a sub-package)",
-    "recbole_llmrec/model/user_encoders/sequence/": "helper B (the sequence encoder as a sub-package)",
-    "tests/test_model_folder_errors.py": "helper C (model folder errors)",
-}
-# Documented commands another helper's branch delivers (a substring of the command -> who): skipped.
-PENDING_COMMANDS = {
-    "python -m recbole_llmrec.export": "helper C (model folders)",
-    "item_vectors encode": "helper C (own title vectors)",
-}
-# Options another helper's branch adds to a command line (or as a config key): not yet in its --help.
-PENDING_FLAGS = {
-    "recbole_llmrec.recommend": {"--model_dir", "--histories", "--output"},   # helper C
-    "run_recbole_llmrec.py": {"--title_vectors_file"},                         # helper B (config key)
-}
-PENDING_MODULES = {"recbole_llmrec.export": "helper C (model folders)"}
 # Files a documented command writes (examples of output, not repository files).
 OUTPUT_PATHS = {"dataset/amazon_videogames/amazon_videogames.itememb"}
 
@@ -80,11 +63,11 @@ def test_named_paths_scripts_and_modules_exist(path):
     text = _comments(path) if path.suffix in (".yaml", ".hyper") else path.read_text(encoding="utf-8")
     for name in set(REPO_PATH.findall(text)) | set(SCRIPT.findall(text)):
         name = name.rstrip(".")
-        if "<" in name or name in PENDING_PATHS or name in OUTPUT_PATHS:
+        if "<" in name or name in OUTPUT_PATHS:
             continue
         assert (ROOT / name).exists(), f"{path.name} names {name}, which does not exist"
     for module in set(MODULE.findall(text)):
-        if "<" in module or module in PENDING_MODULES or module.split(".")[0] in ("torch", "pip", "pytest"):
+        if "<" in module or module.split(".")[0] in ("torch", "pip", "pytest"):
             continue
         base = ROOT / module.replace(".", "/")
         assert base.with_suffix(".py").exists() or (base / "__init__.py").exists() or (base / "__main__.py").exists(), \
@@ -115,10 +98,6 @@ def documented_commands():
         for command in _commands(doc.read_text(encoding="utf-8")):
             seen.setdefault(command, doc.name)
     return [(doc, command) for command, doc in seen.items()]
-
-
-def _pending(command):
-    return next((who for text, who in PENDING_COMMANDS.items() if text in command), None)
 
 
 @functools.lru_cache(maxsize=None)
@@ -160,7 +139,7 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def parsed():
     """Each documented command run once with --help appended, in one process (imports shared)."""
-    commands = [c for _, c in documented_commands() if not _pending(c)]
+    commands = [c for _, c in documented_commands()]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     done = subprocess.run([sys.executable, "-c", DRIVER, json.dumps([shlex.split(c)[1:] for c in commands])],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -182,20 +161,17 @@ def test_the_quick_start_shows_every_job():
 
 @pytest.mark.parametrize("doc,command", documented_commands(), ids=[f"{d}: {c[:70]}" for d, c in documented_commands()])
 def test_documented_command_parses(doc, command, parsed):
-    if _pending(command):
-        pytest.skip(f"delivered by {_pending(command)}")
     argv = shlex.split(command)[1:]
     module = _module_of(argv)
     result = parsed[command]
     assert result["code"] == 0, f"{doc}: {command} --help exited {result['code']}: {result['help'][-2000:]}"
     help_text = result["help"]
-    pending = PENDING_FLAGS.get(module, set())
     keys = _config_keys()
     for arg in argv:
         if not arg.startswith("--"):
             continue
         flag, has_value, _ = arg.partition("=")
-        if flag in pending or re.search(re.escape(flag) + r"\b", help_text):
+        if re.search(re.escape(flag) + r"\b", help_text):
             continue
         assert has_value and flag[2:] in keys, f"{doc}: {command}: {flag} is neither an option of {module} nor a config key"
 
