@@ -10,7 +10,6 @@ is left out (the same for every model). Writes the PNG and a JSON of the points 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 from typing import Dict, List, Tuple

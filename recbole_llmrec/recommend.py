@@ -24,10 +24,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from recbole_llmrec.serving.item_vectors import warn_old_spellings
 from recbole_llmrec.serving.recommender import Recommendation, Recommender
 from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.utils.cli_errors import run_cli
+from recbole_llmrec.utils.cli_spellings import modernize
 
 def format_table(recs: Sequence[Recommendation], title_width: int = 60) -> str:
     """A plain-text table: rank, item id, title, domain, score."""
@@ -169,7 +169,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m recbole_llmrec.recommend ...``; returns the exit status."""
-    args = _parser().parse_args(warn_old_spellings(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_args(modernize(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _check_args(args)
     started = time.perf_counter()

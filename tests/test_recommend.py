@@ -167,8 +167,8 @@ def test_cli_prints_ranked_table_and_json(checkpoint, catalogue, tmp_path):
     proc = _cli("--checkpoint", checkpoint, "--topk", "1000", "--cache-dir", str(tmp_path / "c"),
                 "--include-history", "--history", *history, "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "warning: --cache-dir is deprecated; use --cache_dir" in proc.stderr
-    assert "warning: --include-history is deprecated; use --include_history" in proc.stderr
+    assert "--cache-dir is deprecated" in proc.stderr and "use --cache_dir" in proc.stderr
+    assert "--include-history is deprecated" in proc.stderr and "use --include_history" in proc.stderr
     assert set(history) <= {r["title"] for r in json.loads(proc.stdout)["recommendations"]}
     assert [r["item_id"] for r in out["recommendations"]] == [r.split()[1] for r in rows]
 

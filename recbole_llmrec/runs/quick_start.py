@@ -251,8 +251,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     parser.add_argument(
         "--evaluate_checkpoint", default=None, metavar="PATH",
-        help="no training: evaluate this checkpoint on --dataset (zero-shot transfer for LLMRec); "
-        "the model and its settings come from the checkpoint",
+        help="no training: evaluate this checkpoint or model folder on --dataset (zero-shot transfer "
+        "for LLMRec); the model and its settings come from it",
     )
     parser.add_argument(
         "--resume", action="store_true",

@@ -23,7 +23,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -39,13 +38,12 @@ from recbole_llmrec.serving.catalogue import load_catalogue
 from recbole_llmrec.serving.recommender import Recommender, catalogue_cache_key
 from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.utils.cli_errors import run_cli
+from recbole_llmrec.utils.cli_spellings import modernize
 from recbole_llmrec.utils.resources import embedded_data_path
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("npy", "recbole")
-#: Old spellings of the serving commands' flags (``recommend``, ``item_vectors``) -> today's.
-OLD_SPELLINGS = {"--include-history": "--include_history", "--cache-dir": "--cache_dir", "--no-cache": "--no_cache"}
 #: File types ``encode`` writes (by the output's suffix).
 VECTOR_SUFFIXES = (".npy", ".safetensors")
 #: The tensor name of a ``.safetensors`` vectors file (what ``title_vectors_file`` reads).
@@ -55,20 +53,6 @@ ItemVectorCache = VectorCache
 checkpoint_identity = file_identity
 __all__ = ["ItemVectorCache", "cache_key", "checkpoint_identity", "default_cache_dir", "encode_titles_to_npy",
            "encode_item_vectors", "export_item_vectors", "main"]
-
-
-def warn_old_spellings(argv: Sequence[str]) -> List[str]:
-    """``argv`` with :data:`OLD_SPELLINGS` replaced by today's flags, each with a deprecation warning."""
-    out = []
-    for arg in argv:
-        flag, eq, value = arg.partition("=")
-        if flag in OLD_SPELLINGS:
-            message = f"{flag} is deprecated; use {OLD_SPELLINGS[flag]}"
-            warnings.warn(message, DeprecationWarning, stacklevel=3)
-            print(f"warning: {message}", file=sys.stderr)
-            arg = OLD_SPELLINGS[flag] + eq + value
-        out.append(arg)
-    return out
 
 
 def cache_key(checkpoint: str, catalogue_hash: str, settings: Dict[str, Any]) -> str:
@@ -275,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m recbole_llmrec.serving.item_vectors export ...``; returns the exit status."""
-    args = _parser().parse_args(warn_old_spellings(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_args(modernize(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
     if args.command == "encode":
