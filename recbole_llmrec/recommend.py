@@ -28,6 +28,7 @@ from recbole_llmrec.serving.recommender import Recommendation, Recommender
 from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.utils.cli_errors import run_cli
 from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.jsonl import read_objects
 
 def format_table(recs: Sequence[Recommendation], title_width: int = 60) -> str:
     """A plain-text table: rank, item id, title, domain, score."""
@@ -51,25 +52,16 @@ def read_histories(path: str) -> List[Tuple[int, Any, List[Any], bool]]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"histories file not found: {path}")
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {line_no}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path} line {line_no}: expected an object {{\"user\": ..., \"history\": [...]}}")
-            ids_only = "item_ids" in row
-            key = "item_ids" if ids_only else "history"
-            entries = row.get(key)
-            if not isinstance(entries, list):
-                raise ValueError(f"{path} line {line_no}: '{key}' must be a list of titles or item ids "
-                                 f"(got {type(entries).__name__ if key in row else 'nothing'})")
-            if not entries:
-                raise ValueError(f"{path} line {line_no}: empty history for user {row.get('user')!r}")
-            rows.append((line_no, row.get("user"), entries, ids_only))
+    for line_no, row in read_objects(path):
+        ids_only = "item_ids" in row
+        key = "item_ids" if ids_only else "history"
+        entries = row.get(key)
+        if not isinstance(entries, list):
+            raise ValueError(f"{path} line {line_no}: '{key}' must be a list of titles or item ids "
+                             f"(got {type(entries).__name__ if key in row else 'nothing'})")
+        if not entries:
+            raise ValueError(f"{path} line {line_no}: empty history for user {row.get('user')!r}")
+        rows.append((line_no, row.get("user"), entries, ids_only))
     if not rows:
         raise ValueError(f"{path}: no histories (one JSON object a line)")
     return rows

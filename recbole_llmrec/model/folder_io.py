@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from recbole_llmrec.config.plugin_config import PluginConfig
 from recbole_llmrec.config.state import config_from_state
+from recbole_llmrec.utils.jsonl import read_objects
 
 FORMAT = "recbole-llmrec-model"
 #: The newest folder layout this version writes and reads.
@@ -222,23 +223,14 @@ def read_catalogue(path: Path, n_items: int) -> List[Dict[str, Any]]:
     _require(path)
     rows: List[Dict[str, Any]] = []
     seen: Dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {line_no}: not valid JSON ({err.msg}); the file is truncated "
-                                 "or damaged") from None
-            if not isinstance(row, dict) or not isinstance(row.get("item_id"), str) or \
-                    not isinstance(row.get("title"), str):
-                raise ValueError(f"{path} line {line_no}: expected an object with string 'item_id' and 'title'")
-            if row["item_id"] in seen:
-                raise ValueError(f"{path} line {line_no}: duplicate item_id {row['item_id']!r} (first on line "
-                                 f"{seen[row['item_id']]})")
-            seen[row["item_id"]] = line_no
-            rows.append(row)
+    for line_no, row in read_objects(path, "; the file is truncated or damaged"):
+        if not isinstance(row.get("item_id"), str) or not isinstance(row.get("title"), str):
+            raise ValueError(f"{path} line {line_no}: expected an object with string 'item_id' and 'title'")
+        if row["item_id"] in seen:
+            raise ValueError(f"{path} line {line_no}: duplicate item_id {row['item_id']!r} (first on line "
+                             f"{seen[row['item_id']]})")
+        seen[row["item_id"]] = line_no
+        rows.append(row)
     if len(rows) != n_items:
         raise ValueError(f"{path}: {len(rows)} items, config.json says {n_items} (the file is truncated or "
                          "from another folder)")
