@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import sys
@@ -34,6 +35,7 @@ from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.cli_spellings import modernize
 from recbole_llmrec.utils.machine import cpu_kind
 
+logger = logging.getLogger(__name__)
 _BRANDS = ["Acme", "Lumen", "Nordic", "Vela", "Orchid", "Kestrel", "Pioneer", "Aurora", "Summit", "Cedar"]
 _ADJECTIVES = ["Deluxe", "Compact", "Organic", "Wireless", "Classic", "Travel", "Ultra", "Mini", "Pro",
                "Gentle", "Waterproof", "Wooden", "Scented", "Magnetic", "Rechargeable", "Vintage"]
@@ -102,28 +104,34 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     load_s = time.perf_counter() - started
     rss_before = peak_rss_mib()
     output = args.output or os.path.join(tempfile.mkdtemp(prefix="catalogue-encode-"), "vectors.npy")
+    timed = timed_encode(encode, SyntheticTitles(args.titles), output, args.chunk, args.overwrite)
+    rss_after = timed.pop("peak_rss_after_encode_mib")
+    return {"encoder": encoder_name, **timed, "output": output, "load_s": round(load_s, 1),
+            "projected_1m_titles_min": round(1_000_000 / timed["titles_per_s"] / 60, 1),
+            "peak_rss_before_encode_mib": round(rss_before, 0), "peak_rss_after_encode_mib": round(rss_after, 0),
+            "peak_rss_growth_mib": round(rss_after - rss_before, 0), "torch_threads": torch.get_num_threads()}
+
+
+def timed_encode(encode: Callable[[List[str]], torch.Tensor], titles: Any, output: str, chunk: int,
+                 overwrite: bool = False) -> Dict[str, Any]:
+    """``encode_titles_to_npy`` of ``titles`` into ``output``, timed (wall and CPU), its progress logged
+    every minute: titles, chunk, dim, output size, seconds, titles per wall / CPU second, peak RSS after."""
     last = [time.perf_counter()]
 
     def progress(done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] > 30 or done == total:
-            print(f"  {done:,}/{total:,} titles, peak RSS {peak_rss_mib():,.0f} MiB", flush=True)
-            last[0] = now
+        if time.perf_counter() - last[0] > 60 or done == total:
+            logger.info("encoded %s / %s titles, peak RSS %.0f MiB", f"{done:,}", f"{total:,}", peak_rss_mib())
+            last[0] = time.perf_counter()
 
     t0, c0 = time.perf_counter(), time.process_time()
-    encode_titles_to_npy(encode, SyntheticTitles(args.titles), output, chunk_size=args.chunk,
-                         overwrite=args.overwrite, progress=progress)
-    encode_s, encode_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    encode_titles_to_npy(encode, titles, output, chunk_size=chunk, overwrite=overwrite, progress=progress)
+    encode_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     matrix = np.load(output, mmap_mode="r")
-    rss_after = peak_rss_mib()
-    return {"encoder": encoder_name, "titles": args.titles, "chunk": args.chunk, "dim": int(matrix.shape[1]),
-            "output": output, "output_matrix_mib": round(matrix.nbytes / 2**20, 1), "load_s": round(load_s, 1),
-            "encode_s": round(encode_s, 1), "encode_cpu_s": round(encode_cpu_s, 1),
-            "titles_per_s": round(args.titles / encode_s, 1),
-            "titles_per_cpu_s": round(args.titles / max(encode_cpu_s, 1e-9), 1),
-            "projected_1m_titles_min": round(1_000_000 / (args.titles / encode_s) / 60, 1),
-            "peak_rss_before_encode_mib": round(rss_before, 0), "peak_rss_after_encode_mib": round(rss_after, 0),
-            "peak_rss_growth_mib": round(rss_after - rss_before, 0), "torch_threads": torch.get_num_threads()}
+    return {"titles": len(titles), "chunk": chunk, "dim": int(matrix.shape[1]),
+            "output_matrix_mib": round(matrix.nbytes / 2**20, 1), "encode_s": round(encode_s, 1),
+            "encode_cpu_s": round(cpu_s, 1), "titles_per_s": round(len(titles) / encode_s, 1),
+            "titles_per_cpu_s": round(len(titles) / max(cpu_s, 1e-9), 1),
+            "peak_rss_after_encode_mib": peak_rss_mib()}
 
 
 def recommend_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
@@ -171,6 +179,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(modernize(sys.argv[1:] if argv is None else argv))
     if args.recommend_items and not args.checkpoint:
         parser.error("--recommend_items needs --checkpoint")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     report: Dict[str, Any] = {"machine": cpu_kind()}
     if args.titles > 0:
         print(f"encoding {args.titles:,} synthetic titles in chunks of {args.chunk:,}", flush=True)

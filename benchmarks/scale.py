@@ -22,7 +22,6 @@ Runs are cached in ``--output/runs`` (``--report_only`` rebuilds ``results.{md,c
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import logging
 import math
@@ -38,6 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from benchmarks.catalogue_encode import timed_encode
 from dataset_converters.recbole_files import write_item
 from experiments import common
 from experiments.leave_one_domain_out import DOMAINS, ORDER, convert, converter_input
@@ -47,7 +47,7 @@ from recbole_llmrec.model.text.text_encoder import TextOutput
 from recbole_llmrec.model.text.text_items import TextItemEncoder
 from recbole_llmrec.runs.harness import RunSpec, peak_rss_mib
 from recbole_llmrec.runs.pipeline import build
-from recbole_llmrec.serving.item_vectors import encode_titles_to_npy
+from recbole_llmrec.serving.catalogue import read_catalogue_file
 from recbole_llmrec.utils import tiny_lm
 from recbole_llmrec.utils.plain import plain_result
 
@@ -164,19 +164,6 @@ def dataset_size(rung: Rung) -> Dict[str, int]:
 
 
 # ------------------------------------------------------------------ the million-title catalogue
-def read_item_file(path: Path) -> Tuple[List[str], List[str], List[str]]:
-    """(item ids, titles, domains) of a converter ``.item`` file (tab-separated, CSV quoting)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quotechar='"')
-        col = {name.split(":")[0]: i for i, name in enumerate(next(reader))}
-        ids, titles, domains = [], [], []
-        for cells in reader:
-            ids.append(cells[col["item_id"]])
-            titles.append(cells[col["title"]])
-            domains.append(cells[col["domain"]] if "domain" in col else "")
-    return ids, titles, domains
-
-
 class CompositeCatalogue:
     """``total`` titles made on demand (slices, as ``encode_titles_to_npy`` reads them) by
     :data:`CATALOGUE_RULE`."""
@@ -216,8 +203,8 @@ class CompositeCatalogue:
 def catalogue_for(args: Any) -> Tuple[CompositeCatalogue, List[str], List[str]]:
     """The catalogue of ``--million_titles`` titles on the base's ``.item`` (and the base's ids, domains)."""
     base = training_rung(args.million_base, Path(args.data_path))
-    ids, titles, domains = read_item_file(base.folder / f"{base.dataset}.item")
-    return CompositeCatalogue(titles, args.million_titles), ids, domains
+    items = read_catalogue_file(base.folder / f"{base.dataset}.item")
+    return CompositeCatalogue(items.titles, args.million_titles), items.item_ids, items.domains or [""] * len(items)
 
 
 def build_million_dataset(args: Any) -> Rung:
@@ -317,28 +304,13 @@ def encode(spec: RunSpec) -> Dict[str, Any]:
     """Harness task: encode every title of the million catalogue with the frozen LM, chunk by chunk, into
     a ``.npy`` (``recbole_llmrec.serving.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
     catalogue, _, _ = catalogue_for(argparse.Namespace(**spec.options["catalogue"]))
-    vectors, chunk = spec.options["vectors"], int(spec.options["chunk"])
     start = time.perf_counter()
     config = build_config("LLMRec", spec.dataset, None, spec.config_dict())
     text = TextItemEncoder(LLMRecSettings.from_config(config).lm, True, TextOutput(normalize=True)).eval()
     load_s = time.perf_counter() - start
     rss_loaded = peak_rss_mib()
-    last = [time.perf_counter()]
-
-    def progress(done: int, total: int) -> None:
-        if time.perf_counter() - last[0] > 60 or done == total:
-            logger.info("encoded %s / %s titles, peak RSS %.0f MiB", f"{done:,}", f"{total:,}", peak_rss_mib())
-            last[0] = time.perf_counter()
-
-    t0, c0 = time.perf_counter(), time.process_time()
-    encode_titles_to_npy(text.encode_titles, catalogue, vectors, chunk_size=chunk, overwrite=True, progress=progress)
-    encode_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    matrix = np.load(vectors, mmap_mode="r")
-    return {"titles": len(catalogue), "chunk": chunk, "dim": int(matrix.shape[1]),
-            "output_matrix_mib": round(matrix.nbytes / 2**20, 1), "load_lm_s": round(load_s, 2),
-            "encode_s": round(encode_s, 1), "encode_cpu_s": round(cpu_s, 1),
-            "titles_per_s": round(len(catalogue) / encode_s, 1),
-            "peak_rss_after_lm_mib": rss_loaded, "peak_rss_after_encode_mib": peak_rss_mib()}
+    timed = timed_encode(text.encode_titles, catalogue, spec.options["vectors"], int(spec.options["chunk"]), True)
+    return dict(timed, load_lm_s=round(load_s, 2), peak_rss_after_lm_mib=rss_loaded)
 
 
 def step(spec: RunSpec) -> Dict[str, Any]:

@@ -168,11 +168,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(TARGETS), help="the targets (at least 2)")
     parser.add_argument("--title_vector_cache", default=None,
                         help="folder of cached title vectors (shared with LLMRec and TitleKNN runs)")
-    args = common.parse_args(parser, argv)
+    args, out = common.start(parser, argv)
     if len(args.datasets) < 2:
         parser.error("--datasets needs at least 2 targets: each is cross-fitted on the others")
-    common.setup_logging()
-    out = common.prepare_output(args.output, args.overwrite)
     results: Dict[str, Dict[str, Any]] = {}
     for dataset in args.datasets:
         run = common.spec(args, dataset, "TitleKNN", dataset, task="experiments.title_similarity_variants:measure",
