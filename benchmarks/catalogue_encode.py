@@ -68,10 +68,9 @@ class SyntheticTitles:
         return [synthetic_title(i) for i in range(*s.indices(self.n))]
 
 
-def lm_encoder(llm_path: str, max_title_tokens: int) -> Callable[[List[str]], torch.Tensor]:
+def lm_encoder(settings: LMSettings) -> Callable[[List[str]], torch.Tensor]:
     """Titles -> pooled, L2-normalized LM vectors: the model's frozen title encoder (the text part a
     checkpoint adds layers to)."""
-    settings = LMSettings(llm_path=llm_path, max_title_tokens=max_title_tokens)
     return TextItemEncoder(settings, True, TextOutput(normalize=True)).eval().encode_titles
 
 
@@ -99,7 +98,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         encode = model.encode_titles
         encoder_name = f"checkpoint {args.checkpoint}"
     else:
-        encode = lm_encoder(args.llm_path, args.max_title_tokens)
+        encode = lm_encoder(LMSettings(llm_path=args.llm_path, max_title_tokens=args.max_title_tokens))
         encoder_name = f"language model {args.llm_path}"
     load_s = time.perf_counter() - started
     rss_before = peak_rss_mib()

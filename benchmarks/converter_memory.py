@@ -172,7 +172,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--lines", type=int, default=10_000_000, help="synthetic file size")
     p.add_argument("--cases", default="real,synthetic")
     p.add_argument("--engines", default="memory,streaming")
-    p.add_argument("--workdir", type=Path, default=None, help="temp parent (default: system temp)")
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     p.add_argument("--generate", type=Path, metavar="FOLDER",
                    help="only write the synthetic files into FOLDER (run in a child process)")
@@ -182,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     engines = args.engines.split(",")
     result: Dict[str, Any] = {"machine_start": machine(), "runs": []}
-    work = Path(tempfile.mkdtemp(prefix="converter_memory-", dir=args.workdir))
+    work = Path(tempfile.mkdtemp(prefix="converter_memory-"))
     try:
         if "real" in args.cases:
             n = sum(1 for _ in gzip.open(args.input / f"{args.domain}_5.json.gz", "rb"))

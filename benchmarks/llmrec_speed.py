@@ -401,11 +401,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--output", help="write the result JSON here")
     p.add_argument("--parts", default="train,eval,scaling", help="comma list of train, eval, scaling")
     p.add_argument("--train_steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed training steps first")
-    p.add_argument("--eval_users", type=int, default=None,
-                   help="evaluate only the first N test users (default 1024; quick: all)")
-    p.add_argument("--scaling_steps", type=int, default=None, help="training steps per scaling point (default 2)")
-    p.add_argument("--scaling_users", type=int, default=None, help="users per history-length point (default 256)")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args, rest = p.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
@@ -427,14 +422,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                                             "negative_sampling", "autocast_dtype", "length_bucketing",
                                             "pack_min_efficiency")}
     if "train" in parts_wanted:
-        result["train"] = measure_training(parts, steps, args.warmup)
+        result["train"] = measure_training(parts, steps, warmup=1)
         log(f"training measured: ratio {result['train']['train_vs_backbone']:.3f}")
     if "eval" in parts_wanted:
-        result["eval"] = measure_eval(parts, args.eval_users or (None if args.quick else 1024))
+        result["eval"] = measure_eval(parts, None if args.quick else 1024)  # the first 1024 test users
         log(f"evaluation measured: ratio {result['eval']['eval_vs_bound']:.3f}")
     if "scaling" in parts_wanted:
-        result["scaling"] = measure_scaling(parts, sizes, args.scaling_steps or 2,
-                                            args.scaling_users or (16 if args.quick else 256))
+        result["scaling"] = measure_scaling(parts, sizes, 2, 16 if args.quick else 256)
     dtype = parts["model"].encoder.autocast_dtype
     result["config"]["autocast_resolved"] = str(dtype).replace("torch.", "") if dtype else "fp32"
     result["ratios"] = {name: result[part][name] if part in result else None for part, name in

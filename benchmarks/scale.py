@@ -37,14 +37,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from benchmarks.catalogue_encode import timed_encode
+from benchmarks.catalogue_encode import lm_encoder, timed_encode
 from dataset_converters.recbole_files import write_item
 from experiments import common
 from experiments.leave_one_domain_out import DOMAINS, ORDER, convert, converter_input
 from recbole_llmrec.config.plugin_config import build_config
 from recbole_llmrec.model.settings import LLMRecSettings
-from recbole_llmrec.model.text.text_encoder import TextOutput
-from recbole_llmrec.model.text.text_items import TextItemEncoder
 from recbole_llmrec.runs.harness import RunSpec, peak_rss_mib
 from recbole_llmrec.runs.pipeline import build
 from recbole_llmrec.serving.catalogue import read_catalogue_file
@@ -306,10 +304,10 @@ def encode(spec: RunSpec) -> Dict[str, Any]:
     catalogue, _, _ = catalogue_for(argparse.Namespace(**spec.options["catalogue"]))
     start = time.perf_counter()
     config = build_config("LLMRec", spec.dataset, None, spec.config_dict())
-    text = TextItemEncoder(LLMRecSettings.from_config(config).lm, True, TextOutput(normalize=True)).eval()
+    encode = lm_encoder(LLMRecSettings.from_config(config).lm)
     load_s = time.perf_counter() - start
     rss_loaded = peak_rss_mib()
-    timed = timed_encode(text.encode_titles, catalogue, spec.options["vectors"], int(spec.options["chunk"]), True)
+    timed = timed_encode(encode, catalogue, spec.options["vectors"], int(spec.options["chunk"]), True)
     return dict(timed, load_lm_s=round(load_s, 2), peak_rss_after_lm_mib=rss_loaded)
 
 

@@ -39,8 +39,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="SmolLM2's tuning when --trained_layer fine-tunes the LM")
     parser.add_argument("--skip_trained", action="store_true",
                         help="only the untrained (as-is) backbones")
-    parser.add_argument("--minilm_checkpoint", default=None,
-                        help="reuse this checkpoint of the default MiniLM LLMRec on amazon_mixed")
     args, out = common.start(parser, argv)
     live = not args.report_only
     backbones = {"MiniLM": MINILM, "SmolLM2": args.smollm2_path}
@@ -53,12 +51,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.trained_layer:
             trained["SmolLM2"]["tuning"] = args.smollm2_tuning
         for label, extra in trained.items():
-            checkpoint = args.minilm_checkpoint if label == "MiniLM" else None
-            if checkpoint is None:
-                run = common.spec(args, f"{label}-trained-amazon_mixed", "LLMRec", "amazon_mixed", layers,
-                                  **extra)
-                train = common.run_cached(out, run, live)
-                checkpoint = train["checkpoint"] if train else None
+            run = common.spec(args, f"{label}-trained-amazon_mixed", "LLMRec", "amazon_mixed", layers, **extra)
+            train = common.run_cached(out, run, live)
+            checkpoint = train["checkpoint"] if train else None
             for dataset in DATASETS:
                 run = RunSpec(f"{label}-trained-zeroshot-{dataset}", "LLMRec", dataset,
                               config={"data_path": args.data_path}, task="evaluate",

@@ -282,10 +282,8 @@ def build_md(rows, diffs, folds, args, grid) -> str:
         "| target | model | minus | metric | difference ± SE (95% CI) | ratio |",
         "|---|---|---|---|---|---:|",
     ]
-    lines += [f"| {d['target']} | {d['model']} | {d['minus']} | {d['metric']} | {common.fmt_diff(d)} "
-              f"| {d['ratio']:.2f}× |" if d["ratio"] is not None else
-              f"| {d['target']} | {d['model']} | {d['minus']} | {d['metric']} | {common.fmt_diff(d)} | – |"
-              for d in diffs]
+    lines += [f"| {d['target']} | {d['model']} | {d['minus']} | {d['metric']} | {common.fmt_diff(d)} | "
+              + ("–" if d["ratio"] is None else f"{d['ratio']:.2f}×") + " |" for d in diffs]
     lines += ["", "Folds (validation grid: zero-shot NDCG@10 on the fold's own held-out validation "
               "split, used only for the other folds' weights):", "",
               "| held out | trained on (users / items / interactions) | train wall s | train CPU s "
