@@ -451,14 +451,10 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
     encoded = out / "runs" / f"{MILLION}-encode.json"
     if not live and encoded.exists():  # report what was measured, whatever the options now
         runs["dataset"] = common.load_json(encoded)["spec"]["dataset"]
-    config = dict(base_config(rung, args), title_vector_cache=None)
-    if rung.tiny:
-        config.update({k: v for k, v in TINY_LLMREC.items() if k not in ("epochs", "stopping_step")})
-    llm_path = llm_path_for(rung, args, out)
-    if llm_path:
-        config["llm_path"] = llm_path
-    config.update(common.overrides(args))
-    vectors = vectors_path(rung, llm_path, config.get("max_title_tokens"))
+    # LLMRec's training config without its epochs (nothing here trains for epochs)
+    config = {k: v for k, v in llmrec_spec(rung, args, out).config.items()
+              if k not in ("epochs", "stopping_step") or k in common.overrides(args)}
+    vectors = vectors_path(rung, config.get("llm_path"), config.get("max_title_tokens"))
     catalogue = {k: getattr(args, k) for k in ("million_base", "million_titles", "data_path")}
     options = {"vectors": str(vectors), "catalogue": catalogue}
 
