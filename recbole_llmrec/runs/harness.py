@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -142,6 +143,18 @@ def run_once(spec: RunSpec, cwd: Optional[PathLike] = None) -> Dict[str, Any]:
         return read_result(str(path))
 
 
+def _task_root(task: str) -> Optional[str]:
+    """The folder holding the top-level package of a ``package.module:function`` task (e.g. the repository root
+    for the lab's ``experiments.``), as this process finds it; None for a built-in task."""
+    if ":" not in task:
+        return None
+    found = importlib.util.find_spec(task.partition(":")[0].split(".")[0])
+    if found is None or not (found.submodule_search_locations or found.origin):
+        raise ValueError(f"task {task!r}: its module cannot be imported here")
+    where = list(found.submodule_search_locations or [])
+    return str(Path(where[0]).parent if where else Path(found.origin).parent)
+
+
 def run_child(spec: RunSpec, path: PathLike, cwd: Optional[PathLike] = None) -> None:
     """Run ``spec`` in a child process that writes its result to ``path``; raise when it fails."""
     path = Path(path)
@@ -150,6 +163,9 @@ def run_child(spec: RunSpec, path: PathLike, cwd: Optional[PathLike] = None) -> 
     env = dict(os.environ)
     if spec.threads is not None:
         env.update(OMP_NUM_THREADS=str(spec.threads), MKL_NUM_THREADS=str(spec.threads))
+    task_root = _task_root(spec.task)
+    if task_root is not None:  # the child imports the task's module from where this process finds it
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (task_root, env.get("PYTHONPATH")) if p)
     logger.info("run %s: %s", spec.name, json.dumps(spec.content()))
     try:
         proc = subprocess.run([sys.executable, "-m", __name__, str(spec_path), str(path)],
