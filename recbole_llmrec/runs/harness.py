@@ -35,7 +35,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -146,9 +146,10 @@ def run_once(spec: RunSpec, cwd: Optional[PathLike] = None) -> Dict[str, Any]:
 def _task_root(task: str) -> Optional[str]:
     """The folder holding the top-level package of a ``package.module:function`` task (e.g. the repository root
     for the lab's ``experiments.``), as this process finds it; None for a built-in task."""
-    if ":" not in task:
+    if task in TASKS:
         return None
-    found = importlib.util.find_spec(task.partition(":")[0].split(".")[0])
+    module, _ = split_task(task)
+    found = importlib.util.find_spec(module.split(".")[0])
     if found is None or not (found.submodule_search_locations or found.origin):
         raise ValueError(f"task {task!r}: its module cannot be imported here")
     where = list(found.submodule_search_locations or [])
@@ -224,13 +225,19 @@ def task_evaluate(spec: RunSpec) -> Dict[str, Any]:
 TASKS: Dict[str, Task] = {"train": task_train, "evaluate": task_evaluate}
 
 
+def split_task(task: str) -> Tuple[str, str]:
+    """``(module, function)`` of a ``package.module:function`` task; ``ValueError`` for anything else."""
+    module, sep, name = task.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"task {task!r} is neither one of {sorted(TASKS)} nor 'package.module:function'")
+    return module, name
+
+
 def resolve_task(task: str) -> Task:
     """The function a spec's ``task`` names: one of :data:`TASKS` or ``package.module:function``."""
     if task in TASKS:
         return TASKS[task]
-    module, sep, name = task.partition(":")
-    if not sep or not module or not name:
-        raise ValueError(f"task {task!r} is neither one of {sorted(TASKS)} nor 'package.module:function'")
+    module, name = split_task(task)
     return getattr(importlib.import_module(module), name)
 
 
