@@ -43,6 +43,21 @@ def _finish(proc: subprocess.Popen) -> str:
     return out
 
 
+def _wait_for_lock(checkpoint_dir: Path, proc: subprocess.Popen, timeout: float = 240.0) -> None:
+    """Return once ``proc`` holds a run-name lock in ``checkpoint_dir`` (its pid is the owner)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the run ended before it held a lock: {proc.communicate()[0][-3000:]}"
+        for path in checkpoint_dir.glob("*.lock"):
+            try:
+                if json.loads(path.read_text() or "{}").get("pid") == proc.pid:
+                    return
+            except (OSError, ValueError):  # the lock file is being written or removed
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"no run-name lock of pid {proc.pid} in {checkpoint_dir} after {timeout} s")
+
+
 def test_two_runs_in_one_directory_keep_their_own_checkpoints(tmp_path, tiny_lms):
     config = base_config_dict(tiny_lms["opt"], epochs=3, stopping_step=10, topk=[10, 200],
                               metric_decimal_place=10)
@@ -56,9 +71,17 @@ def test_two_runs_in_one_directory_keep_their_own_checkpoints(tmp_path, tiny_lms
         solo[seed] = json.loads(out.read_text())
     assert not close_results(solo[1]["test_result"], solo[2]["test_result"]), "seeds must differ"
 
+    # the runs overlap for sure: the first is paused while it holds the default run name, and
+    # goes on once the second has claimed a name of its own
     shared = tmp_path / "shared"
-    procs = {seed: _start(_cli(config_file, shared, tmp_path / f"side{seed}.json", seed), tmp_path)
-             for seed in (1, 2)}
+    procs = {1: _start(_cli(config_file, shared, tmp_path / "side1.json", 1), tmp_path)}
+    _wait_for_lock(shared, procs[1])
+    procs[1].send_signal(signal.SIGSTOP)
+    try:
+        procs[2] = _start(_cli(config_file, shared, tmp_path / "side2.json", 2), tmp_path)
+        _wait_for_lock(shared, procs[2])
+    finally:
+        procs[1].send_signal(signal.SIGCONT)
     logs = {seed: _finish(proc) for seed, proc in procs.items()}
     side = {seed: json.loads((tmp_path / f"side{seed}.json").read_text()) for seed in (1, 2)}
 
