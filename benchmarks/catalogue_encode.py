@@ -95,7 +95,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         from recbole_llmrec.serving.recommender import load_model
 
         model, _ = load_model(args.checkpoint)
-        encode = model.encode_titles
+        encode = model.catalogue.encode_titles
         encoder_name = f"checkpoint {args.checkpoint}"
     else:
         encode = lm_encoder(LMSettings(llm_path=args.llm_path, max_title_tokens=args.max_title_tokens))

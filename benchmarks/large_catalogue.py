@@ -29,7 +29,8 @@ TRAINING_MODES = ("full_catalogue", "sampled")
 
 
 class StandIn:
-    """What the scoring terms read of a model (``ScoringModel``): random tables, a tenth of the items cold."""
+    """What the scoring terms read of a model (``ScoringModel``; the stand-in is its own ``items`` and
+    ``catalogue``): random tables, a tenth of the items cold."""
 
     training = False
 
@@ -38,14 +39,15 @@ class StandIn:
         self.table = torch.randn(n_items, width)
         self.titles = torch.randn(n_items, title_width)
         self.cold = torch.rand(n_items) < 0.1
+        self.items = self.catalogue = self
 
-    def scaled_user_vectors(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
+    def query(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         return self.table[item_seq].mean(1)
 
-    def scored_item_vectors(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def scored(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
         return self.table if item_ids is None else self.table[item_ids]
 
-    def scored_item_rows(self, start: int, stop: int) -> torch.Tensor:
+    def scored_rows(self, start: int, stop: int) -> torch.Tensor:
         return self.table[start:stop]
 
     def title_vectors(self) -> torch.Tensor:
@@ -62,10 +64,10 @@ class Adaptor:
         self.titles = titles
         self.linear = torch.nn.Linear(titles.shape[1], 64)
 
-    def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
+    def vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
         return self.linear(self.titles[item_ids])
 
-    def training_item_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
+    def training_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
         return self.linear(self.titles)
 
 

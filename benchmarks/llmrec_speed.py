@@ -126,7 +126,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
     device = model.text.device
     model.train()
     loader = trainer._epoch_train_data(parts["train"], 0)
-    recorder = BackboneRecorder(model.encoder.backbone)
+    recorder = BackboneRecorder(model.text.lm.backbone)
     step_calls: List[List[Dict[str, torch.Tensor]]] = []
     times: List[float] = []
     bare_times: List[float] = []
@@ -164,7 +164,7 @@ def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = T
 
 def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
     """Seconds of the bare ``encoder.backbone`` forward + backward on one step's batches (one backward)."""
-    enc = model.encoder
+    enc = model.text.lm
 
     def run() -> None:
         with autocast_context(model.text.device, enc.autocast_dtype):
@@ -205,7 +205,7 @@ def _eval_batches(test_data: Any, max_users: Optional[int]) -> List[Any]:
 
 def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch: int) -> None:
     """Bare backbone over rows sorted by length, ``batch`` rows per call, each trimmed to its longest row."""
-    enc = model.encoder
+    enc = model.text.lm
     device = model.text.device
     lengths = mask.sum(1)
     order = torch.argsort(lengths, stable=True)
@@ -223,7 +223,7 @@ def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch:
 
 def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: int) -> Dict[str, float]:
     """Seconds to encode each item once and each user of ``batches`` once with the bare backbone."""
-    s, enc = model.settings, model.encoder
+    s, enc = model.settings, model.text.lm
     device = model.text.device
     item_ids = torch.arange(1, n_items, device=device)
     item_inputs = build_item_batch(item_ids, model.text.title_ids, model.text.title_offsets, enc.special)
@@ -248,7 +248,7 @@ def measure_eval(parts: Dict[str, Any], max_users: Optional[int]) -> Dict[str, A
     model.eval()
 
     def one_pass() -> None:
-        model.invalidate_item_cache()
+        model.items.invalidate()
         with torch.no_grad():
             for batch in batches:
                 _, scores, _, _ = trainer._full_sort_batch_eval(batch)
@@ -259,7 +259,7 @@ def measure_eval(parts: Dict[str, Any], max_users: Optional[int]) -> Dict[str, A
     eval_cold_s = _time(one_pass, model.text.device)
     log(f"evaluation, first pass: {eval_cold_s:.2f} s")
     eval_s = _time(one_pass, model.text.device)
-    model.invalidate_item_cache()
+    model.items.invalidate()
     bound = encode_once_bound(model, batches, int(parts["config"]["eval_batch_size"]), n_items)
     return {**bound, "eval_s": eval_s, "eval_cold_s": eval_cold_s, "eval_vs_bound": eval_s / bound["bound_s"],
             "eval_cold_vs_bound": eval_cold_s / bound["bound_s"]}
@@ -286,7 +286,7 @@ def _item_table_time(model: Any, n: int, seed: int) -> float:
     def run() -> None:
         with torch.no_grad():
             for b in range(0, ids.numel(), step):
-                model.item_vectors(ids[b: b + step])
+                model.items.vectors(ids[b: b + step])
 
     model.eval()
     return _time(run, device)
@@ -429,7 +429,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         log(f"evaluation measured: ratio {result['eval']['eval_vs_bound']:.3f}")
     if "scaling" in parts_wanted:
         result["scaling"] = measure_scaling(parts, sizes, 2, 16 if args.quick else 256)
-    dtype = parts["model"].encoder.autocast_dtype
+    dtype = parts["model"].text.lm.autocast_dtype
     result["config"]["autocast_resolved"] = str(dtype).replace("torch.", "") if dtype else "fp32"
     result["ratios"] = {name: result[part][name] if part in result else None for part, name in
                         (("train", "train_vs_backbone"), ("train", "padding_efficiency"), ("eval", "eval_vs_bound"))}

@@ -36,7 +36,7 @@ def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
     built, _ = load_pipeline(checkpoint, dataset, None, {"show_progress": False})
     model, trainer = built.model, built.trainer
     trainer.set_train_dataset(built.train_data._dataset)
-    stored = dict(model.scoring_values())
+    stored = dict(model.scoring.values())
     info = {"values": stored, "fitted": bool(model.scoring.fitted)}
     if values is None:
         grid = (built.config["calibration_grid"] or {}).get(key)
@@ -45,7 +45,7 @@ def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
         values = [float(v) for v in grid]
     rows = []
     for value in values:
-        model.set_scoring_values({key: value})
+        model.scoring.set_values({key: value})
         row: Dict[str, Any] = {key: value, "fitted": "yes" if stored[key] == value else ""}
         for split, data in (("valid", built.valid_data), ("test", built.test_data)):
             result = trainer.evaluate(data, load_best_model=False)
@@ -54,7 +54,7 @@ def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
                 row[f"{split} ndcg@10 [{bucket}]"] = metrics["ndcg@10"]
         logger.info("%s", json.dumps(row))
         rows.append(row)
-    model.set_scoring_values({key: stored[key]})
+    model.scoring.set_values({key: stored[key]})
     return rows, info
 
 

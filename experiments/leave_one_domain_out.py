@@ -86,7 +86,7 @@ def validation_grid(spec: RunSpec) -> Dict[str, Any]:
     unseen-weight of ``options["grid"]``."""
     built, saved = load_pipeline(spec.options["checkpoint"], spec.dataset, None, spec.config_dict())
     fit = calibrate(built.model, built.valid_data, {UNSEEN: spec.options["grid"]}, "NDCG@10")
-    groups = built.model.item_groups()
+    groups = built.model.catalogue.item_groups()
     return {"dataset": spec.dataset, "trained_on": saved["dataset"], "split": "valid",
             "metric": "ndcg@10", "best_weight": fit.values[UNSEEN], "best_valid": fit.score,
             "grid": [{"weight": p[UNSEEN], "valid_ndcg@10": s} for p, s in fit.grid],

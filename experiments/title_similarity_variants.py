@@ -101,7 +101,7 @@ def measure(spec: RunSpec) -> Dict[str, Any]:
     dataset = spec.dataset
     pipeline = build("TitleKNN", dataset, config_dict=spec.config_dict(), init_logging=False, with_trainer=False)
     model = pipeline.model.eval()
-    units = torch.nn.functional.normalize(model.title_vectors().float(), dim=-1)
+    units = torch.nn.functional.normalize(model.catalogue.title_vectors().float(), dim=-1)
     units[0] = 0.0
     stats = catalogue_statistics(units)
     result: Dict[str, Any] = {"dataset": dataset, "items": int(units.shape[0] - 1)}

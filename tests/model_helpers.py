@@ -123,7 +123,7 @@ def train_steps(model: Any, batch: Any, steps: int, lr: float = 1e-2, dropout: b
         loss.backward()
         optimizer.step()
         if not dropout:
-            model.invalidate_item_cache()
+            model.items.invalidate()
         losses.append(float(loss))
     return losses
 

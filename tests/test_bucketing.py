@@ -72,10 +72,10 @@ def test_packed_encoding_equals_one_padded_call(tiny_lms, tiny_data):
     for eff in (0.0, 0.99):
         config = make_config(tiny_lms["bert"], pack_min_efficiency=eff)
         model = make_model(config, dataset).train()
-        model.encoder.backbone.eval()  # no dropout; packing still on (the encoder is in train mode)
+        model.text.lm.backbone.eval()  # no dropout; packing still on (the encoder is in train mode)
         with torch.no_grad():
             users = model.encode_users(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])
-            items = model.item_vectors(torch.arange(1, 60))
+            items = model.items.vectors(torch.arange(1, 60))
         vecs[eff] = (users, items)
     for a, b in zip(vecs[0.0], vecs[0.99]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

@@ -19,8 +19,19 @@ class _Term:
 
 
 class _Scoring:
-    def __init__(self):
+    """The model's ``scoring`` (LLMRec's Scoring): its terms, and the values the model keeps."""
+
+    def __init__(self, model):
         self.terms = {"learned": _Term(()), "similarity": _Term(("sim_weight", "other_weight"))}
+        self._model = model
+
+    def values(self) -> Dict[str, Any]:
+        return dict(self._model.values)
+
+    def set_values(self, values, fitted=False) -> None:
+        self._model.values.update(values)
+        if fitted:
+            self._model.fitted = dict(values)
 
 
 class _Interaction(dict):
@@ -37,7 +48,7 @@ class ConstructedModel:
     training = False
 
     def __init__(self) -> None:
-        self.scoring = _Scoring()
+        self.scoring = _Scoring(self)
         self.values: Dict[str, Any] = {"sim_weight": 1.0, "other_weight": 0.0}
         self.fitted: Optional[Dict[str, Any]] = None
         self.learned = torch.zeros(N_ITEMS)
@@ -52,14 +63,6 @@ class ConstructedModel:
 
     def train(self, mode=True):
         return self
-
-    def scoring_values(self) -> Dict[str, Any]:
-        return dict(self.values)
-
-    def set_scoring_values(self, values, fitted=False) -> None:
-        self.values.update(values)
-        if fitted:
-            self.fitted = dict(values)
 
     def scores(self, item_seq, item_len, items=None, terms=None):
         users = item_seq.shape[0]
@@ -181,11 +184,11 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
     assert {k: stored[k] for k in grid} == fitted
 
     fresh = build("LLMRec", "tiny_mixed", None, config, init_logging=False).model
-    assert {k: fresh.scoring_values()[k] for k in grid} != fitted  # the YAML's 4 and 12: not in the grid
+    assert {k: fresh.scoring.values()[k] for k in grid} != fitted  # the YAML's 4 and 12: not in the grid
     checkpoint = load_checkpoint(result["checkpoint"])
     fresh.load_state_dict(checkpoint["state_dict"])
     fresh.load_other_parameter(checkpoint["other_parameter"])
-    assert {k: fresh.scoring_values()[k] for k in grid} == fitted
+    assert {k: fresh.scoring.values()[k] for k in grid} == fitted
 
     # resuming the finished run verifies the rewritten best checkpoint and reports the same
     again = run("LLMRec", "tiny_mixed", None, config, resume=True)
@@ -196,7 +199,7 @@ def test_fitted_weights_round_trip_through_the_checkpoint(tmp_path, tiny_lms):
 
     built, _ = load_pipeline(result["checkpoint"], "tiny_mixed", None,
                              {"data_path": config["data_path"], "title_similarity_weight": 5.0})
-    values = built.model.scoring_values()
+    values = built.model.scoring.values()
     assert values["title_similarity_weight"] == 5.0
     assert values["cold_title_similarity_weight"] == fitted["cold_title_similarity_weight"]
 
@@ -272,7 +275,7 @@ class TwoGroupModel(UserModel):
 def _reference_ndcg(model, batch, point, k: int = 10) -> float:
     """NDCG@k of ``point`` scored the plain way: every item's full score, one top-k per user."""
     interaction, (history_u, history_i), positive_u, positive_i = batch
-    model.set_scoring_values(point)
+    model.scoring.set_values(point)
     scores = model.scores(interaction["seq"], interaction["len"])
     scores[:, 0] = -math.inf
     scores[history_u, history_i] = -math.inf

@@ -34,14 +34,14 @@ def bound(tiny_lms, tiny_data):
     catalogue = Catalogue(base.item_ids + [f"NEW{i}" for i in range(6)], base.titles + extra,
                           base.domains + ["Toys"] * 6)
     rec = Recommender(model.eval(), catalogue)
-    groups = model.item_groups()
+    groups = model.catalogue.item_groups()
     assert groups["cold"][1:].any() and groups["unseen"][1:].sum() == 6
     return rec, first_batch(valid)
 
 
 def _with_chunk(model, chunk):
     model.scoring.chunk_items = chunk
-    model.invalidate_item_cache()
+    model.items.invalidate()
 
 
 def test_chunked_full_sort_predict_and_predict_equal_unchunked(bound, monkeypatch):

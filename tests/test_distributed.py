@@ -26,12 +26,12 @@ def _single_process_eval(config_dict, checkpoint):
     test_result = trainer.evaluate(test, load_best_model=True, model_file=checkpoint)
     test_per_domain = trainer.last_per_domain
     # the run's best_valid_result was scored during training, with the configured scoring values
-    fitted_values = model.scoring_values()
-    model.set_scoring_values({key: built.config[key] for key in fitted_values})
+    fitted_values = model.scoring.values()
+    model.scoring.set_values({key: built.config[key] for key in fitted_values})
     valid_result = trainer.evaluate(valid, load_best_model=False)
     digest = distributed.state_digest(model)
     # the checkpoint's weights calibrated again, here on every validation user (None: no term to fit)
-    grid = check_grid(built.config["calibration_grid"], model.scoring_values())
+    grid = check_grid(built.config["calibration_grid"], model.scoring.values())
     active = active_keys(model, list(grid))
     fitted = calibrate(model, valid, {k: grid[k] for k in active}, built.config["valid_metric"],
                        max_users=built.config["calibration_max_users"]) if active else None

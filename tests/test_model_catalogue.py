@@ -66,7 +66,7 @@ def test_from_catalogue_equals_recbole_path(encoder, tiny_lms, tiny_data):
 
     # a trained state loaded into a catalogue-built model (another seed) scores as the trained model
     train_steps(recbole_model, first_batch(train), 3)
-    recbole_model.set_scoring_values({"title_similarity_weight": 0.5}, fitted=True)
+    recbole_model.scoring.set_values({"title_similarity_weight": 0.5}, fitted=True)
     torch.manual_seed(7)
     served = LLMRec.from_catalogue(config_to_state(config), catalogue, device="cpu")
     served.load_state_dict(recbole_model.state_dict())

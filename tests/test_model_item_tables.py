@@ -31,7 +31,7 @@ def test_model_keeps_tables_until_they_are_stale(tiny_lms, tiny_data):
     tables = model.users.tables
     features, items = tables.peek("features"), tables.peek("item_table")
     assert features is not None and items is not None
-    model.invalidate_item_cache()  # the item table goes; the whitened title vectors stay
+    model.items.invalidate()  # the item table goes; the whitened title vectors stay
     assert tables.peek("item_table") is None and tables.peek("features") is features
     train_steps(model, first_batch(train), 1)
     assert tables.peek("item_table") is None

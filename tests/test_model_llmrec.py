@@ -51,19 +51,19 @@ def test_item_cache_rebuilt_after_training_step(tiny_lms, tiny_data):
     batch = first_batch(valid)
     with torch.no_grad():
         before = model.full_sort_predict(batch)
-    cache = model.item_table()
-    assert model.item_table() is cache  # encoded once, reused
+    cache = model.items.table()
+    assert model.items.table() is cache  # encoded once, reused
     train_steps(model, first_batch(train), steps=1)
     model.eval()
     with torch.no_grad():
         after = model.full_sort_predict(batch)
-    assert model.item_table() is not cache
+    assert model.items.table() is not cache
     # the rebuilt table holds the new weights' vectors (scores of ~20 may move by only ~1e-4 in one
     # step, inside allclose's tolerance: compare exactly)
-    assert not torch.equal(model.item_table(), cache)
+    assert not torch.equal(model.items.table(), cache)
     assert not torch.equal(before[:, 1:], after[:, 1:])
-    model.invalidate_item_cache()
-    assert model.item_table() is not cache
+    model.items.invalidate()
+    assert model.items.table() is not cache
 
 
 def test_lora_trains_only_adapters(tiny_lms, tiny_data):
@@ -90,11 +90,11 @@ def test_frozen_trains_no_lm_weight(tiny_lms, tiny_data):
     model = make_model(make_config(tiny_lms["bert"], tuning="frozen", projection_size=8), dataset)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"text.lm.projection.weight", "text.lm.projection.bias"}
-    lm_before = {n: p.detach().clone() for n, p in model.encoder.backbone.named_parameters()}
+    lm_before = {n: p.detach().clone() for n, p in model.text.lm.backbone.named_parameters()}
     losses = train_steps(model, first_batch(train), steps=2)
-    assert all(torch.equal(p, lm_before[n]) for n, p in model.encoder.backbone.named_parameters())
+    assert all(torch.equal(p, lm_before[n]) for n, p in model.text.lm.backbone.named_parameters())
     assert losses[-1] < losses[0]
-    assert not model.encoder.backbone.training  # no dropout in a frozen LM
+    assert not model.text.lm.backbone.training  # no dropout in a frozen LM
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
@@ -116,7 +116,7 @@ def test_state_dict_round_trip(arch, tiny_lms, tiny_data):
 def test_gradient_checkpointing_and_projection(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = make_model(make_config(tiny_lms["bert"], gradient_checkpointing=True, projection_size=6), dataset)
-    assert model.encoder.output_size == 6
+    assert model.text.lm.output_size == 6
     losses = train_steps(model, first_batch(train), steps=2)
     assert all(torch.isfinite(torch.tensor(losses)))
 

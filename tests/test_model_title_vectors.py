@@ -35,13 +35,13 @@ def test_the_lms_own_vectors_from_a_file_score_as_the_lm(suffix, tmp_path, tiny_
     catalogue = ItemCatalogue.from_dataset(train._dataset)
     torch.manual_seed(0)
     lm_model = LLMRec(make_config(tiny_lms["bert"], **SEQUENCE), train._dataset)
-    vectors = lm_model.title_vectors()[1:].numpy()
+    vectors = lm_model.catalogue.title_vectors()[1:].numpy()
     # the file lists the items in another order: rows are found by item id
     order = np.random.default_rng(0).permutation(len(vectors))
     path = _write(tmp_path / f"vectors{suffix}", vectors[order], [catalogue.item_ids[1 + i] for i in order])
     torch.manual_seed(0)
     file_model = LLMRec(make_config(tiny_lms["bert"], title_vectors_file=path, **SEQUENCE), train._dataset)
-    assert torch.allclose(file_model.title_vectors()[1:], lm_model.title_vectors()[1:])
+    assert torch.allclose(file_model.catalogue.title_vectors()[1:], lm_model.catalogue.title_vectors()[1:])
     batch = first_batch(test)
     assert torch.allclose(_scores(file_model, batch), _scores(lm_model, batch), atol=1e-5)
 
@@ -58,7 +58,7 @@ def test_any_width_and_title_knn_ranks_by_the_files_vectors(tmp_path, tiny_lms, 
     path = _write(tmp_path / "v.npy", matrix, catalogue.item_ids[1:])
     model = LLMRec.from_catalogue({"llm_path": str(tiny_lms["bert"]), "title_vectors_file": path, **SEQUENCE},
                                   catalogue)
-    assert model.users.adaptor.whitening.mean.shape == (5,) and model.title_vectors().shape == (n + 1, 5)
+    assert model.users.adaptor.whitening.mean.shape == (5,) and model.catalogue.title_vectors().shape == (n + 1, 5)
     assert _scores(model, batch).shape == (batch["item_id_list"].shape[0], n + 1)
     knn = TitleKNN.from_catalogue({"llm_path": str(tiny_lms["bert"]), "title_vectors_file": path,
                                    "title_similarity_history": 1}, catalogue)
@@ -76,13 +76,13 @@ def test_rows_by_title_without_ids_and_history_titles(tmp_path, tiny_lms, tiny_d
     knn = TitleKNN.from_catalogue({"llm_path": str(tiny_lms["bert"]), "title_vectors_file": path}, catalogue)
     knn.attach_titles([""] + catalogue.titles[1:4][::-1])  # no ids: found by title
     expected = torch.nn.functional.normalize(torch.as_tensor(matrix[[2, 1, 0]]), dim=-1)
-    assert torch.allclose(knn.title_vectors()[1:], expected)
+    assert torch.allclose(knn.catalogue.title_vectors()[1:], expected)
     model = LLMRec.from_catalogue({"llm_path": str(tiny_lms["bert"]), "title_vectors_file": path, **SEQUENCE},
                                   catalogue)
-    extra = model.encode_titles(["a title outside the catalogue"])
-    assert extra.shape == (1, model.item_table_width)
+    extra = model.catalogue.encode_titles(["a title outside the catalogue"])
+    assert extra.shape == (1, model.items.width)
     with pytest.raises(ValueError, match=r"v\.npy has no row for title 'never seen'"):
-        model.encode_titles(["never seen"])
+        model.catalogue.encode_titles(["never seen"])
 
 
 def test_bad_files_are_one_line_errors_naming_the_file(tmp_path, tiny_lms, tiny_data):
@@ -92,7 +92,7 @@ def test_bad_files_are_one_line_errors_naming_the_file(tmp_path, tiny_lms, tiny_
     entries = {"llm_path": str(tiny_lms["bert"]), **SEQUENCE}
 
     def build(path):
-        return LLMRec.from_catalogue({**entries, "title_vectors_file": str(path)}, catalogue).title_vectors()
+        return LLMRec.from_catalogue({**entries, "title_vectors_file": str(path)}, catalogue).catalogue.title_vectors()
 
     matrix = np.ones((n, 3), dtype=np.float32)
     with pytest.raises(FileNotFoundError, match="nothing.npy does not exist"):

@@ -28,7 +28,7 @@ def test_attach_dataset_rebinds_catalogue(tmp_path, tiny_lms, tiny_data):
     model = make_model(make_config(tiny_lms["bert"]), dataset).eval()
     with torch.no_grad():
         model.full_sort_predict(first_batch(valid))
-    old_cache = model.item_table()
+    old_cache = model.items.table()
 
     name = _write_single_domain(tmp_path, "Beauty")
     from recbole.config import Config
@@ -45,11 +45,11 @@ def test_attach_dataset_rebinds_catalogue(tmp_path, tiny_lms, tiny_data):
     with torch.no_grad():
         scores = model.full_sort_predict(first_batch(other_valid))
     assert scores.shape[1] == other.item_num
-    assert model.item_table() is not old_cache
+    assert model.items.table() is not old_cache
     assert torch.isfinite(scores[:, 1:]).all()
     # rebinding = building on the new catalogue: the same item vectors and the same scores
     fresh = make_model(config, other).eval()
-    torch.testing.assert_close(model.item_table(), fresh.item_table())
+    torch.testing.assert_close(model.items.table(), fresh.items.table())
     with torch.no_grad():
         torch.testing.assert_close(scores, fresh.full_sort_predict(first_batch(other_valid)))
 

@@ -51,7 +51,7 @@ def test_in_domain_candidates_share_the_positive_domain(tiny_lms, tiny_data):
     domain = model.negatives.sampler.item_domain
     assert (domain[negatives] == domain[positives].unsqueeze(1)).all()
     assert (negatives != positives.unsqueeze(1)).all()
-    logits, targets = model.negatives(model, model.encode_users(
+    logits, targets = model.negatives(model.items, model.encode_users(
         first_batch(train)[model.ITEM_SEQ], first_batch(train)[model.ITEM_SEQ_LEN]), positives)
     assert logits.shape == (len(positives), 5) and (targets == 0).all()
 
@@ -65,10 +65,10 @@ def test_full_catalogue_sentence_refreshes_a_stale_table(tiny_lms, tiny_data):
     assert model.users.table_refreshes == 3  # steps 1, 3 and 5 re-encode the catalogue
     users = model.encode_users(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN])
     positives = batch[model.POS_ITEM_ID].long()
-    logits, targets = model.negatives(model, users, positives)
+    logits, targets = model.negatives(model.items, users, positives)
     assert logits.shape == (len(positives), dataset.item_num) and torch.equal(targets, positives)
     assert torch.isneginf(logits[:, 0]).all()
-    fresh = model.training_item_table(positives.unique(), model.item_vectors(positives.unique()))
+    fresh = model.items.training_table(positives.unique(), model.items.vectors(positives.unique()))
     stale = model.users.tables.peek("training_table")
     assert fresh.requires_grad and not stale.requires_grad  # positives carry gradient, the rest is stale
     others = torch.ones(dataset.item_num, dtype=torch.bool)
@@ -80,17 +80,17 @@ def test_full_catalogue_sequence_table_is_exact(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = make_model(make_config(tiny_lms["bert"], negative_sampling="full_catalogue", **SEQUENCE), dataset)
     ids = torch.tensor([1, 2])
-    table = model.training_item_table(ids, model.item_vectors(ids))
+    table = model.items.training_table(ids, model.items.vectors(ids))
     assert table.requires_grad and not hasattr(model.users, "table_refreshes")
-    assert torch.allclose(table, model.item_vectors(torch.arange(dataset.item_num)))
+    assert torch.allclose(table, model.items.vectors(torch.arange(dataset.item_num)))
 
 
 def test_a_new_strategy_is_one_class_and_one_registry_line(monkeypatch, tiny_lms, tiny_data):
     class FirstItemNegative(NegativeStrategy):
         """Every example's only negative is item 1."""
 
-        def forward(self, model, users, positives):
-            vectors = model.item_vectors(torch.cat([positives, positives.new_ones(1)]))
+        def forward(self, items, users, positives):
+            vectors = items.vectors(torch.cat([positives, positives.new_ones(1)]))
             logits = torch.stack([(users * vectors[:-1]).sum(-1), users @ vectors[-1]], dim=1)
             return logits, positives.new_zeros(len(positives))
 

@@ -42,7 +42,7 @@ def test_settings_added_since_keep_the_old_behaviour(tiny_lms, tmp_path):
 
     checkpoint = str(CHECKPOINTS / "llmrec_sequence.pth")
     built, _ = load_pipeline(checkpoint, "tiny_mixed", [str(TINY_YAML)], _overrides(tiny_lms["opt"]))
-    assert built.model.scoring_values()["title_similarity_words"] == 0.0
+    assert built.model.scoring.values()["title_similarity_words"] == 0.0
     from recbole_llmrec.runs.checkpoint import load_checkpoint
 
     state = load_checkpoint(checkpoint)  # its LM folder was a temporary one: point it at today's
@@ -50,5 +50,5 @@ def test_settings_added_since_keep_the_old_behaviour(tiny_lms, tmp_path):
     moved = tmp_path / "llmrec_sequence.pth"
     torch.save(state, moved)
     model, _ = load_model(str(moved), data_path=str(ATOMIC_DIR))
-    assert model.scoring_values()["title_similarity_words"] == 0.0
+    assert model.scoring.values()["title_similarity_words"] == 0.0
 

@@ -53,7 +53,7 @@ def test_unknown_pooling():
 def test_encoder_ignores_padding(arch, side, tiny_lms, tiny_data):
     dataset = tiny_data[0]
     model = make_model(make_config(tiny_lms[arch]), dataset).eval()
-    encoder = model.encoder
+    encoder = model.text.lm
     items = torch.arange(1, 9)
     special = dataclasses.replace(encoder.special, padding_side=side)
     ids, mask = build_item_batch(items, model.text.title_ids, model.text.title_offsets, special)

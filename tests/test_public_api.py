@@ -51,7 +51,7 @@ def test_no_private_model_names_outside_the_model_package():
 def test_the_check_catches_what_it_forbids(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f(model, rec):\n    model._encode_title_table(1)\n    rec.model.text_vectors = 2\n"
-                   "    rec.model.shard_item_table = True\n", encoding="utf-8")
+                   "    rec.model.n_items = 3\n", encoding="utf-8")
     global REPO
     saved, REPO = REPO, tmp_path
     try:

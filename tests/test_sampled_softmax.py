@@ -25,10 +25,10 @@ class Table:
     """An ItemScorer over a plain table of item vectors."""
 
     def __init__(self, vectors):
-        self.vectors = vectors
+        self.table = vectors
 
-    def item_vectors(self, ids):
-        return self.vectors[ids]
+    def vectors(self, ids):
+        return self.table[ids]
 
 
 def test_corrected_logits_subtract_log_q_and_mask_accidental_hits():
@@ -71,8 +71,8 @@ def test_forward_scores_positives_and_samples_with_the_correction():
     torch.manual_seed(2)
     candidates = torch.cat([positives, strategy.sample(6, torch.device("cpu"))])
     p = counts / counts.sum()
-    expected = users @ table.vectors[candidates].T - torch.log(8 * p[candidates])  # 2 other positives + 6
-    target = users @ table.vectors[positives].T
+    expected = users @ table.table[candidates].T - torch.log(8 * p[candidates])  # 2 other positives + 6
+    target = users @ table.table[positives].T
     expected[range(3), range(3)] = target.diagonal()
     hits = candidates.unsqueeze(0) == positives.unsqueeze(1)
     hits[range(3), range(3)] = False

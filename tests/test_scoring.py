@@ -41,7 +41,7 @@ def test_title_similarity_is_off_in_training_and_for_the_sentence_encoder(tiny_l
     term = sequence.scoring.terms["title_similarity"]
     assert not term.active(sequence.train()) and term.active(sequence.eval())
     sentence = make_model(make_config(tiny_lms["bert"]), dataset).eval()
-    assert sentence.title_vectors() is None and not sentence.scoring.terms["title_similarity"].active(sentence)
+    assert sentence.catalogue.title_vectors() is None and not sentence.scoring.terms["title_similarity"].active(sentence)
 
 
 def test_recency_weighted_history(tiny_lms, tiny_data):
@@ -53,9 +53,9 @@ def test_recency_weighted_history(tiny_lms, tiny_data):
     term = model.scoring.terms["title_similarity"]
     with torch.no_grad():
         three = model.scores(seq, length, terms=["title_similarity"])
-        model.set_scoring_values({"title_similarity_history": 1})
+        model.scoring.set_values({"title_similarity_history": 1})
         last = model.scores(seq, length, terms=["title_similarity"])
-    text = torch.nn.functional.normalize(model.title_vectors(), dim=-1)
+    text = torch.nn.functional.normalize(model.catalogue.title_vectors(), dim=-1)
     weights = term.item_weights(model)
     for row in range(len(seq)):
         n = int(length[row])
@@ -70,16 +70,16 @@ def test_fitted_values_are_saved_with_the_checkpoint_and_restored(tiny_lms, tiny
     config = make_config(tiny_lms["bert"], **SEQUENCE_SETTINGS)
     model = make_model(config, dataset)
     assert "scoring_values" not in model.other_parameter()  # settings are not stored twice
-    model.set_scoring_values({"cold_title_similarity_weight": 7.5}, fitted=True)
+    model.scoring.set_values({"cold_title_similarity_weight": 7.5}, fitted=True)
     para = model.other_parameter()
     assert para["scoring_values"]["cold_title_similarity_weight"] == 7.5
     other = make_model(config, dataset)
     other.load_other_parameter(para)
-    assert other.scoring_values()["cold_title_similarity_weight"] == 7.5
+    assert other.scoring.values()["cold_title_similarity_weight"] == 7.5
     with pytest.raises(ValueError, match="title_similarity_weight"):
-        other.set_scoring_values({"title_similarity_weight": -1})
+        other.scoring.set_values({"title_similarity_weight": -1})
     with pytest.raises(ValueError, match="no scoring term has"):
-        other.set_scoring_values({"popularity_weight": 1.0})
+        other.scoring.set_values({"popularity_weight": 1.0})
 
 
 def test_a_new_term_is_one_class_a_registry_line_and_its_key(monkeypatch, tiny_lms, tiny_data):

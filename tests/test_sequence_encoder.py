@@ -34,15 +34,15 @@ def test_loss_falls_and_predict_matches_full_sort(arch, adaptor, tiny_lms, tiny_
 def test_lm_stays_frozen_and_titles_are_encoded_once(tiny_lms, tiny_data):
     dataset, train, _, _ = tiny_data
     model = sequence_model(tiny_lms, dataset)
-    lm_before = {n: p.detach().clone() for n, p in model.encoder.named_parameters()}
-    assert not any(p.requires_grad for p in model.encoder.parameters())
+    lm_before = {n: p.detach().clone() for n, p in model.text.lm.named_parameters()}
+    assert not any(p.requires_grad for p in model.text.lm.parameters())
     calls = []
-    model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    model.text.lm.register_forward_hook(lambda *args: calls.append(1))
     train_steps(model, first_batch(train), steps=3)
     encoded_once = len(calls)
     train_steps(model, first_batch(train), steps=2)
     assert len(calls) == encoded_once  # no LM call after the catalogue was encoded
-    assert all(torch.equal(p, lm_before[n]) for n, p in model.encoder.named_parameters())
+    assert all(torch.equal(p, lm_before[n]) for n, p in model.text.lm.named_parameters())
     trainable = {".".join(n.split(".")[:2]) for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"users.adaptor", "users.id_fusion", "users.transformer"}
 
@@ -53,7 +53,7 @@ def test_whitening_is_fitted_on_the_catalogue_and_saved(tiny_lms, tiny_data):
     model = make_model(config, dataset)
     train_steps(model, first_batch(train), steps=2)
     assert bool(model.users.adaptor.whitening.fitted)
-    white = model.users.adaptor.whitening(model.lm_title_vectors()[1:]).double()
+    white = model.users.adaptor.whitening(model.catalogue.title_vectors()[1:]).double()
     assert torch.allclose(white.mean(0), torch.zeros(white.shape[1], dtype=white.dtype), atol=1e-5)
     state = model.state_dict()
     assert bool(state["users.adaptor.whitening.fitted"]) and "users.adaptor.whitening.matrix" in state
@@ -145,7 +145,7 @@ def test_id_part_is_zero_for_unseen_items(tiny_lms, tiny_data):
     model.eval()
     with torch.no_grad():
         text_only = model.users.adaptor(model.users.features(model.text))
-        table = model.item_table()
+        table = model.items.table()
     assert torch.allclose(table[3], text_only[3]) and not torch.allclose(table[1], text_only[1])
 
 
@@ -162,9 +162,9 @@ def test_zero_shot_catalogue_without_ids_ranks_by_text(tiny_lms, tiny_data):
     batch = Interaction({model.ITEM_SEQ: torch.tensor([[1, 3, 0], [2, 0, 0]]), model.ITEM_SEQ_LEN: torch.tensor([2, 1])})
     with torch.no_grad():
         scores = model.full_sort_predict(batch)
-        text = torch.nn.functional.normalize(model.lm_title_vectors(), dim=-1)
-        expected = model.scaled_user_vectors(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]) @ \
-            model.users.adaptor(model.users.features(model.text)).T + model.scoring_values()["unseen_title_similarity_weight"] * (text[[3, 2]] @ text.T)
+        text = torch.nn.functional.normalize(model.catalogue.title_vectors(), dim=-1)
+        expected = model.items.query(batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]) @ \
+            model.users.adaptor(model.users.features(model.text)).T + model.scoring.values()["unseen_title_similarity_weight"] * (text[[3, 2]] @ text.T)
     assert scores.shape == (2, 5)
     assert torch.allclose(scores[:, 1:], expected[:, 1:], atol=1e-5)
 
@@ -186,17 +186,17 @@ def test_title_vector_cache_reuses_vectors_and_keys_on_titles(tmp_path, tiny_lms
     dataset = tiny_data[0]
     folder = str(tmp_path / "vectors")
     model = sequence_model(tiny_lms, dataset, title_vector_cache=folder)
-    first = model.lm_title_vectors()
+    first = model.catalogue.title_vectors()
     import os
 
     assert len(os.listdir(folder)) == 1 and not any(n.startswith(".tmp") for n in os.listdir(folder))
-    assert torch.equal(first, sequence_model(tiny_lms, dataset).lm_title_vectors())  # the file's = the encoded
+    assert torch.equal(first, sequence_model(tiny_lms, dataset).catalogue.title_vectors())  # the file's = the encoded
     other = sequence_model(tiny_lms, dataset, title_vector_cache=folder)
     calls = []
-    other.encoder.register_forward_hook(lambda *args: calls.append(1))
-    assert torch.equal(other.lm_title_vectors(), first) and not calls  # read, not encoded
+    other.text.lm.register_forward_hook(lambda *args: calls.append(1))
+    assert torch.equal(other.catalogue.title_vectors(), first) and not calls  # read, not encoded
     other.attach_titles(["", "a new title"])
-    other.lm_title_vectors()
+    other.catalogue.title_vectors()
     assert calls and len(os.listdir(folder)) == 2  # other titles: another key
 
 
@@ -230,10 +230,10 @@ def test_title_similarity_adds_the_last_title_cosine_at_ranking(tiny_lms, tiny_d
     seq, length = batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]
     with torch.no_grad():
         plain = model.full_sort_predict(batch)
-        model.set_scoring_values({"title_similarity_weight": 3.0})
+        model.scoring.set_values({"title_similarity_weight": 3.0})
         boosted = model.full_sort_predict(batch)
         point = model.predict(batch)
-    text = torch.nn.functional.normalize(model.lm_title_vectors(), dim=-1)
+    text = torch.nn.functional.normalize(model.catalogue.title_vectors(), dim=-1)
     last = seq[torch.arange(len(seq)), length - 1]
     expected = plain[:, 1:] + 3.0 * (text[last] @ text.T)[:, 1:]
     assert torch.allclose(boosted[:, 1:], expected, atol=1e-5)
@@ -247,7 +247,7 @@ def test_unseen_items_get_their_own_title_similarity_weight(tiny_lms, tiny_data)
     model.attach_titles(["", "red toy car", "blue lipstick"], item_tokens=["[PAD]", tokens[1], "never-seen"])
     weights = model.scoring.terms["title_similarity"].item_weights(model)
     assert weights[1].item() == 2.0 and weights[2].item() == 9.0
-    model.set_scoring_values({"unseen_title_similarity_weight": None})
+    model.scoring.set_values({"unseen_title_similarity_weight": None})
     assert model.scoring.terms["title_similarity"].item_weights(model)[2].item() == 2.0
 
 

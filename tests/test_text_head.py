@@ -51,7 +51,7 @@ def test_model_with_text_head_trains_and_its_vectors_carry_both_paths(tiny_lms, 
                          **NO_TITLE_TERMS)
     model = make_model(config, dataset)
     lm_width = model.text.output_size
-    assert model.item_table_width == 8 + lm_width
+    assert model.items.width == 8 + lm_width
     head = model.users.text_head
     before = head.recency.detach().clone()
     losses = train_steps(model, first_batch(train), steps=8, dropout=False)
@@ -63,8 +63,8 @@ def test_model_with_text_head_trains_and_its_vectors_carry_both_paths(tiny_lms, 
     batch = first_batch(valid)
     with torch.no_grad():
         full = model.full_sort_predict(batch)
-        table = model.item_table()
-        users = model.scaled_user_vectors(batch["item_id_list"], batch["item_length"])
+        table = model.items.table()
+        users = model.items.query(batch["item_id_list"], batch["item_length"])
     # the learned score is the sum of the main path's and the text path's inner products
     main = users[:, :8] @ table[:, :8].T
     text = users[:, 8:] @ table[:, 8:].T

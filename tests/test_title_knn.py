@@ -83,7 +83,7 @@ def test_real_lm_prefers_the_related_title(tiny_data):
 def test_recency_weighted_mean_of_the_last_titles(tiny_lms, tiny_data):
     dataset, _, valid, _ = tiny_data
     model = knn_model(tiny_lms["bert"], dataset, title_similarity_history=3, title_similarity_decay=0.5)
-    vectors = model.title_vectors()
+    vectors = model.catalogue.title_vectors()
     with torch.no_grad():
         scores = model.full_sort_predict(histories([7, 5, 9, 11], [4]))
     user = torch.nn.functional.normalize(vectors[11] + 0.5 * vectors[9] + 0.25 * vectors[5], dim=0)
@@ -180,7 +180,7 @@ def test_shares_llmrec_title_vectors(tmp_path, tiny_lms, tiny_data):
     reference = torch.nn.functional.normalize(llmrec.text.title_vectors(), dim=-1)
     model = knn_model(tiny_lms["bert"], dataset, title_vector_cache=folder)
     model.texts.lm.register_forward_hook(lambda *args: pytest.fail("the LM ran: the cached vectors were not used"))
-    torch.testing.assert_close(model.title_vectors(), reference)
+    torch.testing.assert_close(model.catalogue.title_vectors(), reference)
     assert len(list((tmp_path / "vectors").iterdir())) == 1
 
 
@@ -198,5 +198,5 @@ def test_title_knn_with_words_ranks_the_title_sharing_a_rare_word_first(tiny_lms
     plain.attach_titles(titles)
     with torch.no_grad():
         lm_only = plain.scoring.scores(plain, seq, torch.tensor([2]), terms=["title_similarity"])[0]
-    words = knn.title_words().similarity(torch.tensor([1]), 0, len(titles))[0]
+    words = knn.catalogue.title_words().similarity(torch.tensor([1]), 0, len(titles))[0]
     torch.testing.assert_close(scores[2:], (lm_only + 1000.0 * words)[2:])

@@ -36,15 +36,15 @@ def test_llmrec_title_term_adds_the_weighted_word_cosine(tiny_lms, tiny_data):
     term = model.scoring.terms["title_similarity"]
     with torch.no_grad():
         lm_only = model.scores(seq, length, terms=["title_similarity"])
-        model.set_scoring_values({"title_similarity_words": 2.5})
+        model.scoring.set_values({"title_similarity_words": 2.5})
         both = model.scores(seq, length, terms=["title_similarity"])
         items = torch.randint(1, model.n_items, (len(seq),))
         pointwise = model.scores(seq, length, items, terms=["title_similarity"])
     last = seq.gather(1, (length - 1).unsqueeze(1)).squeeze(1)
-    words = model.title_words().similarity(last, 0, model.n_items)
+    words = model.catalogue.title_words().similarity(last, 0, model.n_items)
     expected = lm_only + 2.5 * words * term.item_weights(model)
     assert torch.allclose(both, expected, atol=1e-5) and not torch.allclose(both, lm_only)
     assert torch.allclose(pointwise, both.gather(1, items.unsqueeze(1)).squeeze(1), atol=1e-5)
     with pytest.raises(ValueError, match="title_similarity_words"):
-        model.set_scoring_values({"title_similarity_words": -1.0})
+        model.scoring.set_values({"title_similarity_words": -1.0})
 

@@ -15,8 +15,8 @@ A grid key that is no weight (e.g. ``title_similarity_words``, the title similar
 an option of its term: the score is not linear in it, so the components are computed once per
 combination of option values, and every weight point is scored under each.
 
-The model needs ``scores(item_seq, item_len, terms=None)``, ``scoring_values()``,
-``set_scoring_values(values, fitted=False)`` and ``scoring.terms`` (name -> term with its ``keys``;
+The model needs ``scores(item_seq, item_len, terms=None)`` and its ``scoring``: ``values()``,
+``set_values(values, fitted=False)`` and ``terms`` (name -> term with its ``keys``;
 a term's weights are its keys ending in ``_weight``): LLMRec's public API.
 """
 from __future__ import annotations
@@ -93,18 +93,18 @@ def active_keys(model: Any, keys: Sequence[str]) -> List[str]:
     e.g. LLMRec's title similarity needs the frozen LM's title vectors, which the sentence encoder
     does not keep)."""
     term_of = {key: name for name, term in model.scoring.terms.items() for key in term.keys}
-    saved, was_training = model.scoring_values(), model.training
+    saved, was_training = model.scoring.values(), model.training
     model.eval()
     try:
         found = []
         for key in keys:
-            model.set_scoring_values({key: 1.0})
+            model.scoring.set_values({key: 1.0})
             if model.scoring.terms[term_of[key]].active(model):
                 found.append(key)
-            model.set_scoring_values({key: saved[key]})
+            model.scoring.set_values({key: saved[key]})
         return found
     finally:
-        model.set_scoring_values(saved)
+        model.scoring.set_values(saved)
         model.train(was_training)
 
 
@@ -141,7 +141,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     chunk_users = optional_integer("calibration_chunk_users", chunk_users, 1)
     stride = batch_stride(valid_data, max_users)
     heap = HeapTrimmer(heap_trim_batches)
-    configured = {key: model.scoring_values()[key] for key in grid}
+    configured = {key: model.scoring.values()[key] for key in grid}
     keys = list(grid)
     points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[key] for key in keys))]
     # configured values that are null (e.g. "same as title_similarity_weight") are no grid point
@@ -153,7 +153,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
     option_groups: Dict[Tuple[float, ...], List[int]] = {}  # option values -> the points scored under them
     for i, point in enumerate(points):
         option_groups.setdefault(tuple(point[key] for key in options), []).append(i)
-    saved_options = {key: model.scoring_values()[key] for key in options}
+    saved_options = {key: model.scoring.values()[key] for key in options}
     rows: List[torch.Tensor] = []  # per scored user: the metric at every point, then 1 if it has a target
     positions: List[torch.Tensor] = []  # DDP: each scored user's position in this rank's loader order
     seen = 0
@@ -169,7 +169,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                 heap.step()
                 per_point: List[Optional[torch.Tensor]] = [None] * len(points)
                 for option_values, members in option_groups.items():
-                    model.set_scoring_values(dict(zip(options, option_values)))
+                    model.scoring.set_values(dict(zip(options, option_values)))
                     base, parts, targets = _components(model, chunk, weights, device)
                     rows_of_members = _point_metrics(base, parts, targets, weights,
                                                      [points[i] for i in members], kind, k)
@@ -182,7 +182,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
                     positions.append(torch.arange(seen, seen + targets.shape[0]))
                     seen += targets.shape[0]
     finally:
-        model.set_scoring_values(saved_options)
+        model.scoring.set_values(saved_options)
         model.train(was_training)
     table = torch.cat(rows) if rows else torch.zeros(0, len(points) + 1, dtype=torch.float64)
     if shard_indices is not None:
@@ -197,7 +197,7 @@ def calibrate(model: Any, valid_data: Any, grid: Mapping[str, Sequence[float]], 
         metric=metric, values=points[best], configured=configured, score=means[best],
         configured_score=means[points.index(plain)] if plain is not None else float("nan"),
         users=users, grid=list(zip(points, means)))
-    model.set_scoring_values(result.values, fitted=True)
+    model.scoring.set_values(result.values, fitted=True)
     logger.info("calibrated on %d validation users%s: %s = %.4f with %s (configured %s: %.4f)", users,
                 f" (one batch in {stride}: calibration_max_users {max_users})" if stride > 1 else "", metric,
                 result.score, result.values, configured, result.configured_score)
@@ -232,18 +232,18 @@ def _components(model: Any, batch: Any, keys: List[str], device: Any
     interaction = interaction.to(device)
     item_seq, item_len = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
     term_of = {key: name for name, term in model.scoring.terms.items() for key in term.keys}
-    saved = model.scoring_values()
+    saved = model.scoring.values()
     try:
-        model.set_scoring_values({key: 0.0 for key in keys})
+        model.scoring.set_values({key: 0.0 for key in keys})
         base = model.scores(item_seq, item_len).float()
         parts = []
         for key in keys:
             term = model.scoring.terms[term_of[key]]
             weights = [w for w in term.keys if w.endswith("_weight")]
-            model.set_scoring_values({w: (1.0 if w == key else 0.0) for w in weights})
+            model.scoring.set_values({w: (1.0 if w == key else 0.0) for w in weights})
             parts.append(model.scores(item_seq, item_len, terms=[term_of[key]]).float())
     finally:
-        model.set_scoring_values(saved)
+        model.scoring.set_values(saved)
     base[:, 0] = -math.inf
     if history_index is not None:
         base[history_index] = -math.inf

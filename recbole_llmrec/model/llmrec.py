@@ -2,7 +2,10 @@
 ``text`` (:mod:`~recbole_llmrec.model.text.text_items`: titles -> LM vectors), ``users``
 (:mod:`~recbole_llmrec.model.user_encoders`, ``user_encoder``: ``sentence``, the paper, or ``sequence``,
 the CPU default), ``negatives`` (:mod:`~recbole_llmrec.model.negative_sampling`) and ``scoring``
-(:mod:`~recbole_llmrec.model.scoring`: the ranking score, a sum of terms whose weights are data).
+(:mod:`~recbole_llmrec.model.scoring`: the ranking score, a sum of terms whose weights are data), and two
+views over them: ``items`` (:mod:`~recbole_llmrec.model.item_table`: the item vectors the learned score
+reads, the evaluation item table) and ``catalogue`` (:mod:`~recbole_llmrec.model.catalogue_vectors`: title
+vectors, words and item groups of the bound catalogue, its vectors out and back in).
 The public API for tools: ``docs/ARCHITECTURE.md`` ("LLMRec's public API").
 """
 
@@ -17,8 +20,9 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_llmrec.data.item_counts import item_target_counts
-from recbole_llmrec.model.catalogue_vectors import CatalogueVectors, ScoredItems
+from recbole_llmrec.model.catalogue_vectors import CatalogueVectors
 from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue, domain_ids
+from recbole_llmrec.model.item_table import ItemTable, ScoredItems
 from recbole_llmrec.model.legacy_state import upgrade_keys
 from recbole_llmrec.model.negative_sampling import build_strategy
 from recbole_llmrec.model.pretrained import Pretrained
@@ -31,7 +35,7 @@ from recbole_llmrec.model.user_encoders import USER_ENCODERS
 logger = logging.getLogger(__name__)
 
 
-class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
+class LLMRec(Pretrained, SequentialRecommender):
     """LLM-Rec: ``LLMRec(config, dataset)``; options are documented in ``properties/model/LLMRec.yaml``."""
 
     input_type = InputType.POINTWISE
@@ -50,6 +54,11 @@ class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
         self.users = users_class(s.users, self.text, catalogue)
         self.negatives = build_strategy(s.negatives, len(catalogue))
         self.scoring = Scoring(s.scoring.terms, s.scoring.score_chunk_items)
+        #: The bound catalogue's item vectors as the learned score reads them (:mod:`~recbole_llmrec.model.item_table`).
+        self.items = ItemTable(self)
+        #: Title vectors, words and item groups of the bound catalogue, its vectors out and back in
+        #: (:mod:`~recbole_llmrec.model.catalogue_vectors`).
+        self.catalogue = CatalogueVectors(self)
         self.attach_catalogue(catalogue, None if is_catalogue else item_target_counts(dataset))
         self.to(config["device"])
 
@@ -86,67 +95,16 @@ class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
         self.negatives.to(self.text.device)
         self.users.rebind(self.text, tokens)
 
-    @property
-    def encoder(self) -> nn.Module:
-        """The LM (:class:`~recbole_llmrec.model.text.text_encoder.TextEncoder`)."""
-        return self.text.lm
-
-    @property
-    def shard_item_table(self) -> bool:
-        """Encode the evaluation item table in shards across DDP ranks (set by the trainer)."""
-        return bool(getattr(self.users, "shard_item_table", False))
-
-    @shard_item_table.setter
-    def shard_item_table(self, value: bool) -> None:
-        if hasattr(self.users, "shard_item_table"):
-            self.users.shard_item_table = value
-
     # ------------------------------------------------------------------ vectors
-    def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Item vectors [N, D] of ``item_ids`` [N], with gradient when training."""
-        return self.users.item_vectors(self.text, item_ids)
-
     def encode_users(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
         """User vectors [B, D] from a RecBole history batch."""
         return self.users.user_vectors(self.text, item_seq, item_len)
 
     forward = encode_users
 
-    def scaled_user_vectors(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
-        """User vectors as scored: normalized where scores are cosines, times ``logit_scale``."""
-        return self.users.scored(self.encode_users(item_seq, item_len)) * self.settings.negatives.logit_scale
-
-    def scored_item_vectors(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Item vectors as scored (of ``item_ids``, default all): fresh in training, else the item table."""
-        if self.training and item_ids is not None:
-            return self.users.scored(self.item_vectors(item_ids))
-        table = self.item_table()
-        return self.users.scored(table if item_ids is None else table[item_ids])
-
-    def training_item_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
-        """The whole catalogue's vectors for a training softmax, ``fresh_ids`` rows = ``fresh_vectors``."""
-        return self.users.training_item_table(self.text, fresh_ids, fresh_vectors)
-
-    def item_table(self) -> torch.Tensor:
-        """All item vectors [n_items, D] for evaluation, computed once without gradient and cached."""
-        return self.users.item_table(self.text, self.n_items)
-
-    @property
-    def item_table_width(self) -> int:
-        """D, the width of item and user vectors."""
-        return self.users.width
-
-    def item_groups(self) -> dict[str, torch.Tensor]:
-        """Bool masks [n_items] of the items the trained part knows less about (``cold``, ``unseen``)."""
-        return self.users.item_groups()
-
     def example_lengths(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> Optional[torch.Tensor]:
-        """LM tokens of each example's user sentence (length bucketing); None without one."""
+        """The trainer's length-bucketing hook: LM tokens of each example's user sentence; None without one."""
         return self.users.example_lengths(self.text, item_seq, item_len)
-
-    def invalidate_item_cache(self) -> None:
-        """Forget cached item tables (called on state loading and catalogue changes)."""
-        self.users.tables.drop("forget")
 
     # ------------------------------------------------------------------ state
     def train(self, mode: bool = True) -> "LLMRec":
@@ -155,8 +113,7 @@ class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
         return super().train(mode)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        state_dict = upgrade_keys(state_dict)
-        self.users.upgrade_state(state_dict, "users.")
+        state_dict = upgrade_keys(state_dict)  # the user encoder adapts its own keys (_load_from_state_dict)
         self.users.tables.drop("catalogue")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
@@ -171,17 +128,9 @@ class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
         if para:
             self.users.load_other_parameter(para)
             if para.get("scoring_values") is not None:
-                self.set_scoring_values(para["scoring_values"], fitted=True)
+                self.scoring.set_values(para["scoring_values"], fitted=True)
 
     # ------------------------------------------------------------------ scores
-    def scoring_values(self) -> dict[str, Any]:
-        """Every scoring term's weights and options."""
-        return self.scoring.values()
-
-    def set_scoring_values(self, values: dict[str, Any], fitted: bool = False) -> None:
-        """Change scoring weights (``fitted``: values fitted by calibration, saved with checkpoints)."""
-        self.scoring.set_values(values, fitted)
-
     def scores(self, item_seq: torch.Tensor, item_len: torch.Tensor, items: Optional[torch.Tensor] = None,
                terms: Optional[list[str]] = None) -> torch.Tensor:
         """Sum of the scoring terms (only ``terms`` when given): [B, n_items], or [B] for ``items`` [B]."""
@@ -195,8 +144,9 @@ class LLMRec(Pretrained, CatalogueVectors, SequentialRecommender):
     def calculate_loss(self, interaction: Any) -> torch.Tensor:
         """Cross-entropy of each positive against the negatives of the ``negative_sampling`` strategy."""
         with self.text.step_autocast():
-            users = self.scaled_user_vectors(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-            logits, targets = self.negatives(ScoredItems(self), users, interaction[self.POS_ITEM_ID].long())
+            users = self.items.query(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+            logits, targets = self.negatives(ScoredItems(self.items, self.users), users,
+                                             interaction[self.POS_ITEM_ID].long())
         return nn.functional.cross_entropy(logits.float(), targets)
 
     def predict(self, interaction: Any) -> torch.Tensor:

@@ -107,28 +107,11 @@ def _lm_folder(resolved: Any) -> Optional[Path]:
         return None
 
 
-def catalogue_vectors(model: Any) -> Dict[str, torch.Tensor]:
-    """The bound catalogue's vectors, row 0 = padding: ``item_table`` (LLMRec) and ``title_vectors``."""
-    if hasattr(model, "catalogue_vectors"):
-        return model.catalogue_vectors()
-    return {"title_vectors": model.title_vectors().detach().float().cpu()}
-
-
-def restore_vectors(model: Any, vectors: Dict[str, torch.Tensor], extra_titles: Sequence[str] = ()) -> None:
-    """Give a model bound to a catalogue (plus ``extra_titles`` after it) that catalogue's saved vectors."""
-    if hasattr(model, "load_catalogue_vectors"):
-        model.load_catalogue_vectors(vectors, extra_titles)
-        return
-    text = vectors["title_vectors"]
-    if extra_titles:
-        text = torch.cat([text, model.texts.encode_titles(list(extra_titles)).float().cpu()])
-    model.texts.load_title_vectors(text)
-
-
 def check_vectors(model: Any, vectors: Dict[str, torch.Tensor], path: Path) -> None:
     """Shapes of the saved vectors against the model built: rows = catalogue + padding, widths."""
     text = text_encoder(model)
-    expected = {"item_table": getattr(model, "item_table_width", None)}
+    items = getattr(model, "items", None)
+    expected = {"item_table": None if items is None else items.width}
     if not hasattr(model, "users") or model.users.reads_frozen_titles:
         expected["title_vectors"] = text.output_size
     for name, width in expected.items():
@@ -183,7 +166,7 @@ def folder_contents(model: Any, config: Any, catalogue: ItemCatalogue) -> Folder
     model_name = type(model).__name__
     skip = set(referenced_lm_keys(model))
     weights = {k: v for k, v in model.state_dict().items() if k not in skip}
-    vectors = catalogue_vectors(model)
+    vectors = model.catalogue.vectors()
     rows = []
     for i in range(1, len(catalogue)):
         rows.append({"item_id": catalogue.item_ids[i], "title": catalogue.titles[i],
@@ -249,7 +232,7 @@ def load_pretrained(folder: str | os.PathLike, device: str = "cpu", verify_lm: b
     load_weights(model, contents.weights, document.get("lm", {}).get("prefix"), root / WEIGHTS_FILE)
     model.load_other_parameter(document.get("other_parameter") or None)
     check_vectors(model, contents.vectors, root / VECTORS_FILE)
-    restore_vectors(model, contents.vectors)
+    model.catalogue.load_vectors(contents.vectors)
     logger.info("loaded %s from %s in %.1f s", document["model"], root, time.perf_counter() - started)
     return model.eval(), contents
 
@@ -266,7 +249,7 @@ class Pretrained(FromCatalogue):
         super().__init__(config, dataset)
         self._built_from = (config, dataset.catalogue if isinstance(dataset, CatalogueSize) else dataset)
 
-    def built_catalogue(self) -> ItemCatalogue:
+    def _built_catalogue(self) -> ItemCatalogue:
         """The items the model was built with (trained flags from the training split's dataset)."""
         items = self._built_from[1]
         if isinstance(items, ItemCatalogue):
@@ -280,7 +263,7 @@ class Pretrained(FromCatalogue):
         and the catalogue's rows that writes it (``python -m recbole_llmrec.export`` writes a model card).
         The model must be bound to the catalogue it was built with."""
         check_output(Path(save_directory), overwrite)
-        catalogue = self.built_catalogue()
+        catalogue = self._built_catalogue()
         if len(catalogue) != self.n_items:
             raise ValueError(f"{type(self).__name__} is bound to {self.n_items - 1} items, not the "
                              f"{len(catalogue) - 1} it was built with: save it before binding another catalogue")

@@ -107,6 +107,44 @@ class TitleKNNSettings:
         })
 
 
+class TitleCatalogue:
+    """TitleKNN's ``model.catalogue`` (LLMRec's :class:`~recbole_llmrec.model.catalogue_vectors.CatalogueVectors`
+    for a model with the frozen LM's title vectors only)."""
+
+    def __init__(self, model: "TitleKNN") -> None:
+        self._model = model
+        self._vectors: Optional[torch.Tensor] = None
+
+    def title_vectors(self) -> torch.Tensor:
+        """The frozen LM vector of every title [n_items, H] (row 0: padding), encoded once and kept in
+        ``title_vector_cache`` when set (the same files as LLMRec's; memory-mapped on a CPU). The
+        scoring term normalizes the rows it reads (a chunk, the histories), so no normalized copy of
+        the whole catalogue is made."""
+        if self._vectors is None:
+            self._vectors = self._model.texts.title_vectors().float().to(self._model.fake_loss.device)
+        return self._vectors
+
+    def title_words(self) -> TitleWords:
+        """The bound titles' tf-idf word vectors (``title_similarity_words``)."""
+        return self._model.texts.title_words()
+
+    def item_groups(self) -> dict[str, torch.Tensor]:
+        """No item has a weight of its own."""
+        return {}
+
+    def vectors(self) -> dict[str, torch.Tensor]:
+        """What to keep of the bound catalogue (row 0 = padding): ``title_vectors``."""
+        return {"title_vectors": self.title_vectors().detach().float().cpu()}
+
+    def load_vectors(self, vectors: dict[str, torch.Tensor], extra_titles: Sequence[str] = ()) -> None:
+        """Restore :meth:`vectors` of a catalogue bound with ``extra_titles`` after it (their vectors encoded)."""
+        text = vectors["title_vectors"]
+        if extra_titles:
+            text = torch.cat([text, self._model.texts.encode_titles(list(extra_titles)).float().cpu()])
+        self._model.texts.load_title_vectors(text)
+        self._vectors = None
+
+
 class TitleKNN(Pretrained, SequentialRecommender):
     """TitleKNN: ``TitleKNN(config, dataset)``; options in ``properties/model/TitleKNN.yaml``."""
 
@@ -152,25 +190,8 @@ class TitleKNN(Pretrained, SequentialRecommender):
         raw item ids (find rows of ``title_vectors_file``; None: rows are found by title)."""
         self.texts.bind(titles, item_tokens)
         self.n_items = self.texts.n_items
-        self._vectors: Optional[torch.Tensor] = None
-
-    # ------------------------------------------------------------------ what the scoring term reads
-    def title_vectors(self) -> torch.Tensor:
-        """The frozen LM vector of every title [n_items, H] (row 0: padding), encoded once and kept in
-        ``title_vector_cache`` when set (the same files as LLMRec's; memory-mapped on a CPU). The
-        scoring term normalizes the rows it reads (a chunk, the histories), so no normalized copy of
-        the whole catalogue is made."""
-        if self._vectors is None:
-            self._vectors = self.texts.title_vectors().float().to(self.fake_loss.device)
-        return self._vectors
-
-    def title_words(self) -> TitleWords:
-        """The bound titles' tf-idf word vectors (``title_similarity_words``)."""
-        return self.texts.title_words()
-
-    def item_groups(self) -> dict[str, torch.Tensor]:
-        """No item has a weight of its own."""
-        return {}
+        #: What the scoring term reads of the bound catalogue, and its vectors out and back in.
+        self.catalogue = TitleCatalogue(self)
 
     # ------------------------------------------------------------------ RecBole API
     def calculate_loss(self, interaction: Any) -> torch.Tensor:

@@ -84,7 +84,7 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
     * ``train_prefix_window`` (int or None): draw those prefixes only from each user's most recent
       ``window`` prefixes (None: from all). Recent prefixes are closest in time to the
       validation and test targets.
-    * Under DDP, each rank encodes a shard of the item table (``LLMRec.shard_item_table``).
+    * Under DDP, each rank encodes a shard of the item table (``model.items.shard``).
     * ``length_bucketing`` (bool): batches of examples with similar user-sentence length
       (:mod:`recbole_llmrec.data.bucketing`), deterministic per ``seed + epoch``; single process only.
     * ``calibrate_scoring`` (bool), ``calibration_grid``, ``calibration_max_users``,
@@ -95,8 +95,8 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
 
     def __init__(self, config: Any, model: torch.nn.Module) -> None:
         super().__init__(config, model)
-        if not config["single_spec"] and hasattr(self.model, "shard_item_table"):
-            self.model.shard_item_table = True
+        if not config["single_spec"] and hasattr(self.model, "items"):
+            self.model.items.shard = True
         #: What :meth:`calibrate` fitted after training (None: not calibrated).
         self.calibration: Optional[Calibration] = None
 
@@ -135,7 +135,7 @@ class LLMRecTrainer(SafeCheckpointMixin, GroupedEvalMixin, DistributedTrainerMix
             checkpoint = load_checkpoint(self.saved_model_file, map_location=self.device)
             model.load_state_dict(checkpoint["state_dict"])
             model.load_other_parameter(checkpoint.get("other_parameter"))
-        grid = check_grid(self.config["calibration_grid"], model.scoring_values())
+        grid = check_grid(self.config["calibration_grid"], model.scoring.values())
         active = active_keys(model, list(grid))
         if not active:
             logger.info("calibrate_scoring: no term of %s applies to this model; nothing to fit", sorted(grid))

@@ -18,6 +18,7 @@ from recbole_llmrec.runs.checkpoint import load_checkpoint
 from recbole_llmrec.config.plugin_config import yaml_entries
 from recbole_llmrec.model.folder_io import WEIGHTS_FILE, load_weights, read_folder, saved_config
 from recbole_llmrec.model.legacy_state import add_missing_settings
+from recbole_llmrec.model.llmrec import LLMRec
 from recbole_llmrec.model.pretrained import model_settings
 from recbole_llmrec.runs.pipeline import Pipeline, build
 from recbole_llmrec.utils.plain import plain_result
@@ -77,12 +78,12 @@ def _apply_explicit_scoring(model: Any, config: Any, config_file_list: Optional[
     """Scoring values this evaluation sets itself (``--key=value`` or its config files) beat the
     values the checkpoint stored (fitted by calibration): e.g. ``--unseen_title_similarity_weight=0``
     evaluates the trained part alone."""
-    if not hasattr(model, "set_scoring_values"):
+    if not isinstance(model, LLMRec):  # the models whose checkpoints store scoring values
         return
     explicit = set(config_dict or {}).union(*(yaml_entries(path) for path in config_file_list or []))
-    chosen = {key: config[key] for key in model.scoring_values() if key in explicit}
+    chosen = {key: config[key] for key in model.scoring.values() if key in explicit}
     if chosen:
-        model.set_scoring_values(chosen)
+        model.scoring.set_values(chosen)
         logger.info("scoring values set for this evaluation (over the checkpoint's): %s", chosen)
 
 

@@ -40,7 +40,7 @@ from recbole_llmrec.model.text.vector_cache import VectorCache, cache_key, file_
 from recbole_llmrec.runs.checkpoint import load_checkpoint
 from recbole_llmrec.runs.pipeline import Pipeline, build
 from recbole_llmrec.serving.catalogue import Catalogue, catalogue_from_dataset, load_catalogue
-from recbole_llmrec.model.pretrained import catalogue_vectors, item_fields, restore_vectors, text_encoder
+from recbole_llmrec.model.pretrained import Pretrained, item_fields, text_encoder
 from recbole_llmrec.serving.model_folder import bind_catalogue, load_model_folder
 from recbole_llmrec.utils.resources import embedded_data_path
 
@@ -75,8 +75,9 @@ def _normalize(title: str) -> str:
 
 
 def ranks_titles(model: Any) -> bool:
-    """Whether a model (class or instance) ranks items by their titles (so it ranks any catalogue)."""
-    return hasattr(model, "title_vectors")
+    """Whether a model (class or instance) ranks items by their titles (so it ranks any catalogue): LLMRec
+    and TitleKNN, the models with a model folder."""
+    return issubclass(model if isinstance(model, type) else type(model), Pretrained)
 
 
 def load_checkpoint_pipeline(checkpoint: str, device: str = "cpu", data_path: Optional[str] = None) -> Pipeline:
@@ -154,7 +155,7 @@ class Recommender:
         self._bound: Optional[Tuple[str, ...]] = () if bound else None
         if vectors is not None:
             self._bind(())
-            restore_vectors(self.model, vectors)
+            self.model.catalogue.load_vectors(vectors)
             self.vectors_from_cache = True
             self._vectors = vectors
         else:
@@ -209,7 +210,8 @@ class Recommender:
         if self.cache is None or self.checkpoint is None:
             return None
         model = self.model
-        settings = {"model": type(model).__name__, "width": getattr(model, "item_table_width", None),
+        items = getattr(model, "items", None)  # LLMRec's item table (TitleKNN has none)
+        settings = {"model": type(model).__name__, "width": None if items is None else items.width,
                     "device": str(_device(model).type), "autocast_dtype": text_encoder(model).settings.autocast_dtype}
         return catalogue_cache_key(self.checkpoint, self.catalogue.content_hash(), settings)
 
@@ -222,10 +224,10 @@ class Recommender:
         if stored is not None and all(t.shape[0] == n_rows for t in stored.values()):
             self.vectors_from_cache = True
             logger.info("item vectors of %d items from cache %s", len(self.catalogue), self.cache.path(key))
-            restore_vectors(self.model, stored)
+            self.model.catalogue.load_vectors(stored)
             return stored
         started = time.perf_counter()
-        vectors = catalogue_vectors(self.model)
+        vectors = self.model.catalogue.vectors()
         logger.info("encoded %d catalogue items in %.1f s", len(self.catalogue), time.perf_counter() - started)
         if key is not None:
             path = self.cache.save(key, vectors, {"checkpoint": self.checkpoint, "catalogue": self.catalogue.source,
@@ -243,7 +245,7 @@ class Recommender:
     def _bind_with_vectors(self, extras: Tuple[str, ...]) -> None:
         if self._bound != extras:
             self._bind(extras)
-            restore_vectors(self.model, self._vectors, extras)
+            self.model.catalogue.load_vectors(self._vectors, extras)
 
     def catalogue_item_vectors(self) -> torch.Tensor:
         """The vectors [n_items, D] the model ranks the catalogue's items with (catalogue order): the item

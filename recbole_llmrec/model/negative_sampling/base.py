@@ -8,12 +8,12 @@ from torch import nn
 
 
 class ItemScorer(Protocol):
-    """What a strategy needs from the model (``LLMRec`` provides it)."""
+    """What a strategy scores against (LLMRec's :class:`~recbole_llmrec.model.item_table.ScoredItems`)."""
 
-    def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
+    def vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
         """Fresh item vectors [N, D] of ``item_ids`` [N], with gradient."""
 
-    def training_item_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
+    def training_table(self, fresh_ids: torch.Tensor, fresh_vectors: torch.Tensor) -> torch.Tensor:
         """Vectors [n_items, D] of the whole catalogue for training, ``fresh_ids`` rows = ``fresh_vectors``."""
 
 
@@ -43,7 +43,7 @@ class NegativeStrategy(nn.Module):
         """The model was bound to a (new) catalogue of ``n_items`` ids with these domain ids (0 = unknown)
         and interactions per item (``item_counts`` [n_items]: the training positives; None = unknown)."""
 
-    def forward(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, items: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 

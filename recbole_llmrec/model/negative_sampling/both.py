@@ -14,8 +14,8 @@ class InDomainAndInBatchNegatives(InDomainNegatives):
     def check(cls, settings) -> None:  # num_negatives = 0 leaves plain in-batch negatives
         pass
 
-    def forward(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, pos_vectors = self.candidate_logits(model, users, positives)
+    def forward(self, items: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, pos_vectors = self.candidate_logits(items, users, positives)
         in_batch = in_batch_logits(users, positives, pos_vectors)
         in_batch.fill_diagonal_(float("-inf"))  # the positive is column 0 already
         return torch.cat([logits, in_batch], dim=1), positives.new_zeros(positives.shape[0])

@@ -27,19 +27,19 @@ class InDomainNegatives(NegativeStrategy):
                item_counts: Optional[torch.Tensor] = None) -> None:
         self.sampler.rebind(n_items, item_domain)
 
-    def candidate_logits(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor
+    def candidate_logits(self, items: ItemScorer, users: torch.Tensor, positives: torch.Tensor
                          ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits [B, 1 + num_negatives], positive vectors [B, D])``; each distinct item encoded once."""
         batch, num = positives.shape[0], self.settings.num_negatives
         negatives = self.sampler(positives, num)
         unique, inverse = torch.unique(torch.cat([positives, negatives.reshape(-1)]), return_inverse=True)
-        vectors = model.item_vectors(unique)
+        vectors = items.vectors(unique)
         pos_vectors = vectors[inverse[:batch]]
         neg_vectors = vectors[inverse[batch:]].view(batch, num, -1)
         logits = torch.cat([(users * pos_vectors).sum(-1, keepdim=True),
                             torch.einsum("bd,bnd->bn", users, neg_vectors)], dim=1)
         return logits, pos_vectors
 
-    def forward(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, _ = self.candidate_logits(model, users, positives)
+    def forward(self, items: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, _ = self.candidate_logits(items, users, positives)
         return logits, positives.new_zeros(positives.shape[0])

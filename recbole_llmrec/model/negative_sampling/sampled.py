@@ -86,11 +86,11 @@ class SampledSoftmaxNegatives(NegativeStrategy):
         floor = q[q > 0].min() if bool((q > 0).any()) else q.new_tensor(1.0)
         return torch.log(q[candidates].clamp(min=floor))
 
-    def forward(self, model: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, items: ItemScorer, users: torch.Tensor, positives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, num = positives.shape[0], int(self.settings.sampled_negatives)
         candidates = torch.cat([positives, self.sample(num, positives.device)]) if num else positives
         unique, inverse = torch.unique(candidates, return_inverse=True)
-        vectors = model.item_vectors(unique)[inverse]
+        vectors = items.vectors(unique)[inverse]
         logits = users @ vectors.T
         log_q = self.log_q(candidates, batch, num).to(logits.dtype)
         return corrected_logits(logits, candidates, positives, log_q), torch.arange(batch, device=positives.device)

@@ -9,23 +9,33 @@ if TYPE_CHECKING:
     from recbole_llmrec.model.text.title_words import TitleWords
 
 
-class ScoringModel(Protocol):
-    """What a term may read from the model (``LLMRec``'s public API)."""
+class ScoringItems(Protocol):
+    """The learned score's vectors (LLMRec's ``model.items``, :class:`~recbole_llmrec.model.item_table.ItemTable`)."""
 
-    training: bool
-    n_items: int
+    def query(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor: ...
 
-    def scaled_user_vectors(self, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor: ...
+    def scored(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor: ...
 
-    def scored_item_vectors(self, item_ids: Optional[torch.Tensor] = None) -> torch.Tensor: ...
+    def scored_rows(self, start: int, stop: int) -> torch.Tensor: ...
 
-    def scored_item_rows(self, start: int, stop: int) -> torch.Tensor: ...
+
+class ScoringCatalogue(Protocol):
+    """The bound catalogue's titles (``model.catalogue`` of LLMRec and TitleKNN)."""
 
     def title_vectors(self) -> Optional[torch.Tensor]: ...
 
     def title_words(self) -> "TitleWords": ...
 
     def item_groups(self) -> dict[str, torch.Tensor]: ...
+
+
+class ScoringModel(Protocol):
+    """What a term may read from the model: ``training``, ``n_items`` and two components."""
+
+    training: bool
+    n_items: int
+    items: ScoringItems
+    catalogue: ScoringCatalogue
 
 
 class ScoringTerm:

@@ -11,10 +11,10 @@ class LearnedScore(ScoringTerm):
     """User vector · item vector; weight 1 (the scale is ``logit_scale``, shared with training)."""
 
     def user_side(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor) -> torch.Tensor:
-        return model.scaled_user_vectors(item_seq, item_len)
+        return model.items.query(item_seq, item_len)
 
     def columns(self, model: ScoringModel, users: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        return users @ model.scored_item_rows(start, stop).T
+        return users @ model.items.scored_rows(start, stop).T
 
     def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:
@@ -22,5 +22,5 @@ class LearnedScore(ScoringTerm):
         paper's protocol): each distinct history is encoded once."""
         rows = torch.cat([item_seq, item_len.unsqueeze(1)], dim=1)
         histories, inverse = torch.unique(rows, dim=0, return_inverse=True)
-        users = model.scaled_user_vectors(histories[:, :-1], histories[:, -1])[inverse]
-        return (users * model.scored_item_vectors(items)).sum(-1)
+        users = model.items.query(histories[:, :-1], histories[:, -1])[inverse]
+        return (users * model.items.scored(items)).sum(-1)

@@ -21,7 +21,7 @@ from torch import nn
 from recbole_llmrec.model.checks import integer, non_negative, number
 from recbole_llmrec.model.scoring.base import ScoringModel, ScoringTerm
 
-#: Item group (``UserEncoder.item_groups``) -> the key of its own weight.
+#: Item group (``model.catalogue.item_groups()``) -> the key of its own weight.
 GROUP_WEIGHTS = {"unseen": "unseen_title_similarity_weight", "cold": "cold_title_similarity_weight"}
 
 
@@ -42,33 +42,33 @@ class TitleSimilarity(ScoringTerm):
 
     def active(self, model: ScoringModel) -> bool:
         v = self.values
-        return (not model.training and model.title_vectors() is not None
+        return (not model.training and model.catalogue.title_vectors() is not None
                 and (v["title_similarity_weight"] > 0 or any(bool(v[k]) for k in GROUP_WEIGHTS.values())))
 
     def user_side(self, model: ScoringModel, item_seq: torch.Tensor,
                   item_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The unit user vectors [B, H] in the frozen LM's space and each history's last item [B]."""
-        return self._users(model.title_vectors(), item_seq, item_len), _last_items(item_seq, item_len)
+        return self._users(model.catalogue.title_vectors(), item_seq, item_len), _last_items(item_seq, item_len)
 
     def columns(self, model: ScoringModel, users: tuple[torch.Tensor, torch.Tensor], start: int,
                 stop: int) -> torch.Tensor:
         vectors, last = users
-        text = nn.functional.normalize(model.title_vectors()[start:stop], dim=-1)
+        text = nn.functional.normalize(model.catalogue.title_vectors()[start:stop], dim=-1)
         similarity = vectors @ text.T
         words = self._words_weight()
         if words:
-            similarity = similarity + words * model.title_words().similarity(last, start, stop).to(similarity.dtype)
+            similarity = similarity + words * model.catalogue.title_words().similarity(last, start, stop).to(similarity.dtype)
         return similarity * self.item_weights(model, start, stop)
 
     def pointwise(self, model: ScoringModel, item_seq: torch.Tensor, item_len: torch.Tensor,
                   items: torch.Tensor) -> torch.Tensor:
-        vectors = model.title_vectors()
+        vectors = model.catalogue.title_vectors()
         text = nn.functional.normalize(vectors[items], dim=-1)
         similarity = (self._users(vectors, item_seq, item_len) * text).sum(-1)
         words = self._words_weight()
         if words:
             last = _last_items(item_seq, item_len)
-            similarity = similarity + words * model.title_words().pairwise(last, items).to(similarity.dtype)
+            similarity = similarity + words * model.catalogue.title_words().pairwise(last, items).to(similarity.dtype)
         return similarity * self.item_weights(model)[items]
 
     def _words_weight(self) -> float:
@@ -92,8 +92,8 @@ class TitleSimilarity(ScoringTerm):
         its group's own weight when set."""
         stop = model.n_items if stop is None else stop
         weight = torch.full((stop - start,), float(self.values["title_similarity_weight"]),
-                            device=model.title_vectors().device)
-        groups = model.item_groups()
+                            device=model.catalogue.title_vectors().device)
+        groups = model.catalogue.item_groups()
         for group, key in GROUP_WEIGHTS.items():  # unseen first, then cold (as before the split)
             value: Optional[float] = self.values[key]
             if value is not None and group in groups:

@@ -16,7 +16,8 @@ class UserEncoder(nn.Module):
     the learned score is their inner product (``LearnedScore``).
 
     ``settings`` is the encoder's own record (``model/settings.py``). :attr:`tables` keeps the evaluation
-    item table (:meth:`item_table`) and whatever else the encoder computes once per catalogue. Register a
+    item table (:meth:`_encode_item_table`'s, read through ``model.items``) and whatever else the encoder
+    computes once per catalogue. Register a
     new encoder in ``USER_ENCODERS`` (``user_encoders/__init__.py``), its record in ``model/settings.py``
     and document its name under ``user_encoder`` in ``properties/model/LLMRec.yaml``.
     """
@@ -58,15 +59,9 @@ class UserEncoder(nn.Module):
         raise NotImplementedError
 
     def _encode_item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
-        """The vectors [n_items, D] of bound items ``0 .. n_items - 1`` (called without gradient)."""
+        """The vectors [n_items, D] of bound items ``0 .. n_items - 1``: the hook behind the model's evaluation
+        table (``model.items.table()``, called without gradient and kept in :attr:`tables`)."""
         raise NotImplementedError
-
-    def item_table(self, text: nn.Module, n_items: int) -> torch.Tensor:
-        """:meth:`_encode_item_table`, computed once without gradient and kept until the model trains again."""
-        def encode() -> torch.Tensor:
-            with torch.no_grad():
-                return self._encode_item_table(text, n_items)
-        return self.tables.get("item_table", encode)
 
     def training_item_table(self, text: nn.Module, fresh_ids: torch.Tensor,
                             fresh_vectors: torch.Tensor) -> torch.Tensor:
@@ -84,9 +79,6 @@ class UserEncoder(nn.Module):
     def item_groups(self) -> dict[str, torch.Tensor]:
         """Bool masks [n_items] of item groups the encoder knows less about (``cold``, ``unseen``)."""
         return {}
-
-    def upgrade_state(self, state_dict: dict, prefix: str) -> None:
-        """Adapt ``state_dict`` (keys under ``prefix``) before loading, e.g. to another catalogue's size."""
 
     def other_parameter(self) -> dict:
         """Plain data saved beside the weights."""

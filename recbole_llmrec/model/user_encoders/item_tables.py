@@ -4,7 +4,7 @@ Each table is kept until an event makes it stale; events are ordered, each dropp
 it drop and more:
 
 * ``"training"``: the model trains again (its weights are about to change): the evaluation item table;
-* ``"forget"``: the model is told its tables are stale (``invalidate_item_cache``, loaded ``other_parameter``):
+* ``"forget"``: the model is told its tables are stale (``model.items.invalidate()``, loaded ``other_parameter``):
   also the tables that refresh themselves while training (the sentence encoder's training item table);
 * ``"catalogue"``: another catalogue is bound or weights are loaded: every table (also those computed from
   the catalogue's title vectors with fixed statistics, e.g. the sequence encoder's whitened features).

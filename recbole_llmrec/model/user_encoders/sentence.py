@@ -25,7 +25,7 @@ class SentenceUserEncoder(UserEncoder):
         self._steps_since_refresh = 0
         #: How many times the stale training item table was (re)encoded.
         self.table_refreshes = 0
-        #: Encode the evaluation item table in shards across DDP ranks (every rank must call item_table).
+        #: Encode the evaluation item table in shards across DDP ranks (every rank must call ``model.items.table()``).
         self.shard_item_table = False
 
     @classmethod

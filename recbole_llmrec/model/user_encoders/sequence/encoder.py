@@ -161,7 +161,9 @@ class SequenceUserEncoder(UserEncoder):
         cold = self.id_fusion.cold
         return {"cold": cold, "unseen": ~self.id_fusion.known & ~cold}
 
-    def upgrade_state(self, state_dict: dict, prefix: str) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        """torch's per-module loading hook, before the children load: fit the id embedding to a checkpoint
+        trained on another catalogue, and name a title-width mismatch (``ValueError``)."""
         rows = state_dict.get(prefix + "id_fusion.embedding.weight")
         if self.id_fusion is not None and rows is not None and rows.shape[0] != self.id_fusion.embedding.num_embeddings:
             # trained on another catalogue (zero-shot): its items are named by load_other_parameter
@@ -174,6 +176,7 @@ class SequenceUserEncoder(UserEncoder):
                 raise ValueError(f"checkpoint weight {key} has shape {list(value.shape)}, this model's "
                                  f"{list(mine.shape)}: its title vectors are {self.text_width}-d (llm_path or "
                                  "title_vectors_file differs from the one the checkpoint was trained with)")
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def other_parameter(self) -> dict:
         """The raw item ids of the id embedding and which rows have an id vector."""
