@@ -13,30 +13,31 @@ Scaling: evaluation vs #items, training step vs ``max_history`` and ``max_title_
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
 
-from recbole_llmrec.config.overrides import parse_config_overrides
+from experiments import common
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.model.text.precision import autocast_context, cpu_supports_bf16
+from recbole_llmrec.runs.pipeline import Pipeline
 from recbole_llmrec.runs.pipeline import build as build_pipeline
 from recbole_llmrec.utils.atomic import write_json_atomic
-from recbole_llmrec.utils.cli_spellings import modernize
 from recbole_llmrec.utils.machine import cpu_kind
 from recbole_llmrec.utils.resources import properties_dir
 from recbole_llmrec.utils.tiny_lm import build_tiny_lm, words_of
 
-REPO = Path(__file__).resolve().parents[1]
 #: --quick: the repository's tiny dataset (test data) and a tiny random LM.
-TINY_DATA = REPO / "tests" / "data" / "atomic"
+TINY_DATA = common.REPO / "tests" / "data" / "atomic"
 TINY_DATASET = "tiny_mixed"
 QUICK_SETTINGS: Dict[str, Any] = {
     "load_col": {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "title", "domain"]},
@@ -48,11 +49,14 @@ QUICK_SETTINGS: Dict[str, Any] = {
     # the path this benchmark measures: the LM reads every training example's sentence
     "user_encoder": "sentence", "tuning": "full",
 }
-THRESHOLDS = {"train_vs_backbone": (">=", 0.8), "padding_efficiency": (">=", 0.9), "eval_vs_bound": ("<=", 1.2)}
+#: ratio: (the part measuring it, comparison, target)
+THRESHOLDS = {"train_vs_backbone": ("train", ">=", 0.8), "padding_efficiency": ("train", ">=", 0.9),
+              "eval_vs_bound": ("eval", "<=", 1.2)}
+Batches = List[Dict[str, torch.Tensor]]
 
 
 # ------------------------------------------------------------------------------------------ setup
-def build(args: argparse.Namespace) -> Dict[str, Any]:
+def build(args: argparse.Namespace) -> Pipeline:
     """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
     overrides: Dict[str, Any] = {"show_progress": False, "state": "ERROR", "seed": args.seed,
                                  "checkpoint_dir": tempfile.mkdtemp(prefix="llmrec-perf-")}
@@ -70,30 +74,21 @@ def build(args: argparse.Namespace) -> Dict[str, Any]:
         # RecBole must keep 10 items of history, or the max_history=10 scaling point is capped
         # at the default 5 (the model itself reads only the last max_history items).
         overrides["MAX_ITEM_LIST_LENGTH"] = 10
-    overrides.update(args.set or {})
-    built = build_pipeline("LLMRec", dataset_name, files, overrides, init_logging=False)
-    return {"config": built.config, "train": built.train_data, "test": built.test_data, "model": built.model,
-            "trainer": built.trainer}
+    overrides.update(args.overrides)
+    return build_pipeline("LLMRec", dataset_name, files, overrides, init_logging=False)
 
 
-class BackboneRecorder:
-    """Forward pre-hook on ``encoder.backbone`` recording the kwargs of every call (the token batches)."""
-
-    def __init__(self, backbone: torch.nn.Module) -> None:
-        self.calls: List[Dict[str, torch.Tensor]] = []
-        self.active = False
-        self._handle = backbone.register_forward_pre_hook(self._hook, with_kwargs=True)
-
-    def _hook(self, module: Any, args: Any, kwargs: Dict[str, Any]) -> None:
-        if self.active:
-            self.calls.append({k: v for k, v in kwargs.items() if isinstance(v, torch.Tensor)})
-
-    def take(self) -> List[Dict[str, torch.Tensor]]:
-        calls, self.calls = self.calls, []
-        return calls
-
-    def close(self) -> None:
-        self._handle.remove()
+@contextmanager
+def recording(backbone: torch.nn.Module) -> Iterator[Batches]:
+    """The tensor kwargs of every call of ``backbone`` inside the block (its token batches)."""
+    calls: Batches = []
+    handle = backbone.register_forward_pre_hook(
+        lambda _module, _args, kwargs: calls.append({k: v for k, v in kwargs.items() if torch.is_tensor(v)}),
+        with_kwargs=True)
+    try:
+        yield calls
+    finally:
+        handle.remove()
 
 
 _T0 = time.perf_counter()
@@ -104,67 +99,57 @@ def log(msg: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f}s load {os.getloadavg()[0]:.2f}] {msg}", file=sys.stderr, flush=True)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _tokens(calls: List[Dict[str, torch.Tensor]]) -> tuple[int, int]:
-    real = sum(int(c["attention_mask"].sum()) for c in calls)
-    padded = sum(int(c["attention_mask"].numel()) for c in calls)
-    return real, padded
+def _time(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of ``fn()``, its CUDA work included."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------------------ training
-def train_steps(parts: Dict[str, Any], steps: int, warmup: int, record: bool = True,
-                bare: bool = False) -> Dict[str, Any]:
-    """Time ``steps`` real training steps (after ``warmup``); returns times and the recorded LM batches.
+def train_steps(built: Pipeline, steps: int, warmup: int, bare: bool = False) -> Dict[str, Any]:
+    """Time ``steps`` real training steps (after ``warmup``): their seconds, examples and the LM batches they fed
+    the backbone (calls, real and padded tokens, distinct shapes).
 
     With ``bare``, each step is followed by the bare backbone on the batches it recorded (interleaved, so
     both see the same machine load)."""
-    model, trainer = parts["model"], parts["trainer"]
+    model, trainer = built.model, built.trainer
     device = model.text.device
     model.train()
-    loader = trainer._epoch_train_data(parts["train"], 0)
-    recorder = BackboneRecorder(model.text.lm.backbone)
-    step_calls: List[List[Dict[str, torch.Tensor]]] = []
+    loader = itertools.chain.from_iterable(trainer._epoch_train_data(built.train_data, epoch)
+                                           for epoch in itertools.count())
     times: List[float] = []
     bare_times: List[float] = []
+    timed_calls: Batches = []
     examples = 0
-    it = iter(loader)
-    try:
-        for i in range(warmup + steps):
-            try:
-                batch = next(it)
-            except StopIteration:
-                it = iter(trainer._epoch_train_data(parts["train"], i + 1))
-                batch = next(it)
-            recorder.active = record and (i >= warmup or bare)
+    for i, batch in zip(range(warmup + steps), loader):
+        def step() -> None:
+            trainer.optimizer.zero_grad()
+            model.calculate_loss(batch.to(device)).backward()
+            trainer.optimizer.step()
 
-            def step() -> None:
-                trainer.optimizer.zero_grad()
-                model.calculate_loss(batch.to(device)).backward()
-                trainer.optimizer.step()
-
+        with recording(model.encoder.backbone) as calls:
             elapsed = _time(step, device)
-            calls = recorder.take()
-            recorder.active = False
-            bare_s = bare_step(model, calls) if bare else 0.0
-            if i >= warmup:
-                times.append(elapsed)
-                bare_times.append(bare_s)
-                log(f"train step {i - warmup + 1}/{steps}: {elapsed:.2f} s (bare backbone {bare_s:.2f} s), "
-                    f"{len(batch)} examples")
-                examples += len(batch)
-                step_calls.append(calls)
-    finally:
-        recorder.close()
-    return {"times": times, "bare_times": bare_times, "examples": examples, "calls": step_calls}
+        bare_s = bare_step(model, calls) if bare else 0.0
+        if i >= warmup:
+            times.append(elapsed)
+            bare_times.append(bare_s)
+            log(f"train step {i - warmup + 1}/{steps}: {elapsed:.2f} s (bare backbone {bare_s:.2f} s), "
+                f"{len(batch)} examples")
+            examples += len(batch)
+            timed_calls += calls
+    masks = [c["attention_mask"] for c in timed_calls]
+    return {"times": times, "bare_times": bare_times, "examples": examples, "lm_calls": len(timed_calls),
+            "real_tokens": sum(int(m.sum()) for m in masks), "padded_tokens": sum(m.numel() for m in masks),
+            "distinct_shapes": len({tuple(c["input_ids"].shape) for c in timed_calls})}
 
 
-def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
+def bare_step(model: Any, calls: Batches) -> float:
     """Seconds of the bare ``encoder.backbone`` forward + backward on one step's batches (one backward)."""
-    enc = model.text.lm
+    enc = model.encoder
 
     def run() -> None:
         with autocast_context(model.text.device, enc.autocast_dtype):
@@ -177,18 +162,15 @@ def bare_step(model: Any, calls: List[Dict[str, torch.Tensor]]) -> float:
     return elapsed
 
 
-def measure_training(parts: Dict[str, Any], steps: int, warmup: int) -> Dict[str, Any]:
-    run = train_steps(parts, steps, warmup, bare=True)
-    bare = run["bare_times"]
-    flat = [c for calls in run["calls"] for c in calls]
-    real, padded = _tokens(flat)
-    shapes = {tuple(c["input_ids"].shape) for c in flat}
-    llm_s, bare_s = sum(run["times"]), sum(bare)
-    return {"steps": steps, "examples": run["examples"], "lm_calls_per_step": len(flat) / max(steps, 1),
-            "distinct_shapes": len(shapes), "real_tokens": real, "padded_tokens": padded,
+def measure_training(built: Pipeline, steps: int, warmup: int) -> Dict[str, Any]:
+    run = train_steps(built, steps, warmup, bare=True)
+    examples, real, padded = run["examples"], run["real_tokens"], run["padded_tokens"]
+    llm_s, bare_s = sum(run["times"]), sum(run["bare_times"])
+    return {"steps": steps, "examples": examples, "lm_calls_per_step": run["lm_calls"] / max(steps, 1),
+            "distinct_shapes": run["distinct_shapes"], "real_tokens": real, "padded_tokens": padded,
             "padding_efficiency": real / max(padded, 1), "llmrec_s": llm_s, "bare_s": bare_s,
-            "llmrec_examples_per_s": run["examples"] / llm_s, "llmrec_real_tokens_per_s": real / llm_s,
-            "bare_examples_per_s": run["examples"] / bare_s, "bare_real_tokens_per_s": real / bare_s,
+            "llmrec_examples_per_s": examples / llm_s, "llmrec_real_tokens_per_s": real / llm_s,
+            "bare_examples_per_s": examples / bare_s, "bare_real_tokens_per_s": real / bare_s,
             "train_vs_backbone": bare_s / llm_s}
 
 
@@ -205,17 +187,14 @@ def _eval_batches(test_data: Any, max_users: Optional[int]) -> List[Any]:
 
 def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch: int) -> None:
     """Bare backbone over rows sorted by length, ``batch`` rows per call, each trimmed to its longest row."""
-    enc = model.text.lm
-    device = model.text.device
-    lengths = mask.sum(1)
-    order = torch.argsort(lengths, stable=True)
-    with autocast_context(device, enc.autocast_dtype):
+    enc = model.encoder
+    order = torch.argsort(mask.sum(1), stable=True)
+    with autocast_context(model.text.device, enc.autocast_dtype):
         for begin in range(0, order.numel(), batch):
             rows = order[begin: begin + batch]
-            m = mask[rows]
-            cols = m.any(0).nonzero().flatten()
+            cols = mask[rows].any(0).nonzero().flatten()
             lo, hi = int(cols[0]), int(cols[-1]) + 1
-            kwargs = {"input_ids": input_ids[rows, lo:hi], "attention_mask": m[:, lo:hi]}
+            kwargs = {"input_ids": input_ids[rows, lo:hi], "attention_mask": mask[rows, lo:hi]}
             if enc._pass_positions:
                 kwargs["position_ids"] = (kwargs["attention_mask"].cumsum(1) - 1).clamp(min=0)
             enc.backbone(**kwargs)
@@ -223,32 +202,31 @@ def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch:
 
 def encode_once_bound(model: Any, batches: List[Any], user_batch: int, n_items: int) -> Dict[str, float]:
     """Seconds to encode each item once and each user of ``batches`` once with the bare backbone."""
-    s, enc = model.settings, model.text.lm
-    device = model.text.device
-    item_ids = torch.arange(1, n_items, device=device)
-    item_inputs = build_item_batch(item_ids, model.text.title_ids, model.text.title_offsets, enc.special)
-    seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(device)
-    seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(device)
-    user_inputs = build_history_batch(seq, seq_len, model.text.title_ids, model.text.title_offsets, s.users.max_history,
+    s, enc, text = model.settings, model.encoder, model.text
+    item_ids = torch.arange(1, n_items, device=text.device)
+    item_inputs = build_item_batch(item_ids, text.title_ids, text.title_offsets, enc.special)
+    seq = torch.cat([b[0][model.ITEM_SEQ] for b in batches]).to(text.device)
+    seq_len = torch.cat([b[0][model.ITEM_SEQ_LEN] for b in batches]).to(text.device)
+    user_inputs = build_history_batch(seq, seq_len, text.title_ids, text.title_offsets, s.users.max_history,
                                       enc.special)
     model.eval()
     with torch.inference_mode():
-        items_s = _time(lambda: _bare_encode(model, *item_inputs, s.lm.item_encode_batch_size), device)
-        users_s = _time(lambda: _bare_encode(model, *user_inputs, user_batch), device)
+        items_s = _time(lambda: _bare_encode(model, *item_inputs, s.lm.item_encode_batch_size), text.device)
+        users_s = _time(lambda: _bare_encode(model, *user_inputs, user_batch), text.device)
     return {"items_s": items_s, "users_s": users_s, "bound_s": items_s + users_s, "users": int(seq.shape[0]),
             "items": int(item_ids.numel())}
 
 
-def measure_eval(parts: Dict[str, Any], max_users: Optional[int]) -> Dict[str, Any]:
+def measure_eval(built: Pipeline, max_users: Optional[int]) -> Dict[str, Any]:
     """Full-sort evaluation time (RecBole's ``Trainer._full_sort_batch_eval`` per batch, plus the top-k the
     collector takes) vs the encode-once bound, optionally on the first users only."""
-    model, trainer = parts["model"], parts["trainer"]
-    batches = _eval_batches(parts["test"], max_users)
+    model, trainer = built.model, built.trainer
+    batches = _eval_batches(built.test_data, max_users)
     n_items = trainer.tot_item_num = model.n_items
     model.eval()
 
     def one_pass() -> None:
-        model.items.invalidate()
+        model.invalidate_item_cache()
         with torch.no_grad():
             for batch in batches:
                 _, scores, _, _ = trainer._full_sort_batch_eval(batch)
@@ -259,140 +237,105 @@ def measure_eval(parts: Dict[str, Any], max_users: Optional[int]) -> Dict[str, A
     eval_cold_s = _time(one_pass, model.text.device)
     log(f"evaluation, first pass: {eval_cold_s:.2f} s")
     eval_s = _time(one_pass, model.text.device)
-    model.items.invalidate()
-    bound = encode_once_bound(model, batches, int(parts["config"]["eval_batch_size"]), n_items)
+    model.invalidate_item_cache()
+    bound = encode_once_bound(model, batches, int(built.config["eval_batch_size"]), n_items)
     return {**bound, "eval_s": eval_s, "eval_cold_s": eval_cold_s, "eval_vs_bound": eval_s / bound["bound_s"],
             "eval_cold_vs_bound": eval_cold_s / bound["bound_s"]}
 
 
 # ------------------------------------------------------------------------------------------ scaling
-def _time(fn: Callable[[], Any], device: torch.device) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - t0
-
-
 def _item_table_time(model: Any, n: int, seed: int) -> float:
     """Seconds to encode ``n`` random items the way ``item_table`` does (length-sorted chunks, no grad)."""
-    device = model.text.device
     g = torch.Generator().manual_seed(seed)
-    ids = (torch.randperm(model.n_items - 1, generator=g)[:n] + 1).to(device)
-    lengths = (model.text.title_offsets[ids + 1] - model.text.title_offsets[ids])
-    ids = ids[torch.argsort(lengths, stable=True)]
+    ids = (torch.randperm(model.n_items - 1, generator=g)[:n] + 1).to(model.text.device)
+    ids = ids[torch.argsort(model.text.title_offsets[ids + 1] - model.text.title_offsets[ids], stable=True)]
     step = model.settings.lm.item_encode_batch_size
 
     def run() -> None:
         with torch.no_grad():
             for b in range(0, ids.numel(), step):
-                model.items.vectors(ids[b: b + step])
+                model.item_vectors(ids[b: b + step])
 
     model.eval()
-    return _time(run, device)
+    return _time(run, model.text.device)
 
 
 def _user_time(model: Any, batches: List[Any]) -> float:
-    device = model.text.device
-
     def run() -> None:
         with torch.no_grad():
             for batch in batches:
-                inter = batch[0].to(device)
+                inter = batch[0].to(model.text.device)
                 model.encode_users(inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN])
 
     model.eval()
-    return _time(run, device)
+    return _time(run, model.text.device)
 
 
-def measure_scaling(parts: Dict[str, Any], sizes: Dict[str, List[int]], steps: int, users: int) -> Dict[str, Any]:
-    model, config = parts["model"], parts["config"]
-    users_settings, lm_settings = model.settings.users, model.settings.lm
-    seed = int(config["seed"])
-    batches = _eval_batches(parts["test"], users)
-    out: Dict[str, Any] = {"items": [], "max_history": [], "max_title_tokens": []}
-    n_max = model.n_items - 1
+def measure_scaling(built: Pipeline, sizes: Dict[str, List[int]], steps: int, users: int) -> Dict[str, Any]:
+    """Evaluation's item table vs #items; a training step and evaluation vs ``max_history`` (users' encoding)
+    and ``max_title_tokens`` (the item table)."""
+    model, seed = built.model, int(built.config["seed"])
+    batches = _eval_batches(built.test_data, users)
+    n_users, n_max = sum(len(b[0]) for b in batches), model.n_items - 1
+    n_items = min(sizes["items"][0], n_max)
     _item_table_time(model, min(64, n_max), seed)  # warm-up
-    for n in sizes["items"]:
-        n = min(n, n_max)
-        out["items"].append({"n_items": n, "eval_items_s": _item_table_time(model, n, seed),
-                             "train_step_s": fmean(train_steps(parts, steps, 0, record=False)["times"])})
-    base_h, base_t = users_settings.max_history, lm_settings.max_title_tokens
+    out: Dict[str, Any] = {"items": [
+        {"n_items": min(n, n_max), "eval_items_s": _item_table_time(model, min(n, n_max), seed),
+         "train_step_s": fmean(train_steps(built, steps, 0)["times"])} for n in sizes["items"]]}
+    users_settings, lm_settings = model.settings.users, model.settings.lm
+    base = users_settings.max_history, lm_settings.max_title_tokens
+    points = (("max_history", users_settings, lambda: {"eval_users_s": _user_time(model, batches), "users": n_users}),
+              ("max_title_tokens", lm_settings,
+               lambda: {"eval_items_s": _item_table_time(model, n_items, seed), "n_items": n_items}))
     try:
-        for h in sizes["max_history"]:
-            users_settings.max_history = h
-            run = train_steps(parts, steps, 0)
-            real, _ = _tokens([c for calls in run["calls"] for c in calls])
-            out["max_history"].append({"max_history": h, "train_step_s": fmean(run["times"]),
-                                       "real_tokens_per_step": real / steps,
-                                       "eval_users_s": _user_time(model, batches),
-                                       "users": sum(len(b[0]) for b in batches)})
-        users_settings.max_history = base_h
-        n_items = min(sizes["items"][0], n_max)
-        for t in sizes["max_title_tokens"]:
-            lm_settings.max_title_tokens = t
-            model.attach_dataset(parts["train"]._dataset)
-            run = train_steps(parts, steps, 0)
-            real, _ = _tokens([c for calls in run["calls"] for c in calls])
-            out["max_title_tokens"].append({"max_title_tokens": t, "train_step_s": fmean(run["times"]),
-                                            "real_tokens_per_step": real / steps,
-                                            "eval_items_s": _item_table_time(model, n_items, seed),
-                                            "n_items": n_items})
+        for key, settings, evaluate in points:
+            out[key] = []
+            for value in sizes[key]:
+                setattr(settings, key, value)
+                if key == "max_title_tokens":
+                    model.attach_dataset(built.train_data._dataset)  # titles tokenized again
+                run = train_steps(built, steps, 0)
+                out[key].append({key: value, "train_step_s": fmean(run["times"]),
+                                 "real_tokens_per_step": run["real_tokens"] / steps, **evaluate()})
+            users_settings.max_history, lm_settings.max_title_tokens = base
     finally:
-        users_settings.max_history, lm_settings.max_title_tokens = base_h, base_t
-        model.attach_dataset(parts["train"]._dataset)
+        users_settings.max_history, lm_settings.max_title_tokens = base
+        model.attach_dataset(built.train_data._dataset)
     return out
 
 
 # ------------------------------------------------------------------------------------------ report
-def machine() -> Dict[str, Any]:
-    """The CPU kind (``recbole_llmrec.utils.machine``), torch's threads and the load."""
-    return dict(cpu_kind(), torch_threads=torch.get_num_threads(), loadavg=os.getloadavg(),
-                cpu_bf16=cpu_supports_bf16())
-
-
 def report(result: Dict[str, Any]) -> str:
+    """The printed summary: throughputs, evaluation, scaling and the ratios against their targets."""
     m = result["machine"]
     lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-             f"load average {m['loadavg']} at start / {result.get('loadavg_end')} at end",
-             f"config: {result['config']}"]
-    t = result.get("train")
-    if t:
-        lines += ["", f"| training ({t['steps']} steps) | examples/s | real tokens/s | seconds |",
-                  "|---|---:|---:|---:|",
-                  f"| LLMRec (loader+loss+backward+AdamW) | {t['llmrec_examples_per_s']:.2f} | "
-                  f"{t['llmrec_real_tokens_per_s']:.0f} | {t['llmrec_s']:.2f} |",
-                  f"| bare backbone fwd+bwd, same batches | {t['bare_examples_per_s']:.2f} | "
-                  f"{t['bare_real_tokens_per_s']:.0f} | {t['bare_s']:.2f} |",
+             f"load average {m['loadavg']} at start / {result['loadavg_end']} at end", f"config: {result['config']}"]
+    if "train" in result:
+        t = result["train"]
+        rows = [{f"training ({t['steps']} steps)": name, "examples/s": t[f"{key}_examples_per_s"],
+                 "real tokens/s": t[f"{key}_real_tokens_per_s"], "seconds": t[f"{key}_s"]}
+                for name, key in (("LLMRec (loader+loss+backward+AdamW)", "llmrec"),
+                                  ("bare backbone fwd+bwd, same batches", "bare"))]
+        lines += ["", common.md_table(rows, list(rows[0])),
                   f"padding: {t['real_tokens']} real / {t['padded_tokens']} padded tokens "
                   f"({t['lm_calls_per_step']:.1f} LM calls per step, {t['distinct_shapes']} distinct shapes)"]
-    e = result.get("eval")
-    if e:
-        lines += ["", f"| evaluation ({e['users']} users x {e['items']} items) | seconds |", "|---|---:|",
-                  f"| full-sort evaluation (item table + users + scoring + top-k) | {e['eval_s']:.2f} |",
-                  f"| same, first pass (new batch shapes) | {e['eval_cold_s']:.2f} |",
-                  f"| encode-once bound: items | {e['items_s']:.2f} |",
-                  f"| encode-once bound: users | {e['users_s']:.2f} |",
+    if "eval" in result:
+        e = result["eval"]
+        rows = [{f"evaluation ({e['users']} users x {e['items']} items)": name, "seconds": e[key]} for name, key in (
+            ("full-sort evaluation (item table + users + scoring + top-k)", "eval_s"),
+            ("same, first pass (new batch shapes)", "eval_cold_s"), ("encode-once bound: items", "items_s"),
+            ("encode-once bound: users", "users_s"))]
+        lines += ["", common.md_table(rows, list(rows[0])),
                   f"eval users/s: {e['users'] / e['eval_s']:.1f} (item table included)"]
-    sc = result.get("scaling")
-    if sc:
-        lines += ["", "| scaling | value | train step (s) | eval encode (s) |", "|---|---:|---:|---:|"]
-        for row in sc["items"]:
-            lines.append(f"| items (eval: item table) | {row['n_items']} | {row['train_step_s']:.3f} | "
-                         f"{row['eval_items_s']:.3f} |")
-        for row in sc["max_history"]:
-            lines.append(f"| max_history (eval: {row['users']} users) | {row['max_history']} | "
-                         f"{row['train_step_s']:.3f} | {row['eval_users_s']:.3f} |")
-        for row in sc["max_title_tokens"]:
-            lines.append(f"| max_title_tokens (eval: {row['n_items']} items) | {row['max_title_tokens']} | "
-                         f"{row['train_step_s']:.3f} | {row['eval_items_s']:.3f} |")
+    for key, rows in result.get("scaling", {}).items():
+        lines += ["", f"scaling with {key}:", common.md_table(rows, list(rows[0]))]
     lines.append("")
     for name, value in result["ratios"].items():
-        op, limit = THRESHOLDS[name]
-        shown = "n/a" if value is None else f"{value:.3f}"
-        ok = "" if value is None else ("  ok" if (value >= limit if op == ">=" else value <= limit) else "  MISSED")
-        lines.append(f"ratio {name} = {shown} (target {op} {limit}){ok}")
-    return "\n".join(lines)
+        _, op, limit = THRESHOLDS[name]
+        met = value is not None and (value >= limit if op == ">=" else value <= limit)
+        verdict = "" if value is None else "  ok" if met else "  MISSED"
+        lines.append(f"ratio {name} = {'n/a' if value is None else f'{value:.3f}'} (target {op} {limit}){verdict}")
+    return "\n".join(lines + [f"total wall time {result['wall_s']:.1f} s"])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -403,40 +346,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--train_steps", type=int, default=None, help="timed training steps (default 8; quick 3)")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    args, rest = p.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
-    args.set = parse_config_overrides(rest)  # any other --key=value: a config entry
+    args = common.parse_args(p, argv)  # any other --key=value: a config entry (args.overrides)
     if args.threads or args.quick:
         torch.set_num_threads(args.threads or 1)  # a tiny LM runs best on one thread
-    parts_wanted = {x.strip() for x in args.parts.split(",") if x.strip()}
-    steps = args.train_steps or (3 if args.quick else 8)
-    sizes = {"items": [100, 200, 400] if args.quick else [2000, 4000, 8000], "max_history": [2, 5, 10],
-             "max_title_tokens": [8, 16, 24]}
-
-    result: Dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    parts = {x.strip() for x in args.parts.split(",")}
+    result: Dict[str, Any] = {"machine": dict(cpu_kind(), torch_threads=torch.get_num_threads(),
+                                              loadavg=os.getloadavg(), cpu_bf16=cpu_supports_bf16()),
+                              "quick": args.quick}
     t_start = time.perf_counter()
-    parts = build(args)
+    built = build(args)
     log("data and model built")
-    cfg = parts["config"]
-    result["config"] = {k: cfg[k] for k in ("dataset", "llm_path", "train_batch_size", "eval_batch_size",
-                                            "max_history", "max_title_tokens", "num_negatives",
-                                            "negative_sampling", "autocast_dtype", "length_bucketing",
-                                            "pack_min_efficiency")}
-    if "train" in parts_wanted:
-        result["train"] = measure_training(parts, steps, warmup=1)
+    result["config"] = {k: built.config[k] for k in ("dataset", "llm_path", "train_batch_size", "eval_batch_size",
+                                                     "max_history", "max_title_tokens", "num_negatives",
+                                                     "negative_sampling", "autocast_dtype", "length_bucketing",
+                                                     "pack_min_efficiency")}
+    if "train" in parts:
+        result["train"] = measure_training(built, args.train_steps or (3 if args.quick else 8), warmup=1)
         log(f"training measured: ratio {result['train']['train_vs_backbone']:.3f}")
-    if "eval" in parts_wanted:
-        result["eval"] = measure_eval(parts, None if args.quick else 1024)  # the first 1024 test users
+    if "eval" in parts:
+        result["eval"] = measure_eval(built, None if args.quick else 1024)  # the first 1024 test users
         log(f"evaluation measured: ratio {result['eval']['eval_vs_bound']:.3f}")
-    if "scaling" in parts_wanted:
-        result["scaling"] = measure_scaling(parts, sizes, 2, 16 if args.quick else 256)
-    dtype = parts["model"].text.lm.autocast_dtype
+    if "scaling" in parts:
+        sizes = {"items": [100, 200, 400] if args.quick else [2000, 4000, 8000], "max_history": [2, 5, 10],
+                 "max_title_tokens": [8, 16, 24]}
+        result["scaling"] = measure_scaling(built, sizes, 2, 16 if args.quick else 256)
+    dtype = built.model.encoder.autocast_dtype
     result["config"]["autocast_resolved"] = str(dtype).replace("torch.", "") if dtype else "fp32"
-    result["ratios"] = {name: result[part][name] if part in result else None for part, name in
-                        (("train", "train_vs_backbone"), ("train", "padding_efficiency"), ("eval", "eval_vs_bound"))}
+    result["ratios"] = {name: result[part][name] if part in result else None
+                        for name, (part, _, _) in THRESHOLDS.items()}
     result["wall_s"] = time.perf_counter() - t_start
     result["loadavg_end"] = os.getloadavg()
     print(report(result))
-    print(f"total wall time {result['wall_s']:.1f} s")
     if args.output:
         write_json_atomic(json.loads(json.dumps(result, default=str)), args.output)
     return 0
