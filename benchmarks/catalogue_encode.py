@@ -55,19 +55,6 @@ def synthetic_title(i: int) -> str:
     return " ".join(words)
 
 
-class SyntheticTitles:
-    """``n`` synthetic titles made on demand (slices only): the title list is never in memory."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, s: slice) -> List[str]:
-        return [synthetic_title(i) for i in range(*s.indices(self.n))]
-
-
 def lm_encoder(settings: LMSettings) -> Callable[[List[str]], torch.Tensor]:
     """Titles -> pooled, L2-normalized LM vectors: the model's frozen title encoder (the text part a
     checkpoint adds layers to)."""
@@ -77,16 +64,11 @@ def lm_encoder(settings: LMSettings) -> Callable[[List[str]], torch.Tensor]:
 def stand_in_encoder(dim: int) -> Callable[[List[str]], torch.Tensor]:
     """Random unit vectors per title (no LM): the writer's memory and I/O at full scale, cheaply."""
     generator = torch.Generator().manual_seed(0)
-
-    def encode(titles: List[str]) -> torch.Tensor:
-        vecs = torch.randn(len(titles), dim, generator=generator)
-        return torch.nn.functional.normalize(vecs, dim=-1)
-
-    return encode
+    return lambda titles: torch.nn.functional.normalize(torch.randn(len(titles), dim, generator=generator), dim=-1)
 
 
 def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
-    """Part 1: the chunked encode of ``args.titles`` synthetic titles."""
+    """Part 1: the chunked encode of ``args.titles`` synthetic titles (each made when its chunk is encoded)."""
     started = time.perf_counter()
     if args.stand_in_encoder:
         encode = stand_in_encoder(args.stand_in_encoder)
@@ -94,8 +76,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     elif args.checkpoint:
         from recbole_llmrec.serving.recommender import load_model
 
-        model, _ = load_model(args.checkpoint)
-        encode = model.catalogue.encode_titles
+        encode = load_model(args.checkpoint)[0].encode_titles
         encoder_name = f"checkpoint {args.checkpoint}"
     else:
         encode = lm_encoder(LMSettings(llm_path=args.llm_path, max_title_tokens=args.max_title_tokens))
@@ -103,7 +84,8 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     load_s = time.perf_counter() - started
     rss_before = peak_rss_mib()
     output = args.output or os.path.join(tempfile.mkdtemp(prefix="catalogue-encode-"), "vectors.npy")
-    timed = timed_encode(encode, SyntheticTitles(args.titles), output, args.chunk, args.overwrite)
+    timed = timed_encode(lambda ids: encode([synthetic_title(i) for i in ids]), range(args.titles), output,
+                         args.chunk, args.overwrite)
     rss_after = timed.pop("peak_rss_after_encode_mib")
     return {"encoder": encoder_name, **timed, "output": output, "load_s": round(load_s, 1),
             "projected_1m_titles_min": round(1_000_000 / timed["titles_per_s"] / 60, 1),
