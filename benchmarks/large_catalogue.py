@@ -92,12 +92,9 @@ def train_step(mode: str, items: int, users: int, steps: int = 3) -> dict:
 
 
 def measure(spec: RunSpec) -> dict:
-    """Harness task: :func:`run_mode` of the spec's options."""
-    return run_mode(**spec.options)
-
-
-def run_mode(mode: str, items: int, users: int, chunk: int) -> dict:
-    """One measurement in this process: ``full`` (one chunk), ``chunked`` or ``topk``; or a training mode."""
+    """Harness task, one measurement of the spec's options (``mode``, ``items``, ``users``, ``chunk``): scoring
+    ``full`` (one chunk), ``chunked`` or ``topk``; or a training mode."""
+    mode, items, users, chunk = (spec.options[k] for k in ("mode", "items", "users", "chunk"))
     if mode in TRAINING_MODES:
         return train_step(mode, items, users)
     torch.manual_seed(0)
