@@ -24,11 +24,6 @@ from recbole_llmrec.runs.transfer import load_pipeline
 logger = logging.getLogger(__name__)
 
 
-def weight_keys() -> list:
-    """Every scoring term's keys (``recbole_llmrec.model.scoring``'s registry)."""
-    return [key for term in SCORING_TERMS.values() for key in term.keys]
-
-
 def sweep(checkpoint: str, dataset: str, key: str, values: Optional[List[float]]
           ) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """One row per value: ``{key, fitted, valid ndcg@10, test ndcg@10, test recall@10, test per bucket}``;
@@ -62,7 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--dataset", default="amazon_mixed")
-    parser.add_argument("--key", default="cold_title_similarity_weight", choices=weight_keys())
+    parser.add_argument("--key", default="cold_title_similarity_weight",
+                        choices=[key for term in SCORING_TERMS.values() for key in term.keys])
     parser.add_argument("--values", default=None,
                         help="comma list (default: the key's calibration_grid values of the checkpoint)")
     parser.add_argument("--output", required=True, help="folder of results.md and results.json")
