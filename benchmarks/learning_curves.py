@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from recbole_llmrec.utils.atomic import atomic_output, write_json_atomic
+from experiments import common
 from recbole_llmrec.utils.overwrite import refuse_existing
 
 TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
@@ -60,12 +60,7 @@ def main(argv: List[str] | None = None) -> int:
             parser.error(f"--run {spec!r}: expected LABEL=LOG")
         curves[label] = read_curve(Path(log))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = common.pyplot().subplots(figsize=(7, 4.2))
     for label, points in curves.items():
         xs, ys = zip(*points)
         ax.plot(xs, ys, marker="o", markersize=3, label=label)
@@ -74,11 +69,9 @@ def main(argv: List[str] | None = None) -> int:
     ax.set_title(args.title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_output(str(out), ".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    write_json_atomic({label: [{"minutes": x, "valid_ndcg@10": y} for x, y in pts] for label, pts in curves.items()},
-                      str(data))
+    common.save_figure(fig, out)
+    common.write_json({label: [{"minutes": x, "valid_ndcg@10": y} for x, y in pts] for label, pts in curves.items()},
+                      data)
     print(f"wrote {out} and {data}")
     return 0
 
