@@ -121,10 +121,8 @@ def recommend_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 
     folder = Path(tempfile.mkdtemp(prefix="catalogue-recommend-"))
     catalogue = folder / "catalogue.tsv"
-    with open(catalogue, "w", encoding="utf-8") as out:
-        out.write("item_id\ttitle\tdomain\n")
-        for i in range(args.recommend_items):
-            out.write(f"S{i}\t{synthetic_title(10_000_000 + i)}\tSynthetic\n")
+    catalogue.write_text("item_id\ttitle\tdomain\n" + "".join(
+        f"S{i}\t{synthetic_title(10_000_000 + i)}\tSynthetic\n" for i in range(args.recommend_items)), encoding="utf-8")
     history = [synthetic_title(10_000_000 + i) for i in (1, 2, 3)] + ["a gift for my niece"]
     timings = {}
     for run in ("cold", "cached"):

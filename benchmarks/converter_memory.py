@@ -64,10 +64,9 @@ def make_synthetic(real: Path, domain: str, lines: int, folder: Path) -> Dict[st
     written = 0
     with gzip.open(folder / f"{domain}_5.json.gz", "wt", encoding="utf-8", compresslevel=1) as fh:
         for c in range(copies):
-            chunk = []
-            for u, i, ts, rt in base[: lines - written]:
-                chunk.append(f'{{"reviewerID": "A{c:03d}X{u:09d}", "asin": "B{c:03d}{i:06d}", '
-                             f'"unixReviewTime": {ts + c * DAY}, "reviewTime": {rt}}}\n')
+            chunk = [f'{{"reviewerID": "A{c:03d}X{u:09d}", "asin": "B{c:03d}{i:06d}", '
+                     f'"unixReviewTime": {ts + c * DAY}, "reviewTime": {rt}}}\n'
+                     for u, i, ts, rt in base[: lines - written]]
             fh.writelines(chunk)
             written += len(chunk)
     with gzip.open(folder / f"meta_{domain}.json.gz", "wt", encoding="utf-8", compresslevel=1) as fh:
@@ -97,15 +96,13 @@ def run_converter(args: List[str], log: Path) -> Tuple[float, int, float, int]:
                                 stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    rss = usage.ru_maxrss * 1024
-    cpu = usage.ru_utime + usage.ru_stime
+    rss, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
     if timed:
         report = dict(line.strip().split(": ", 1) for line in log.read_text().splitlines()
                       if line.startswith("\t") and ": " in line)
         rss = int(report["Maximum resident set size (kbytes)"]) * 1024
         cpu = float(report["User time (seconds)"]) + float(report["System time (seconds)"])
-    return wall, rss, cpu, proc.returncode
+    return wall, rss, cpu, os.waitstatus_to_exitcode(status)
 
 
 def digest(folder: Path) -> Dict[str, str]:
@@ -120,8 +117,7 @@ def digest(folder: Path) -> Dict[str, str]:
 def measure(case: str, folder: Path, domain: str, lines: int, engines: List[str],
             work: Path) -> List[Dict[str, Any]]:
     """Convert ``folder`` once per engine; return one record each (and compare outputs)."""
-    records = []
-    digests = {}
+    records, digests = [], {}
     for engine in engines:
         out = work / f"out_{case}_{engine}"
         args = ["--input", str(folder), "--domains", domain, "--output", str(out), "--name", "ds"]
