@@ -70,15 +70,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     values = [float(v) for v in args.values.split(",")] if args.values else None
     rows, info = sweep(args.checkpoint, args.dataset, args.key, values)
     best = max(rows, key=lambda r: r["valid ndcg@10"])
-    fitted = info["values"][args.key]
-    others = ", ".join(f"`{k}` {v}" for k, v in info["values"].items() if k != args.key)
     source = "fitted by calibration on the validation split" if info["fitted"] else "the YAML settings (not calibrated)"
-    body = (f"Checkpoint `{args.checkpoint}` on `{args.dataset}`, `{args.key}` varied at ranking time "
-            f"(no retraining); every other scoring value as stored in the checkpoint ({source}): {others}. "
-            f"The checkpoint's own value: {fitted} (`fitted` column); the sweep's best on validation: "
-            f"{best[args.key]} (valid NDCG@10 {best['valid ndcg@10']:.4f}). Buckets: training "
-            "interactions of the target item. Choose by the validation column only.\n\n"
-            + common.md_table(rows, list(rows[0])))
+    body = (f"Checkpoint `{args.checkpoint}` on `{args.dataset}`, `{args.key}` varied at ranking time (no retraining); "
+            f"every other scoring value as stored in the checkpoint ({source}; results.json lists them). The "
+            f"checkpoint's own value is marked `fitted`; the sweep's best on validation: {best[args.key]} (valid "
+            f"NDCG@10 {best['valid ndcg@10']:.4f}). Buckets: training interactions of the target item. Choose by the "
+            "validation column only.\n\n" + common.md_table(rows, list(rows[0])))
     common.write_report(out, f"Ranking-time sweep of {args.key}", body, rows,
                         {"rows": rows, "checkpoint": args.checkpoint, "dataset": args.dataset,
                          "scoring": info, "best_on_valid": best[args.key]}, None)
