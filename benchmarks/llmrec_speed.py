@@ -270,20 +270,17 @@ def measure_scaling(built: Pipeline, sizes: Dict[str, List[int]], steps: int, us
     points = (("max_history", users_settings, lambda: {"eval_users_s": _user_time(model, batches), "users": n_users}),
               ("max_title_tokens", lm_settings,
                lambda: {"eval_items_s": _item_table_time(model, n_items, seed), "n_items": n_items}))
-    try:
-        for key, settings, evaluate in points:
-            out[key] = []
-            for value in sizes[key]:
-                setattr(settings, key, value)
-                if key == "max_title_tokens":
-                    model.attach_dataset(built.train_data._dataset)  # titles tokenized again
-                run = train_steps(built, steps, 0)
-                out[key].append({key: value, "train_step_s": fmean(run["times"]),
-                                 "real_tokens_per_step": run["real_tokens"] / steps, **evaluate()})
-            users_settings.max_history, lm_settings.max_title_tokens = base
-    finally:
+    for key, settings, evaluate in points:
+        out[key] = []
+        for value in sizes[key]:
+            setattr(settings, key, value)
+            if key == "max_title_tokens":
+                model.attach_dataset(built.train_data._dataset)  # titles tokenized again
+            run = train_steps(built, steps, 0)
+            out[key].append({key: value, "train_step_s": fmean(run["times"]),
+                             "real_tokens_per_step": run["real_tokens"] / steps, **evaluate()})
         users_settings.max_history, lm_settings.max_title_tokens = base
-        model.attach_dataset(built.train_data._dataset)
+    model.attach_dataset(built.train_data._dataset)
     return out
 
 
@@ -299,9 +296,7 @@ def report(result: Dict[str, Any]) -> str:
                  "real tokens/s": t[f"{key}_real_tokens_per_s"], "seconds": t[f"{key}_s"]}
                 for name, key in (("LLMRec (loader+loss+backward+AdamW)", "llmrec"),
                                   ("bare backbone fwd+bwd, same batches", "bare"))]
-        lines += ["", common.md_table(rows, list(rows[0])),
-                  f"padding: {t['real_tokens']} real / {t['padded_tokens']} padded tokens "
-                  f"({t['lm_calls_per_step']:.1f} LM calls per step, {t['distinct_shapes']} distinct shapes)"]
+        lines += ["", common.md_table(rows, list(rows[0]))]
     if "eval" in result:
         e = result["eval"]
         lines += ["", f"evaluation of {e['users']} users x {e['items']} items: full sort {e['eval_s']:.2f} s "
