@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.machine import cpu_flags, cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,15 +189,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             gen = subprocess.run([sys.executable, __file__, "--generate", str(syn), "--input",
                                   str(args.input), "--domain", args.domain, "--lines", str(args.lines)],
                                  check=True, capture_output=True, text=True)
-            result["synthetic"] = json.loads(gen.stdout)
-            result["synthetic"]["generation_s"] = round(time.monotonic() - start, 1)
+            result["synthetic"] = dict(json.loads(gen.stdout), generation_s=round(time.monotonic() - start, 1))
             result["runs"] += measure("synthetic", syn, args.domain, args.lines, engines, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["projection_2018_books"] = project(result["runs"], BOOKS_2018_LINES)
     result["machine_end"] = {"load_average": list(os.getloadavg())}
-    with atomic_output(str(args.output), ".json") as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
+    write_json_atomic(result, str(args.output))
     print(json.dumps(result["projection_2018_books"], indent=2))
     return 0 if all(r["exit_status"] == 0 for r in result["runs"]) else 1
 
