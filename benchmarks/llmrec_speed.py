@@ -29,8 +29,7 @@ import torch
 from experiments import common
 from recbole_llmrec.data.sequences import build_history_batch, build_item_batch
 from recbole_llmrec.model.text.precision import autocast_context, cpu_supports_bf16
-from recbole_llmrec.runs.pipeline import Pipeline
-from recbole_llmrec.runs.pipeline import build as build_pipeline
+from recbole_llmrec.runs import pipeline
 from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.machine import cpu_kind
 from recbole_llmrec.utils.resources import properties_dir
@@ -53,7 +52,7 @@ Batches = List[Dict[str, torch.Tensor]]
 
 
 # ------------------------------------------------------------------------------------------ setup
-def build(args: argparse.Namespace) -> Pipeline:
+def build(args: argparse.Namespace) -> pipeline.Pipeline:
     """Config, data, model and trainer for the benchmark (amazon_mixed + MiniLM, or tiny for --quick)."""
     # RecBole must keep 10 items of history, or the max_history=10 scaling point is capped
     # at the default 5 (the model itself reads only the last max_history items).
@@ -67,7 +66,7 @@ def build(args: argparse.Namespace) -> Pipeline:
     # The LM-in-the-loop user encoder (the paper's sentence encoder): the default sequence encoder runs
     # the LM once per catalogue, so its training is not bound by the backbone (see docs/RESULTS.md).
     files = [str(properties_dir() / "model" / "LLMRec-sentence.yaml")]
-    return build_pipeline("LLMRec", TINY_DATASET if args.quick else "amazon_mixed", files,
+    return pipeline.build("LLMRec", TINY_DATASET if args.quick else "amazon_mixed", files,
                           dict(overrides, **args.overrides), init_logging=False)
 
 
@@ -103,7 +102,7 @@ def _time(fn: Callable[[], Any], device: torch.device) -> float:
 
 
 # ------------------------------------------------------------------------------------------ training
-def train_steps(built: Pipeline, steps: int, warmup: int, bare: bool = False) -> Dict[str, Any]:
+def train_steps(built: pipeline.Pipeline, steps: int, warmup: int, bare: bool = False) -> Dict[str, Any]:
     """Time ``steps`` real training steps (after ``warmup``): their seconds, examples and the LM batches they fed
     the backbone (calls, real and padded tokens, distinct shapes).
 
@@ -152,7 +151,7 @@ def bare_step(model: Any, calls: Batches) -> float:
     return elapsed
 
 
-def measure_training(built: Pipeline, steps: int, warmup: int) -> Dict[str, Any]:
+def measure_training(built: pipeline.Pipeline, steps: int, warmup: int) -> Dict[str, Any]:
     run = train_steps(built, steps, warmup, bare=True)
     examples, real, padded = run["examples"], run["real_tokens"], run["padded_tokens"]
     llm_s, bare_s = sum(run["times"]), sum(run["bare_times"])
@@ -189,7 +188,7 @@ def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch:
             enc.backbone(**kwargs)
 
 
-def measure_eval(built: Pipeline, max_users: Optional[int]) -> Dict[str, Any]:
+def measure_eval(built: pipeline.Pipeline, max_users: Optional[int]) -> Dict[str, Any]:
     """Full-sort evaluation time (RecBole's ``Trainer._full_sort_batch_eval`` per batch, plus the top-k the
     collector takes) vs the encode-once bound (the bare backbone encoding each item and each user once),
     optionally on the first users only."""
@@ -254,7 +253,7 @@ def _user_time(model: Any, batches: List[Any]) -> float:
     return _time(run, model.text.device)
 
 
-def measure_scaling(built: Pipeline, sizes: Dict[str, List[int]], steps: int, users: int) -> Dict[str, Any]:
+def measure_scaling(built: pipeline.Pipeline, sizes: Dict[str, List[int]], steps: int, users: int) -> Dict[str, Any]:
     """Evaluation's item table vs #items; a training step and evaluation vs ``max_history`` (users' encoding)
     and ``max_title_tokens`` (the item table)."""
     model, seed = built.model, int(built.config["seed"])
