@@ -76,7 +76,7 @@ def encode_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     elif args.checkpoint:
         from recbole_llmrec.serving.recommender import load_model
 
-        encode = load_model(args.checkpoint)[0].encode_titles
+        encode = load_model(args.checkpoint)[0].catalogue.encode_titles
         encoder_name = f"checkpoint {args.checkpoint}"
     else:
         encode = lm_encoder(LMSettings(llm_path=args.llm_path, max_title_tokens=args.max_title_tokens))

@@ -120,7 +120,7 @@ def train_steps(built: pipeline.Pipeline, steps: int, warmup: int, bare: bool = 
             model.calculate_loss(batch.to(device)).backward()
             trainer.optimizer.step()
 
-        with recording(model.encoder.backbone) as calls:
+        with recording(model.text.lm.backbone) as calls:
             elapsed = _time(step, device)
         bare_s = bare_step(model, calls) if bare else 0.0
         if i >= warmup:
@@ -138,7 +138,7 @@ def train_steps(built: pipeline.Pipeline, steps: int, warmup: int, bare: bool = 
 
 def bare_step(model: Any, calls: Batches) -> float:
     """Seconds of the bare ``encoder.backbone`` forward + backward on one step's batches (one backward)."""
-    enc = model.encoder
+    enc = model.text.lm
 
     def run() -> None:
         with autocast_context(model.text.device, enc.autocast_dtype):
@@ -175,7 +175,7 @@ def _eval_batches(test_data: Any, max_users: Optional[int]) -> List[Any]:
 
 def _bare_encode(model: Any, input_ids: torch.Tensor, mask: torch.Tensor, batch: int) -> None:
     """Bare backbone over rows sorted by length, ``batch`` rows per call, each trimmed to its longest row."""
-    enc = model.encoder
+    enc = model.text.lm
     order = torch.argsort(mask.sum(1), stable=True)
     with autocast_context(model.text.device, enc.autocast_dtype):
         for begin in range(0, order.numel(), batch):
@@ -193,13 +193,13 @@ def measure_eval(built: pipeline.Pipeline, max_users: Optional[int]) -> Dict[str
     collector takes) vs the encode-once bound (the bare backbone encoding each item and each user once),
     optionally on the first users only."""
     model, trainer = built.model, built.trainer
-    text, enc, settings = model.text, model.encoder, model.settings
+    text, enc, settings = model.text, model.text.lm, model.settings
     batches = _eval_batches(built.test_data, max_users)
     n_items = trainer.tot_item_num = model.n_items
     model.eval()
 
     def one_pass() -> None:
-        model.invalidate_item_cache()
+        model.items.invalidate()
         with torch.no_grad():
             for batch in batches:
                 _, scores, _, _ = trainer._full_sort_batch_eval(batch)
@@ -210,7 +210,7 @@ def measure_eval(built: pipeline.Pipeline, max_users: Optional[int]) -> Dict[str
     eval_cold_s = _time(one_pass, text.device)
     log(f"evaluation, first pass: {eval_cold_s:.2f} s")
     eval_s = _time(one_pass, text.device)
-    model.invalidate_item_cache()
+    model.items.invalidate()
     items = torch.arange(1, n_items, device=text.device)
     item_inputs = build_item_batch(items, text.title_ids, text.title_offsets, enc.special)
     seq, seq_len = (torch.cat([b[0][f] for b in batches]).to(text.device) for f in (model.ITEM_SEQ, model.ITEM_SEQ_LEN))
@@ -236,7 +236,7 @@ def _item_table_time(model: Any, n: int, seed: int) -> float:
     def run() -> None:
         with torch.no_grad():
             for b in range(0, ids.numel(), step):
-                model.item_vectors(ids[b: b + step])
+                model.items.vectors(ids[b: b + step])
 
     model.eval()
     return _time(run, model.text.device)
@@ -342,7 +342,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sizes = {"items": [100, 200, 400] if args.quick else [2000, 4000, 8000], "max_history": [2, 5, 10],
                  "max_title_tokens": [8, 16, 24]}
         result["scaling"] = measure_scaling(built, sizes, 2, 16 if args.quick else 256)
-    dtype = built.model.encoder.autocast_dtype
+    dtype = built.model.text.lm.autocast_dtype
     result["config"]["autocast_resolved"] = str(dtype).replace("torch.", "") if dtype else "fp32"
     result["ratios"] = {name: result[part][name] if part in result else None
                         for name, (part, _, _) in THRESHOLDS.items()}
