@@ -97,19 +97,10 @@ def report(out, results, args) -> None:
     ]
     body += [f"| {d['regime']} | {d['dataset']} | {d['metric']} | {common.fmt_diff(d)} | "
              f"{d['verdict']} |" for d in diffs]
-    fig = plot(rows)
     common.write_report(out, "Backbone size and transfer (MiniLM vs SmolLM2-135M)", "\n".join(body),
                         rows + [dict(d, setting="difference") for d in diffs],
-                        {"rows": rows, "paired": diffs, "seed": args.seed}, fig)
+                        {"rows": rows, "paired": diffs, "seed": args.seed})
 
-
-def plot(rows):
-    measured = [r for r in rows if r["status"] == "measured"]
-    groups = list(dict.fromkeys((r["setting"].split(" ", 1)[1], r["dataset"]) for r in measured))
-    series = {lm: [next((r["ndcg@10"] for r in measured if r["setting"] == f"{lm} {g[0]}" and r["dataset"] == g[1]),
-                        None) for g in groups] for lm in ("MiniLM", "SmolLM2")}
-    return common.bars([f"{g[0]}\n{g[1].replace('amazon_', '')}" for g in groups], series,
-                       "test NDCG@10 (zero-shot)", "MiniLM vs SmolLM2-135M", figsize=(7, 3.5))[0]
 
 
 if __name__ == "__main__":

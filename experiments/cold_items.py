@@ -82,8 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "\n".join(body), rows,
                         {"rows": rows, "seed": args.seed, "dataset": args.dataset,
                          "sources": {m: (r or {}).get("checkpoint") for m, r in results.items()},
-                         "wall_s": {m: (r or {}).get("wall_s") for m, r in results.items()}},
-                        plot(rows))
+                         "wall_s": {m: (r or {}).get("wall_s") for m, r in results.items()}})
     return 0
 
 
@@ -105,13 +104,6 @@ def label_rows(result: Dict[str, Any], folder: Path) -> Dict[str, Any]:
                            for t in block["target"]]
     return dict(result, per_row={"test": block})
 
-
-def plot(rows):
-    fig, ax = common.bars([f"{r['bucket']}\n({r.get('rows', '?')} rows)" for r in rows],
-                          {name: [r.get(f"{name} ndcg@10") for r in rows] for name in ("SASRec", "LLMRec")},
-                          "test NDCG@10", figsize=(5.5, 3.5))
-    ax.set_xlabel("training interactions of the target item")
-    return fig
 
 
 if __name__ == "__main__":

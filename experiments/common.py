@@ -34,7 +34,7 @@ def base_parser(question: str, doc: Optional[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=doc, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=str(RESULTS / question),
-                        help="folder of the md/csv/json/png and of runs/ (default: %(default)s)")
+                        help="folder of the md/csv/json and of runs/ (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing report in --output")
     parser.add_argument("--data_path", default=str(REPO / "dataset"),
                         help="folder holding the converted datasets (default: %(default)s)")
@@ -108,42 +108,6 @@ def write_csv(rows: List[Dict[str, Any]], path: Path) -> None:
             writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
-
-
-def bars(groups: Sequence[str], series: Dict[str, Sequence[Optional[float]]], ylabel: str, title: str = "",
-         errors: Optional[Dict[str, Sequence[float]]] = None,
-         figsize: Tuple[float, float] = (6, 3.5)) -> Tuple[Any, Any]:
-    """A report's grouped bar chart: a group of bars per label of ``groups``, a bar per series (its values in
-    group order, None as 0; ``errors``: error bars of some series). Returns (figure, axes)."""
-    fig, ax = pyplot().subplots(figsize=figsize)
-    width = 0.8 / max(1, len(series))
-    for i, (name, values) in enumerate(series.items()):
-        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(groups))]
-        ax.bar(xs, [v or 0.0 for v in values], width, label=name, yerr=(errors or {}).get(name), capsize=3)
-    ax.set_xticks(range(len(groups)), groups, fontsize=7)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    if len(series) > 1:
-        ax.legend(fontsize=7)
-    return fig, ax
-
-
-def pyplot() -> Any:
-    """matplotlib's pyplot, drawing to files (imported on first use: a measured child process that
-    imports this module does not load matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    """A matplotlib figure as PNG, all or nothing."""
-    with atomic_output(str(path), ".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    pyplot().close(fig)
 
 
 def result_fields(result: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -224,8 +188,8 @@ def machine_line(measured: Dict[str, Any], built_on: Dict[str, Any]) -> str:
 
 
 def write_report(out: Path, title: str, md_body: str, rows: List[Dict[str, Any]],
-                 payload: Dict[str, Any], fig: Any) -> None:
-    """``results.md``, ``results.csv``, ``results.json`` and ``results.png`` in ``out``. The machine
+                 payload: Dict[str, Any]) -> None:
+    """``results.md``, ``results.csv`` and ``results.json`` in ``out``. The machine
     named is the one each run in ``out/runs/`` recorded (``--report_only`` may rebuild elsewhere)."""
     built_on, measured = cpu_kind(), run_machines(out)
     payload = dict(payload, machine=built_on, run_machines=measured)
@@ -233,9 +197,7 @@ def write_report(out: Path, title: str, md_body: str, rows: List[Dict[str, Any]]
     write_text(md, out / "results.md")
     write_csv(rows, out / "results.csv")
     write_json(payload, out / "results.json")
-    if fig is not None:
-        save_figure(fig, out / "results.png")
-    logger.info("wrote %s/results.{md,csv,json,png}", out)
+    logger.info("wrote %s/results.{md,csv,json}", out)
 
 
 def setup_logging() -> None:

@@ -107,20 +107,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     common.write_report(out, "SASRec data budget vs zero-shot LLMRec (amazon_videogames)",
                         "\n".join(body), rows + [dict(d, model="difference") for d in diffs],
                         {"rows": rows, "paired": diffs, "seed": args.seed,
-                         "zero_shot_result": zs_row["source"]}, plot(rows))
+                         "zero_shot_result": zs_row["source"]})
     return 0
 
-
-def plot(rows):
-    fig, ax = common.pyplot().subplots(figsize=(5, 3.5))
-    sas = [r for r in rows if r.get("status") == "measured"]
-    ax.plot([r["fraction"] * 100 for r in sas], [r["ndcg@10"] for r in sas], "o-", label="SASRec")
-    ax.axhline(rows[0]["ndcg@10"], color="tab:orange", ls="--", label="LLMRec zero-shot")
-    ax.set_xlabel("% of users whose training rows SASRec sees")
-    ax.set_ylabel("test NDCG@10")
-    ax.legend()
-    ax.set_title("amazon_videogames")
-    return fig
 
 
 if __name__ == "__main__":

@@ -248,7 +248,7 @@ def report(out, args, targets, train, grids, baselines, evals, weights, grid) ->
                         rows + [dict(d, model_row="difference") for d in diffs],
                         {"rows": rows, "paired": diffs, "folds": folds, "seed": args.seed,
                          "max_users": args.max_users, "target_users": args.target_users,
-                         "grid": grid}, plot(rows, targets))
+                         "grid": grid})
 
 
 def source_stats(args, target: str) -> Optional[Dict[str, Any]]:
@@ -299,35 +299,12 @@ def build_md(rows, diffs, folds, args, grid) -> str:
         lines.append(f"| {f['target']} | {s.get('users')} / {s.get('items')} / {s.get('interactions')} "
                      f"| {f['train_wall_s']} | {f['train_cpu_s']} | {f['best_weight_on_own_valid']} "
                      f"| {g} | {used} |")
-    lines += ["", "Issue 20's targets, test NDCG@10 (full model = the cross-fitted row):", "",
-              "| target | trained alone ≥ TitleKNN | full ≥ 1.5× TitleKNN | full ≥ 6× Pop |",
-              "|---|---|---|---|"]
-    for target in dict.fromkeys(r["target"] for r in rows):
-        got = {r["model"].split(",")[0].split(" (")[0] + ("/alone" if "alone" in r["model"] else
-               "/cross" if "cross" in r["model"] else "/yaml" if "YAML" in r["model"] else ""):
-               r.get("ndcg@10") for r in rows if r["target"] == target}
-        alone, full = got.get("LLMRec trained part alone/alone"), got.get("LLMRec/cross")
-        knn, pop = got.get("TitleKNN"), got.get("Pop")
-
-        def judge(a, b, factor):
-            if a is None or b is None:
-                return "not measured"
-            return f"{'yes' if a >= factor * b else 'no'} ({a:.4f} vs {factor:g}× {b:.4f})"
-        lines.append(f"| {target} | {judge(alone, knn, 1)} | {judge(full, knn, 1.5)} | {judge(full, pop, 6)} |")
     checks = [f"{f['target']}: {f['valid_at_32_grid']:.4f} vs {f['valid_at_32_evaluator']:.4f}"
               for f in folds if f["valid_at_32_grid"] is not None and f["valid_at_32_evaluator"] is not None]
     if checks:
         lines += ["", "Check of the one-pass grid against RecBole's evaluator (validation NDCG@10 at "
                   "weight 32, grid vs `--evaluate_checkpoint`): " + "; ".join(checks) + "."]
     return "\n".join(lines)
-
-
-def plot(rows, targets):
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    series = {m: [next((r.get("ndcg@10") for r in rows if r["target"] == t and r["model"] == m), None)
-                  for t in targets] for m in models}
-    return common.bars(targets, series, "test NDCG@10 on the held-out domain",
-                       "leave-one-domain-out (LLMRec zero-shot; baselines on the target)", figsize=(8, 3.8))[0]
 
 
 if __name__ == "__main__":

@@ -98,14 +98,8 @@ def report(out: Path, results, args) -> None:
                                "verdict", "status"]),
     ]
     common.write_report(out, "Mixed vs single-domain training", "\n".join(body), rows,
-                        {"rows": rows, "seed": args.seed}, plot(rows))
+                        {"rows": rows, "seed": args.seed})
 
-
-def plot(rows):
-    done = [r for r in rows if r.get("status") == "measured"]
-    series = {"single-domain": [r["single ndcg@10"] for r in done], "mixed": [r["mixed ndcg@10"] for r in done]}
-    return common.bars([f"{r['model']}\n{r['domain']}" for r in done], series, "test NDCG@10 (same rows)",
-                       "error bar: paired SE of mixed - single", {"mixed": [r["se ndcg@10"] for r in done]})[0]
 
 
 if __name__ == "__main__":

@@ -194,7 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     payload = {"rows": rows, "results": {d: {k: v for k, v in r.items() if k != "test_rows"}
                                          for d, r in results.items()}}
     common.write_report(out, "Title similarity alone on unseen domains: training-free variants",
-                        body, rows, payload, None)
+                        body, rows, payload)
     return 0
 
 

@@ -80,19 +80,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                "peak_rss_mib", "vs full ndcg@10", "status"]),
     ]
     common.write_report(out, "LLMRec: full fine-tuning vs LoRA vs frozen", "\n".join(body), rows,
-                        {"rows": rows, "seed": args.seed, "overrides": extra}, plot(rows))
+                        {"rows": rows, "seed": args.seed, "overrides": extra})
     return 0
 
-
-def plot(rows):
-    done = [r for r in rows if r.get("status") == "measured"]
-    fig, ax = common.bars([r["tuning"] for r in done], {"NDCG@10": [r["ndcg@10"] for r in done]}, "test NDCG@10",
-                          "error bar: paired SE vs full", {"NDCG@10": [r.get("se ndcg@10") or 0 for r in done]},
-                          figsize=(5, 3.5))
-    for i, r in enumerate(done):
-        ax.annotate(f"{(r['trainable params'] or 0) / 1e6:.2f}M trainable", (i, r["ndcg@10"]),
-                    ha="center", va="bottom", fontsize=7)
-    return fig
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def test_report_names_the_runs_machine_when_rebuilt_elsewhere(tmp_path, monkeypa
     (tmp_path / "runs" / "b.cpu.json").write_text(json.dumps({"cpu_s": 1.0, "wall_s": 2.0}))  # no run
     (tmp_path / "runs" / "x-size.json").write_text(json.dumps({"users": 3}))  # no run either
     monkeypatch.setattr(common, "cpu_kind", lambda: AMD)
-    common.write_report(tmp_path, "T", "body", [{"x": 1}], {}, None)
+    common.write_report(tmp_path, "T", "body", [{"x": 1}], {})
     md = (tmp_path / "results.md").read_text()
     assert "Runs measured on: Intel(R) Xeon(R), 2 cores, avx512_bf16: True" in md
     assert "AMD" not in md
@@ -39,7 +39,7 @@ def test_report_says_which_runs_have_no_recorded_machine(tmp_path, monkeypatch):
     _run(tmp_path, "old")
     _run(tmp_path, "new", INTEL)
     monkeypatch.setattr(common, "cpu_kind", lambda: AMD)
-    common.write_report(tmp_path, "T", "body", [], {}, None)
+    common.write_report(tmp_path, "T", "body", [], {})
     md = (tmp_path / "results.md").read_text()
     assert "Report built on: AMD EPYC" in md
     assert "1 of 2 runs were measured before runs kept their machine" in md
@@ -51,7 +51,7 @@ def test_report_lists_every_machine_of_its_runs(tmp_path, monkeypatch, machines)
     for i, machine in enumerate(machines):
         _run(tmp_path, f"r{i}", machine)
     monkeypatch.setattr(common, "cpu_kind", lambda: AMD)
-    common.write_report(tmp_path, "T", "body", [], {}, None)
+    common.write_report(tmp_path, "T", "body", [], {})
     md = (tmp_path / "results.md").read_text()
     assert "Runs measured on: Intel(R) Xeon(R)" in md and "; AMD EPYC" in md
 
