@@ -78,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "validation column only.\n\n" + common.md_table(rows, list(rows[0])))
     common.write_report(out, f"Ranking-time sweep of {args.key}", body, rows,
                         {"rows": rows, "checkpoint": args.checkpoint, "dataset": args.dataset,
-                         "scoring": info, "best_on_valid": best[args.key]}, None)
+                         "scoring": info, "best_on_valid": best[args.key]})
     return 0
 
 

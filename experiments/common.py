@@ -110,6 +110,24 @@ def write_csv(rows: List[Dict[str, Any]], path: Path) -> None:
             writer.writerows(rows)
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files (imported on first use: a measured child process that
+    imports this module does not load matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """A matplotlib figure as PNG, all or nothing."""
+    with atomic_output(str(path), ".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+
+
 def result_fields(result: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """A report row's fields of one run: its test metrics, wall seconds and ``status``
     (``measured``, or ``not run`` when ``result`` is None)."""
