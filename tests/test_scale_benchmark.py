@@ -32,7 +32,7 @@ def test_tiny_rung_writes_the_report(tmp_path, tiny_lms):
             "--checkpoint_dir", str(tmp_path / "saved")]
     proc = _run(args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("results.md", "results.csv", "results.json", "results.png"):
+    for name in ("results.md", "results.csv", "results.json"):
         assert (out / name).stat().st_size > 0, name
     result = json.loads((out / "results.json").read_text())
     row = result["rows"][0]
