@@ -1,19 +1,14 @@
 """The scale ladder: LLMRec's default and SASRec from the embedded 64k-interaction dataset to all four
 shared Amazon domains (1.1M interactions), and a 1,000,000-title catalogue, one command.
 
-Rungs (``--rungs``): ``amazon_mixed`` (embedded), ``beauty_toys_all`` (2014 Beauty + Toys, every user of
-the 5-core), ``four_domains`` (+ 2014 Clothing, 2018 Video Games, prefixed ids as
-``experiments.leave_one_domain_out``), ``million_items`` (``--million_titles`` titles: the
-``--million_base`` rung's items, then composites of two real titles by :data:`CATALOGUE_RULE`, and
-``--million_users`` seeded users: title encoding into a ``.npy``, a training step ``sampled`` and
-``full_catalogue``, a full-ranking test evaluation) and ``tiny`` (tests: the committed tiny dataset and a
-tiny random LM). Each measurement runs in its own child process through :mod:`recbole_llmrec.runs.harness`
-(peak RSS = its ``VmHWM``; epochs, validation and title encoding timed by the trainer's events): LLMRec's
-default, SASRec with :data:`SASREC_REFERENCE` to convergence, and SASRec capped at the most epochs that fit
-in LLMRec's wall time. ``--ddp``: LLMRec at the largest rung in 2 gloo processes x 1 thread.
-
-Runs are cached in ``--output/runs`` (``--report_only`` rebuilds ``results.{md,csv,json}`` from them;
-``--overwrite`` replaces a report)::
+Rungs (``--rungs``): ``amazon_mixed`` (embedded), ``beauty_toys_all`` (2014 Beauty + Toys, every user),
+``four_domains`` (+ 2014 Clothing, 2018 Video Games, as ``experiments.leave_one_domain_out``), ``tiny`` (tests)
+and ``million_items`` (:data:`CATALOGUE_RULE` on ``--million_base``: title encoding into a ``.npy``, a
+``sampled`` and a ``full_catalogue`` training step, a full-ranking evaluation). Each measurement runs in its
+own child process of :mod:`recbole_llmrec.runs.harness` (peak RSS: its ``VmHWM``): LLMRec's default, SASRec
+(:data:`SASREC_REFERENCE`) to convergence and capped at LLMRec's wall time; ``--ddp``: LLMRec at the largest
+rung in 2 gloo processes x 1 thread. Runs are cached in ``--output/runs`` (``--report_only`` rebuilds
+``results.{md,csv,json}`` from them)::
 
     python -m benchmarks.scale --rungs amazon_mixed,beauty_toys_all --skip_sasrec
     python -m benchmarks.scale --rungs tiny,million_items --million_base tiny --million_titles 2000 \\
@@ -25,14 +20,11 @@ import argparse
 import hashlib
 import itertools
 import logging
-import os
 import random
 import shutil
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -56,9 +48,6 @@ TRAIN_RUNGS = ("tiny", "amazon_mixed", "beauty_toys_all", "four_domains")  # sma
 MILLION = "million_items"
 ALL_RUNGS = TRAIN_RUNGS + (MILLION,)
 DEFAULT_RUNGS = ("amazon_mixed", "beauty_toys_all", "four_domains", MILLION)
-#: The RecBole dataset of each training rung but ``tiny`` (the committed test dataset in TINY_DATA).
-RUNG_DATASETS = {"amazon_mixed": "amazon_mixed", "beauty_toys_all": "amazon_scale_beauty_toys_all",
-                 "four_domains": "amazon_scale_four_domains"}
 TINY_DATA = REPO / "tests" / "data" / "atomic"
 RSS_LIMIT_MIB = 8 * 1024  # "8 GB" read as 8 GiB
 METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20")
@@ -88,21 +77,18 @@ LADDER_NOTE = (
 
 
 # ------------------------------------------------------------------------------------ rungs
-@dataclass
-class Rung:
+class Rung(NamedTuple):
     """A dataset of the ladder: RecBole dataset name and the folder holding it."""
 
     name: str
     dataset: str
     data_path: Path
+    tiny: bool = False  # the tiny rung, or the million one on it: tiny settings and LM
 
     @property
     def folder(self) -> Path:
         return self.data_path / self.dataset
 
-    @property
-    def tiny(self) -> bool:
-        return self.name == "tiny" or self.dataset.endswith("_tiny")
 
 
 def rung_of(name: str, args: Any) -> Rung:
@@ -111,12 +97,12 @@ def rung_of(name: str, args: Any) -> Rung:
     data_path = Path(args.data_path)
     if name == MILLION:
         suffix = "" if args.million_base == "four_domains" else f"_{args.million_base}"
-        return Rung(name, f"amazon_scale_items_{args.million_titles}{suffix}", data_path)
+        return Rung(name, f"amazon_scale_items_{args.million_titles}{suffix}", data_path, args.million_base == "tiny")
     if name == "tiny":
-        return Rung(name, "tiny_mixed", TINY_DATA)
-    if name == "amazon_mixed" and not (data_path / "amazon_mixed").is_dir():
-        return Rung(name, "amazon_mixed", REPO / "dataset")
-    return Rung(name, RUNG_DATASETS[name], data_path)
+        return Rung(name, "tiny_mixed", TINY_DATA, True)
+    if name == "amazon_mixed":
+        return Rung(name, name, data_path if (data_path / name).is_dir() else REPO / "dataset")
+    return Rung(name, f"amazon_scale_{name}", data_path)
 
 
 def prepare_rung(rung: Rung, args: Any) -> None:
@@ -140,13 +126,12 @@ def rung_size(rung: Rung, out: Path, key: str) -> Optional[Dict[str, int]]:
     path = out / "runs" / f"{key}-size.json"
     if not rung.folder.is_dir():
         return common.load_json(path) if path.exists() else None
-    stats, catalogue = rung.folder / f"{rung.dataset}.stats.json", rung.folder / "scale_catalogue.json"
-    if stats.is_file():
-        info = common.load_json(stats)["output"]
-    elif catalogue.is_file():
-        info = common.load_json(catalogue)
-    else:
+    found = [p for p in (rung.folder / f"{rung.dataset}.stats.json", rung.folder / "scale_catalogue.json")
+             if p.is_file()]
+    if not found:
         raise SystemExit(f"error: {rung.folder} has no stats.json")
+    info = common.load_json(found[0])
+    info = info.get("output", info)  # stats.json: the converter's output counts
     size = {k: int(info[k]) for k in ("users", "items", "interactions")}
     if not path.exists() or common.load_json(path) != size:
         common.write_json(size, path)
@@ -155,8 +140,7 @@ def rung_size(rung: Rung, out: Path, key: str) -> Optional[Dict[str, int]]:
 
 # ------------------------------------------------------------------ the million-title catalogue
 class CompositeCatalogue:
-    """``total`` titles made on demand (slices, as ``encode_titles_to_npy`` reads them) by
-    :data:`CATALOGUE_RULE`."""
+    """``total`` titles by :data:`CATALOGUE_RULE`, made on demand (as ``encode_titles_to_npy`` reads them)."""
 
     def __init__(self, real_titles: Sequence[str], total: int) -> None:
         self.real = list(real_titles)
@@ -206,8 +190,7 @@ def build_million_dataset(rung: Rung, args: Any) -> None:
         header = handle.readline()
         for line in handle:
             by_user.setdefault(line.split("\t", 1)[0], []).append(line)
-    users = sorted(by_user)
-    chosen = sorted(random.Random(args.seed).sample(users, min(args.million_users, len(users))))
+    chosen = sorted(random.Random(args.seed).sample(sorted(by_user), min(args.million_users, len(by_user))))
     tmp = rung.data_path / f".{rung.dataset}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -228,9 +211,8 @@ def build_million_dataset(rung: Rung, args: Any) -> None:
             "composite_items": catalogue.total - len(ids), "separator": catalogue.separator,
             "rule": CATALOGUE_RULE}
     common.write_json(info, tmp / "scale_catalogue.json")
-    os.rename(tmp, rung.folder)
-    logger.info("wrote %s: %d users, %d interactions, %d items", rung.folder, len(chosen), interactions,
-                catalogue.total)
+    tmp.rename(rung.folder)
+    logger.info("wrote %s: %d users, %d interactions", rung.folder, len(chosen), interactions)
 
 
 def catalogue_rows(item_ids: Sequence[Any], base_ids: List[str]) -> Any:
@@ -268,12 +250,10 @@ def encode(spec: RunSpec) -> Dict[str, Any]:
     a ``.npy`` (``recbole_llmrec.serving.item_vectors.encode_titles_to_npy``), as the model encodes titles."""
     catalogue, _, _ = catalogue_for(argparse.Namespace(**spec.options["catalogue"]))
     start = time.perf_counter()
-    config = build_config("LLMRec", spec.dataset, None, spec.config_dict())
-    encoder = lm_encoder(LLMRecSettings.from_config(config).lm)
-    load_s = time.perf_counter() - start
-    rss_loaded = peak_rss_mib()
+    encoder = lm_encoder(LLMRecSettings.from_config(build_config("LLMRec", spec.dataset, None, spec.config_dict())).lm)
+    load_s, rss_loaded = round(time.perf_counter() - start, 2), peak_rss_mib()
     timed = timed_encode(encoder, catalogue, spec.options["vectors"], int(spec.options["chunk"]), True)
-    return dict(timed, load_lm_s=round(load_s, 2), peak_rss_after_lm_mib=rss_loaded)
+    return dict(timed, load_lm_s=load_s, peak_rss_after_lm_mib=rss_loaded)
 
 
 def step(spec: RunSpec) -> Dict[str, Any]:
@@ -310,50 +290,39 @@ def evaluate(spec: RunSpec) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ run specs
-def llm_path_for(rung: Rung, args: Any, out: Path) -> Optional[str]:
-    """``--llm_path``; for the tiny rung without it, a tiny random BERT built once in ``out/runs``."""
-    if args.llm_path or not rung.tiny:
-        return args.llm_path
-    folder = out / "runs" / "tiny_lm"
-    if not (folder / "config.json").is_file() and not args.report_only:
-        words = tiny_lm.words_of((TINY_DATA / "tiny_mixed" / "tiny_mixed.item").read_text(encoding="utf-8"))
-        tiny_lm.build_tiny_lm("bert", folder, words)
-    return str(folder)
-
-
-def base_config(rung: Rung, args: Any) -> Dict[str, Any]:
-    """Config entries of every run on ``rung``."""
-    return {"data_path": str(rung.data_path), "seed": args.seed, "gpu_id": args.gpu_id,
-            "checkpoint_dir": args.checkpoint_dir, "show_progress": False}
+def train_spec(rung: Rung, args: Any, name: str, model: str, config: Dict[str, Any], **spec: Any) -> RunSpec:
+    """``model`` on ``rung``: the config entries of every run, ``config``, then the ``--key=value`` overrides."""
+    config = dict({"data_path": str(rung.data_path), "seed": args.seed, "gpu_id": args.gpu_id,
+                   "checkpoint_dir": args.checkpoint_dir, "show_progress": False}, **config)
+    return RunSpec(f"{rung.name}-{name}", model, rung.dataset, config=dict(config, **common.overrides(args)), **spec)
 
 
 def llmrec_spec(rung: Rung, args: Any, out: Path, nproc: int = 1, threads: Optional[int] = None,
                 name: str = "LLMRec") -> RunSpec:
-    """LLMRec's default (the YAML) on ``rung``, its title encoding timed (no title_vector_cache)."""
-    config = dict(base_config(rung, args), title_vector_cache=None, **(TINY_LLMREC if rung.tiny else {}))
-    llm_path = llm_path_for(rung, args, out)
-    if llm_path:
-        config["llm_path"] = llm_path
+    """LLMRec's default (the YAML) on ``rung``, its title encoding timed (no title_vector_cache); the LM:
+    ``--llm_path``, else on the tiny rung a tiny random BERT built once in ``out/runs``."""
+    config = dict(title_vector_cache=None, **(TINY_LLMREC if rung.tiny else {}))
+    tiny_llm = out / "runs" / "tiny_lm"
+    if rung.tiny and not args.llm_path and not (tiny_llm / "config.json").is_file() and not args.report_only:
+        words = tiny_lm.words_of((TINY_DATA / "tiny_mixed" / "tiny_mixed.item").read_text(encoding="utf-8"))
+        tiny_lm.build_tiny_lm("bert", tiny_llm, words)
+    if args.llm_path or rung.tiny:
+        config["llm_path"] = args.llm_path or str(tiny_llm)
     if args.epochs is not None:
         config["epochs"] = args.epochs
-    config.update(common.overrides(args))
-    return RunSpec(f"{rung.name}-{name}", "LLMRec", rung.dataset, config=config, options={"nproc": nproc},
-                   threads=args.threads if threads is None else threads)
+    return train_spec(rung, args, name, "LLMRec", config, options={"nproc": nproc},
+                      threads=args.threads if threads is None else threads)
 
 
 def sasrec_spec(rung: Rung, args: Any, epochs: int, name: str = "SASRec") -> RunSpec:
     """SASRec with the reference settings on ``rung``, at most ``epochs`` epochs."""
-    config = dict(base_config(rung, args), **SASREC_REFERENCE, epochs=epochs)
-    if rung.tiny:
-        config.update(TINY_SASREC)
-    config.update(common.overrides(args))
-    return RunSpec(f"{rung.name}-{name}", "SASRec", rung.dataset, config=config, threads=args.threads)
+    config = dict(SASREC_REFERENCE, epochs=epochs, **(TINY_SASREC if rung.tiny else {}))
+    return train_spec(rung, args, name, "SASRec", config, threads=args.threads)
 
 
 def epochs_within(budget_s: float, converged: Dict[str, Any]) -> int:
-    """The most epochs of the converged SASRec run that fit in ``budget_s`` seconds: its fixed part
-    (setup, test evaluation: its wall time minus its epochs) + the first N epochs' training and
-    validation (at least 1)."""
+    """The most epochs (at least 1) of the converged SASRec run that fit in ``budget_s`` seconds: its fixed part
+    (setup, test evaluation: its wall time minus its epochs) + the first N epochs' training and validation."""
     timing = converged["timing"]
     epochs = [t["s"] + v for t, v in zip(timing["train_epochs"], timing["valid_epochs"])]
     fixed = converged["wall_time_s"] - sum(t["s"] for t in timing["train_epochs"]) - sum(timing["valid_epochs"])
@@ -381,30 +350,13 @@ def run_training_rung(rung: Rung, args: Any, out: Path, live: bool) -> Dict[str,
     return runs
 
 
-def full_catalogue_fits(sampled: Optional[Dict[str, Any]], n_items: int) -> Tuple[bool, str]:
-    """Whether a ``full_catalogue`` step should fit: the sampled step's peak + four [batch, n_items]
-    float32 matrices (logits, softmax, their gradients) + the item table's gradient, against the
-    memory available now (``MemAvailable``)."""
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as handle:
-            available = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("MemAvailable"))
-    except (OSError, StopIteration):
-        return True, "MemAvailable unknown: tried"
-    sampled = sampled or {}
-    need = (sampled.get("peak_rss_mib", 0) * 2**20 + 4 * int(sampled.get("batch", 256)) * n_items * 4
-            + 2 * n_items * 64 * 4)
-    return need <= 0.9 * available, f"estimated {need / 2**30:.1f} GiB, available {available / 2**30:.1f} GiB"
-
-
 def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
     """The million-title catalogue: encoding, one training step (sampled, full_catalogue), evaluation."""
     rung = rung_of(MILLION, args)
     if live:
         build_million_dataset(rung, args)
-    runs: Dict[str, Any] = {"size": rung_size(rung, out, MILLION), "dataset": rung.dataset}
+    runs: Dict[str, Any] = {"size": rung_size(rung, out, MILLION)}
     encoded = out / "runs" / f"{MILLION}-encode.json"
-    if not live and encoded.exists():  # report what was measured, whatever the options now
-        runs["dataset"] = common.load_json(encoded)["spec"]["dataset"]
     # LLMRec's training config without its epochs (nothing here trains for epochs)
     config = {k: v for k, v in llmrec_spec(rung, args, out).config.items()
               if k not in ("epochs", "stopping_step") or k in common.overrides(args)}
@@ -421,12 +373,20 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
         logger.warning("%s is missing: encoding the catalogue again", vectors)
         encoded.unlink()
     runs["encode"] = common.run_cached(out, spec("encode", chunk=args.million_chunk), live)
+    runs["dataset"] = (runs["encode"] or {"spec": {"dataset": rung.dataset}})["spec"]["dataset"]  # as measured
     for mode in ("sampled", "full_catalogue"):
         step_spec = spec("step", f"-{mode}", {"negative_sampling": mode}, steps=args.million_steps)
         path = out / "runs" / f"{step_spec.name}.json"
         if mode == "full_catalogue" and live and not path.exists():
-            fits, why = full_catalogue_fits(runs.get("step_sampled"), args.million_titles + 1)
-            if not fits:  # stored like a result: delete it to try again
+            # the sampled step's peak + four [batch, items] float32 matrices (logits, softmax, their gradients)
+            # + the item table's gradient, against the memory available now
+            sampled, n_items = runs["step_sampled"] or {}, args.million_titles + 1
+            need = (sampled.get("peak_rss_mib", 0) * 2**20 + 4 * int(sampled.get("batch", 256)) * n_items * 4
+                    + 2 * n_items * 64 * 4)
+            meminfo = Path("/proc/meminfo").read_text().splitlines() if Path("/proc/meminfo").exists() else []
+            available = next((int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable")), None)
+            why = f"estimated {need / 2**30:.1f} GiB, available {(available or 0) / 2**30:.1f} GiB"
+            if available is not None and need > 0.9 * available:  # stored like a result: delete it to try again
                 logger.warning("full_catalogue step skipped: %s", why)
                 common.write_json({"skipped": why, "spec": step_spec.content()}, path)
         runs[f"step_{mode}"] = common.run_cached(out, step_spec, live)
@@ -436,61 +396,43 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
 
 # ------------------------------------------------------------------------------ report
 def epoch_stats(result: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """Seconds per training epoch (the title encoding inside the first one left out), examples/s,
-    validation and test evaluation time, title encoding."""
-    if not result or "timing" not in result:
-        return {}
-    timing = result["timing"]
-    train, valid = timing["train_epochs"], timing["valid_epochs"]
-    encodes = timing.get("title_encodes") or []
+    """A run's title encoding, seconds per training epoch (less the title encoding inside the first one),
+    examples/s, validation and test evaluation seconds, epochs, wall seconds, peak RSS and test metrics."""
+    result = result or {}
+    timing = result.get("timing") or {"train_epochs": [], "valid_epochs": [], "test_evals": []}
+    train, valid, encodes = timing["train_epochs"], timing["valid_epochs"], timing.get("title_encodes") or []
     # LLMRec encodes the catalogue lazily, in its first training step: those seconds are the title
     # encoding's (reported apart), not the epoch's
     seconds = sum(t["s"] for t in train) - (sum(e["s"] for e in encodes) if train else 0.0)
     examples = sum(t["examples"] or 0 for t in train)
+    test = result.get("test_result") or {}
     return {"title_encode_s": encodes[0]["s"] if encodes else None,
             "titles": encodes[0]["titles"] if encodes else None,
             "s_per_epoch": round(seconds / len(train), 3) if train else None,
             "examples_per_s": round(examples / seconds, 1) if seconds else None,
             "valid_eval_s": round(sum(valid) / len(valid), 3) if valid else None,
             "test_eval_s": timing["test_evals"][-1] if timing["test_evals"] else None,
-            "epochs": len(train)}
+            "epochs": len(train) if "timing" in result else None, "wall_s": result.get("wall_time_s"),
+            "peak_rss_mib": result.get("peak_rss_mib"), "ndcg@10": test.get("ndcg@10"),
+            "recall@10": test.get("recall@10")}
 
 
 def rung_row(name: str, runs: Dict[str, Any]) -> Dict[str, Any]:
     """One CSV/table row of a training rung."""
-    size, llm, sas = runs.get("size") or {}, runs.get("LLMRec") or {}, runs.get("SASRec") or {}
-    capped = runs.get("SASRec_at_llmrec_time") or {}
-    stats, sas_stats = epoch_stats(llm), epoch_stats(sas)
-
-    def test(result: Dict[str, Any], key: str = "ndcg@10") -> Optional[float]:
-        return (result.get("test_result") or {}).get(key)
-
-    return {"rung": name, "threads": ((llm or sas).get("spec") or {}).get("threads"),
-            **{k: size.get(k) for k in ("users", "items", "interactions")},
-            **{f"llmrec_{k}": stats.get(k) for k in ("title_encode_s", "titles", "s_per_epoch", "examples_per_s",
-                                                      "valid_eval_s", "test_eval_s", "epochs")},
-            "llmrec_wall_s": llm.get("wall_time_s"), "llmrec_peak_rss_mib": llm.get("peak_rss_mib"),
-            "llmrec_ndcg@10": test(llm), "llmrec_recall@10": test(llm, "recall@10"),
-            **{f"sasrec_{k}": sas_stats.get(k) for k in ("s_per_epoch", "valid_eval_s", "epochs")},
-            "sasrec_wall_s": sas.get("wall_time_s"), "sasrec_peak_rss_mib": sas.get("peak_rss_mib"),
-            "sasrec_ndcg@10": test(sas), "sasrec_at_llmrec_time_epochs": capped.get("epochs_cap"),
-            "sasrec_at_llmrec_time_wall_s": capped.get("wall_time_s"), "sasrec_at_llmrec_time_ndcg@10": test(capped)}
+    size, capped = runs.get("size") or {}, runs.get("SASRec_at_llmrec_time") or {}
+    llm, sas = epoch_stats(runs.get("LLMRec")), epoch_stats(runs.get("SASRec"))
+    threads = ((runs.get("LLMRec") or runs.get("SASRec") or {}).get("spec") or {}).get("threads")
+    sasrec_keys = ("s_per_epoch", "valid_eval_s", "epochs", "wall_s", "peak_rss_mib", "ndcg@10")
+    return {"rung": name, "threads": threads, **{k: size.get(k) for k in ("users", "items", "interactions")},
+            **{f"llmrec_{k}": v for k, v in llm.items()}, **{f"sasrec_{k}": sas[k] for k in sasrec_keys},
+            "sasrec_at_llmrec_time_epochs": capped.get("epochs_cap"),
+            **{f"sasrec_at_llmrec_time_{k}": epoch_stats(capped)[k] for k in ("wall_s", "ndcg@10")}}
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> Optional[float]:
     """Least-squares slope of log(y) on log(x) (None with fewer than 2 distinct x)."""
     pts = np.log([(x, y) for x, y in zip(xs, ys) if x and y and x > 0 and y > 0]).reshape(-1, 2)
     return float(np.polyfit(pts[:, 0], pts[:, 1], 1)[0]) if len(set(pts[:, 0])) > 1 else None
-
-
-def peak_rss_all(rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
-                 ddp: Dict[str, Dict[str, Any]]) -> List[Tuple[str, float]]:
-    """(name, peak RSS MiB) of every stored measurement, DDP ranks included."""
-    results = [(f"{name}/{key}", result) for name, runs in rungs.items() for key, result in runs.items()]
-    results += [(f"{MILLION}/{key}", result) for key, result in (million or {}).items()]
-    results += [(f"{name}/LLMRec-ddp2", pair.get("ddp")) for name, pair in ddp.items()]
-    return [(name, max(result["peak_rss_mib"], result.get("peak_rss_ranks_mib") or 0)) for name, result in results
-            if isinstance(result, dict) and result.get("peak_rss_mib") is not None]
 
 
 def million_rows(million: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -522,35 +464,34 @@ def ddp_summary(single: Optional[Dict[str, Any]], ddp: Optional[Dict[str, Any]])
     """examples/s of 2 processes ÷ 1 process, and the test metric differences (DDP − single)."""
     if not single or not ddp:
         return None
-    a, b = epoch_stats(single).get("examples_per_s"), epoch_stats(ddp).get("examples_per_s")
-    test = {run: {m: result["test_result"].get(m) for m in METRICS} for run, result in (("single", single), ("ddp", ddp))}
-    return {"single_examples_per_s": a, "ddp_examples_per_s": b, "examples_per_s_ratio": round(b / a, 3) if a and b else None,
+    a, b = epoch_stats(single)["examples_per_s"], epoch_stats(ddp)["examples_per_s"]
+    nan = float("nan")
+    return {"single_examples_per_s": a, "ddp_examples_per_s": b,
+            "examples_per_s_ratio": round(b / a, 3) if a and b else None,
             "single_threads": single.get("torch_threads"), "ddp_threads_per_process": ddp.get("torch_threads"),
-            "single_test": test["single"], "ddp_test": test["ddp"],
-            "test_diff": {m: round(ddp["test_result"].get(m, float("nan")) - single["test_result"].get(m, float("nan")), 4)
+            "single_test": {m: single["test_result"].get(m) for m in METRICS},
+            "ddp_test": {m: ddp["test_result"].get(m) for m in METRICS},
+            "test_diff": {m: round(ddp["test_result"].get(m, nan) - single["test_result"].get(m, nan), 4)
                           for m in METRICS},
             "single_wall_s": single.get("wall_time_s"), "ddp_wall_s": ddp.get("wall_time_s"),
             "single_calibrated": "calibration" in single, "ddp_calibrated": "calibration" in ddp,
             "ddp_peak_rss_ranks_mib": ddp.get("peak_rss_ranks_mib")}
 
 
-def compact(value: Any) -> Any:
-    """``value`` without the per-row metrics of run results (they stay in ``runs/``)."""
-    if isinstance(value, dict):
-        return {k: compact(v) for k, v in value.items() if k != "per_row"}
-    return value
-
-
-def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]],
-           ddp: Dict[str, Dict[str, Any]]) -> None:
+def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Optional[Dict[str, Any]]) -> None:
     """results.{md,csv,json} of every stored rung: the training rungs' table (columns with a value), the
     log-log slopes, the 8 GiB verdict, the million-title measurements and each DDP comparison."""
     rows = [rung_row(name, runs) for name, runs in rungs.items()]
     slopes = {model: loglog_slope([r["interactions"] for r in rows], [r[key] for r in rows])
               for model, key in (("LLMRec", "llmrec_s_per_epoch"), ("SASRec", "sasrec_s_per_epoch"))}
-    peaks = peak_rss_all(rungs, million, ddp)
+    # (name, peak RSS MiB) of every stored measurement, DDP ranks included
+    results = [(f"{name}/{key}", result) for name, runs in rungs.items() for key, result in runs.items()]
+    results += [(f"{MILLION}/{key}", result) for key, result in (million or {}).items()]
+    peaks = [(name, max(result["peak_rss_mib"], result.get("peak_rss_ranks_mib") or 0)) for name, result in results
+             if isinstance(result, dict) and result.get("peak_rss_mib") is not None]
     mrows = million_rows(million) if million else []
-    summaries = {name: ddp_summary(pair.get("single"), pair.get("ddp")) for name, pair in ddp.items()}
+    summaries = {name: ddp_summary(runs["LLMRec"], runs["LLMRec-ddp2"]) for name, runs in rungs.items()
+                 if "LLMRec-ddp2" in runs}
     lines = [f"Threads: each measurement's own (column `threads`); seed {args.seed}; RecBole gpu_id {args.gpu_id!r} "
              "(\"\": CPU). Peak RSS: each measurement's own process (`VmHWM`; DDP: the largest of its ranks).", "",
              common.md_table(rows, [k for k in (rows[0] if rows else {}) if any(r[k] is not None for r in rows)]),
@@ -569,22 +510,15 @@ def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Opti
                   common.md_table(mrows, ["measurement", "items", "seconds", "peak_rss_mib", "detail"]), "",
                   "Training step: the last of the timed steps. Catalogue rule: " + CATALOGUE_RULE]
     for name, s in summaries.items():
-        lines += ["", f"## DDP at {name}: 2 gloo processes vs 1 process", ""]
-        if s is None:
-            lines.append("not run yet")
-            continue
-        table = [{"": k, "1 process": s[f"single_{k}"], "2 processes": s[f"ddp_{k}"]}
-                 for k in ("examples_per_s", "wall_s", "calibrated")]
-        table += [{"": m, "1 process": s["single_test"][m], "2 processes": s["ddp_test"][m],
-                   "difference": s["test_diff"][m]} for m in METRICS]
-        lines += [f"examples/s ratio **{s['examples_per_s_ratio']}**; threads: {s['single_threads']} (1 process), "
-                  f"{s['ddp_threads_per_process']} per process (2)", "",
-                  common.md_table(table, ["", "1 process", "2 processes", "difference"])]
+        lines += ["", f"## DDP at {name}", "", "not run yet" if s is None else
+                  f"2 gloo processes x {s['ddp_threads_per_process']} thread vs 1 process x {s['single_threads']}: "
+                  f"examples/s ratio **{s['examples_per_s_ratio']}**, wall {s['ddp_wall_s']} s vs "
+                  f"{s['single_wall_s']} s; test (1 process → 2, difference): " + ", ".join(
+                      f"{m} {s['single_test'][m]} → {s['ddp_test'][m]} ({s['test_diff'][m]:+.4f})" for m in METRICS)]
     payload = {"rows": rows, "slopes": slopes, "peak_rss_mib": dict(peaks),
                "peak_rss_within_8gib": (max(v for _, v in peaks) <= RSS_LIMIT_MIB) if peaks else None,
-               "million_items": compact(million), "million_rows": mrows, "ddp": summaries, "ddp_runs": compact(ddp),
-               "runs": compact(rungs), "seed": args.seed, "rungs": list(rungs) + ([MILLION] if million else []),
-               "catalogue_rule": CATALOGUE_RULE}
+               "million_rows": mrows, "ddp": summaries, "seed": args.seed,
+               "rungs": list(rungs) + ([MILLION] if million else []), "catalogue_rule": CATALOGUE_RULE}
     common.write_report(out, "Scale ladder", "\n".join(lines), rows + mrows, payload, None)
 
 
@@ -592,19 +526,16 @@ def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Opti
 def rung_list(text: str) -> List[str]:
     """``--rungs``: a comma list of :data:`ALL_RUNGS`."""
     rungs = [r.strip() for r in text.split(",") if r.strip()]
-    unknown = [r for r in rungs if r not in ALL_RUNGS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown rungs {unknown}; choose from {', '.join(ALL_RUNGS)}")
+    if set(rungs) - set(ALL_RUNGS):
+        raise argparse.ArgumentTypeError(f"unknown rungs {sorted(set(rungs) - set(ALL_RUNGS))}")
     return rungs
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = common.base_parser("scale", __doc__)
     parser.add_argument("--rungs", type=rung_list, default=",".join(DEFAULT_RUNGS),
-                        help=f"comma list of {', '.join(ALL_RUNGS)} (tiny: the test dataset and a tiny LM, "
-                             "for smoke tests); default: %(default)s")
-    parser.add_argument("--raw", default=str(REPO.parent / "shared" / "data"),
-                        help="folder with amazon2014/ and amazon2018/ (default: %(default)s)")
+                        help=f"comma list of {', '.join(ALL_RUNGS)} (default: %(default)s)")
+    parser.add_argument("--raw", default=str(REPO.parent / "shared" / "data"), help="amazon2014/, amazon2018/ folder")
     parser.add_argument("--threads", type=int, default=2, help="threads per measured process (default 2)")
     parser.add_argument("--skip_sasrec", action="store_true", help="LLMRec only")
     parser.add_argument("--epochs", type=int, default=None, help="LLMRec's epochs (default: the YAML's)")
@@ -612,32 +543,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--llm_path", default=None, help="the LM of every LLMRec run (default: the YAML's)")
     parser.add_argument("--million_titles", type=int, default=1_000_000, help="titles of the million_items catalogue")
     parser.add_argument("--million_users", type=int, default=1000, help="users of the million_items dataset")
-    parser.add_argument("--million_base", default="four_domains", choices=TRAIN_RUNGS,
-                        help="the rung whose items and users the catalogue starts from (default %(default)s)")
+    parser.add_argument("--million_base", default="four_domains", choices=TRAIN_RUNGS, help="the catalogue's base rung")
     parser.add_argument("--million_chunk", type=int, default=4096, help="titles per encoding chunk")
     parser.add_argument("--million_steps", type=int, default=2, help="training steps timed per strategy")
-    parser.add_argument("--ddp", action="store_true",
-                        help="also LLMRec at the largest training rung in 2 gloo processes x 1 thread")
+    parser.add_argument("--ddp", action="store_true", help="also LLMRec at the largest rung in 2 processes x 1 thread")
     parser.add_argument("--gpu_id", default="", help='RecBole gpu_id of every run (default "": CPU)')
-    parser.add_argument("--checkpoint_dir", default="saved/scale",
-                        help="checkpoints of the runs (relative: to the working directory)")
+    parser.add_argument("--checkpoint_dir", default="saved/scale", help="checkpoints (relative: to the working dir)")
     args, out = common.start(parser, argv)
     asked = [] if args.report_only else args.rungs  # measured; reported: those and every stored rung
-
-    def stored(name: str) -> bool:
-        return (out / "runs" / f"{name}.json").exists()
-
+    stored = {path.stem for path in (out / "runs").glob("*.json")}
     rungs = {name: run_training_rung(rung_of(name, args), args, out, name in asked)
-             for name in TRAIN_RUNGS if name in asked or stored(f"{name}-LLMRec")}
-    million = run_million(args, out, MILLION in asked) if MILLION in asked or stored(f"{MILLION}-encode") else None
+             for name in TRAIN_RUNGS if name in asked or f"{name}-LLMRec" in stored}
+    million = run_million(args, out, MILLION in asked) if MILLION in asked or f"{MILLION}-encode" in stored else None
     # DDP: the largest training rung asked for (with --ddp), and every rung with a stored DDP run
     target = next((name for name in reversed(TRAIN_RUNGS) if name in asked), None) if args.ddp else None
-    ddp = {name: {"single": runs.get("LLMRec"), "ddp": common.run_cached(out, llmrec_spec(
-               rung_of(name, args), args, out, nproc=2, threads=1, name="LLMRec-ddp2"), name == target)}
-           for name, runs in rungs.items() if name == target or stored(f"{name}-LLMRec-ddp2")}
-    report(out, args, rungs, million, ddp)
+    for name, runs in rungs.items():
+        if name == target or f"{name}-LLMRec-ddp2" in stored:
+            spec = llmrec_spec(rung_of(name, args), args, out, nproc=2, threads=1, name="LLMRec-ddp2")
+            runs["LLMRec-ddp2"] = common.run_cached(out, spec, name == target)
+    report(out, args, rungs, million)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
