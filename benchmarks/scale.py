@@ -12,7 +12,7 @@ rung in 2 gloo processes x 1 thread. Runs are cached in ``--output/runs`` (``--r
 
     python -m benchmarks.scale --rungs amazon_mixed,beauty_toys_all --skip_sasrec
     python -m benchmarks.scale --rungs tiny,million_items --million_base tiny --million_titles 2000 \\
-        --output /tmp/scale --data_path /tmp/scale-data            # smoke run, about a minute
+        --output /tmp/scale --data_path /tmp/scale-data            # smoke run, a few minutes
 """
 from __future__ import annotations
 
@@ -519,7 +519,7 @@ def report(out: Path, args: Any, rungs: Dict[str, Dict[str, Any]], million: Opti
                "peak_rss_within_8gib": (max(v for _, v in peaks) <= RSS_LIMIT_MIB) if peaks else None,
                "million_rows": mrows, "ddp": summaries, "seed": args.seed,
                "rungs": list(rungs) + ([MILLION] if million else []), "catalogue_rule": CATALOGUE_RULE}
-    common.write_report(out, "Scale ladder", "\n".join(lines), rows + mrows, payload, None)
+    common.write_report(out, "Scale ladder", "\n".join(lines), rows + mrows, payload)
 
 
 # ------------------------------------------------------------------------------------ main
