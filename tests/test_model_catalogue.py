@@ -103,3 +103,11 @@ def test_title_knn_from_catalogue_equals_recbole_path(tiny_lms, tiny_data):
         model = TitleKNN.from_catalogue(form, catalogue)
         assert list(model.state_dict()) == list(recbole_model.state_dict())
         assert torch.equal(_scores(model, batch), _scores(recbole_model, batch))
+
+
+def test_a_key_of_the_other_user_encoder_is_named_in_a_warning(tiny_lms, tiny_data, caplog):
+    _, train, _, _ = tiny_data
+    config = make_config(tiny_lms["bert"], adaptor="mlp")  # the sentence encoder reads no adaptor
+    with caplog.at_level("WARNING", logger="recbole_llmrec.model.llmrec"):
+        LLMRec.from_catalogue(config, ItemCatalogue.from_dataset(train._dataset))
+    assert "adaptor is a setting of the sequence user encoder; user_encoder is sentence" in caplog.text

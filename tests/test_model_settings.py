@@ -158,6 +158,15 @@ def test_unknown_and_misplaced_keys_name_the_key_and_the_part():
         build_record(ScoringSettings, {"max_history": 3})
 
 
+def test_idle_keys_are_the_other_user_encoders_changed_keys():
+    assert LLMRecSettings().idle_keys() == [] and LLMRecSettings(user_encoder="sentence").idle_keys() == []
+    # a key only the other encoder reads, changed from its default: it would have no effect
+    assert LLMRecSettings(user_encoder="sentence", adaptor="mlp", seq_layers=1).idle_keys() == ["adaptor", "seq_layers"]
+    assert LLMRecSettings(user_encoder="sequence", projection_size=32).idle_keys() == ["projection_size"]
+    # a key of both encoders (max_history) or of another part (logit_scale) is never idle
+    assert LLMRecSettings(user_encoder="sentence", max_history=3, logit_scale=5.0).idle_keys() == []
+
+
 def test_cross_part_checks():
     with pytest.raises(ValueError, match="tuning 'frozen'"):
         LLMRecSettings(user_encoder="sequence", tuning="full")

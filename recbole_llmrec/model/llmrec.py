@@ -48,6 +48,9 @@ class LLMRec(Pretrained, SequentialRecommender):
         if s.lm.autocast_dtype == "fp16" and not config_value(config, "enable_scaler"):
             logger.warning("autocast_dtype fp16 without enable_scaler: small gradients may underflow to 0; set "
                            "enable_scaler: True (RecBole's GradScaler, CUDA only) or use bf16")
+        for key in s.idle_keys():
+            logger.warning("%s is a setting of the %s user encoder; user_encoder is %s, so it has no effect", key,
+                           "sentence" if s.user_encoder == "sequence" else "sequence", s.user_encoder)
         catalogue = dataset if is_catalogue else ItemCatalogue.from_dataset(dataset, **vars(s.fields))
         users_class = USER_ENCODERS[s.user_encoder]
         self.text = TextItemEncoder(s.lm, users_class.frozen_lm, users_class.text_output(s.users, s.lm))

@@ -297,6 +297,18 @@ class LLMRecSettings:
         """The chosen user encoder's record (:class:`SentenceSettings` or :class:`SequenceSettings`)."""
         return getattr(self, USER_ENCODER_RECORDS[self.user_encoder])
 
+    def idle_keys(self) -> list[str]:
+        """Keys changed from their default (``LLMRec.yaml``) that only the user encoder *not* chosen reads:
+        they have no effect (e.g. ``adaptor`` with ``user_encoder: sentence``)."""
+        chosen = USER_ENCODER_RECORDS[self.user_encoder]
+        owners = _owners()
+        idle = []
+        for record in set(USER_ENCODER_RECORDS.values()) - {chosen}:
+            values, defaults = getattr(self, record), RECORDS[record]()
+            idle += [f.name for f in dataclasses.fields(values)
+                     if chosen not in owners[f.name] and getattr(values, f.name) != getattr(defaults, f.name)]
+        return sorted(idle)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LLMRecSettings) and self.as_dict() == other.as_dict()
 
