@@ -44,6 +44,7 @@ from recbole_llmrec.model.folder_io import (
 )
 from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue
 from recbole_llmrec.model.model_config import FromCatalogue
+from recbole_llmrec.utils.plain import plain_result
 from recbole_llmrec.utils.resources import properties_dir
 
 logger = logging.getLogger(__name__)
@@ -146,21 +147,6 @@ def model_settings(saved_config: Any, model_name: str) -> Dict[str, Any]:
             if key in saved_config and key not in _TRAINING_ONLY}
 
 
-def state_plain(value: Any) -> Any:
-    """JSON-ready plain data (tensors as lists, tuples as lists)."""
-    if isinstance(value, dict):
-        return {str(k): state_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [state_plain(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if isinstance(value, torch.device):
-        return str(value)
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
-
-
 def folder_contents(model: Any, config: Any, catalogue: ItemCatalogue) -> FolderContents:
     """The files of ``model`` (bound to ``catalogue``, weights loaded) trained under RecBole ``config``."""
     model_name = type(model).__name__
@@ -175,9 +161,10 @@ def folder_contents(model: Any, config: Any, catalogue: ItemCatalogue) -> Folder
     document = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "plugin_version": plugin_version(),
         "model": model_name, "dataset": config["dataset"], "items": len(rows),
-        "settings": state_plain(model_settings(config, model_name)),
+        "settings": plain_result(model_settings(config, model_name), json_ready=True),
         "config": config_to_state(config, single_process=True),
-        "other_parameter": state_plain(model.other_parameter()), "lm": lm_record(model),
+        "other_parameter": plain_result(model.other_parameter(), json_ready=True),
+        "lm": lm_record(model),
         "vectors": {name: list(t.shape) for name, t in vectors.items()},
         "domain_names": catalogue.domain_names,
         "created": {"torch": torch.__version__, "python": platform.python_version(),

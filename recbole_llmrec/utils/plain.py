@@ -17,14 +17,19 @@ def plain_key(key: Any) -> Any:
     return str(key)
 
 
-def plain_result(value: Any) -> Any:
-    """``value`` with dicts, lists and numpy scalars made plain; tensors are left as they are."""
+def plain_result(value: Any, json_ready: bool = False) -> Any:
+    """``value`` with dicts, lists and numpy scalars made plain; tensors are left as they are, or with
+    ``json_ready`` made lists (and devices strings)."""
     if value is None:
         return None
     if isinstance(value, dict):
-        return {plain_key(k): plain_result(v) for k, v in value.items()}
+        return {plain_key(k): plain_result(v, json_ready) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [plain_result(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, torch.Tensor):
+        return [plain_result(v, json_ready) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist() if json_ready else value
+    if json_ready and isinstance(value, torch.device):
+        return str(value)
+    if hasattr(value, "item"):
         return value.item()
     return value
