@@ -28,6 +28,7 @@ from recbole_llmrec.serving.recommender import Recommendation, Recommender
 from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.utils.cli_errors import run_cli
 from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.overwrite import refuse_existing
 from recbole_llmrec.utils.jsonl import read_objects
 
 def format_table(recs: Sequence[Recommendation], title_width: int = 60) -> str:
@@ -71,8 +72,7 @@ def recommend_file(rec: Recommender, source: str, output: str, k: int, include_h
                    chunk_size: int = 256, overwrite: bool = False, progress: Optional[bool] = None) -> Dict[str, Any]:
     """Rank every history of ``source`` (JSONL) and write ``output`` (JSONL) atomically; a summary back
     (``users``, ``seconds``, ``users_per_s``). ``progress`` None: a progress bar on a terminal only."""
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    refuse_existing(output, overwrite)
     rows = read_histories(source)
     histories = []
     for line_no, user, entries, ids_only in rows:
@@ -155,8 +155,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--data_path goes with --checkpoint (a model folder needs no dataset)")
     if args.llm_path and not args.model_dir:
         raise ValueError("--llm_path goes with --model_dir (a checkpoint's LM is set by its config)")
-    if args.histories and os.path.exists(args.output) and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    if args.histories:
+        refuse_existing(args.output, args.overwrite)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

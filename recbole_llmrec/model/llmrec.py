@@ -52,6 +52,7 @@ class LLMRec(Pretrained, SequentialRecommender):
             logger.warning("%s is a setting of the %s user encoder; user_encoder is %s, so it has no effect", key,
                            "sentence" if s.user_encoder == "sequence" else "sequence", s.user_encoder)
         catalogue = dataset if is_catalogue else ItemCatalogue.from_dataset(dataset, **vars(s.fields))
+        self._built_items = catalogue
         users_class = USER_ENCODERS[s.user_encoder]
         self.text = TextItemEncoder(s.lm, users_class.frozen_lm, users_class.text_output(s.users, s.lm))
         self.users = users_class(s.users, self.text, catalogue)

@@ -42,7 +42,7 @@ from recbole_llmrec.model.folder_io import (
     read_folder,
     write_folder,
 )
-from recbole_llmrec.model.item_catalogue import CatalogueSize, ItemCatalogue
+from recbole_llmrec.model.item_catalogue import ItemCatalogue
 from recbole_llmrec.model.model_config import FromCatalogue
 from recbole_llmrec.utils.plain import plain_result
 from recbole_llmrec.utils.resources import properties_dir
@@ -228,20 +228,15 @@ class Pretrained(FromCatalogue):
     """Mixed into LLMRec and TitleKNN (before RecBole's class): ``from_catalogue`` (:class:`FromCatalogue`),
     ``save_pretrained`` and ``from_pretrained``.
 
-    It records the config and the items the model is built with (the training split's dataset or an
-    :class:`ItemCatalogue`), which a model folder holds beside the weights.
+    It records the config the model is built with; the model records the items it is built with
+    (``_built_items``: the :class:`ItemCatalogue` it binds first, from the training split's dataset or
+    given), which a model folder holds beside the weights.
     """
 
     def __init__(self, config: Any, dataset: Any) -> None:
         super().__init__(config, dataset)
-        self._built_from = (config, dataset.catalogue if isinstance(dataset, CatalogueSize) else dataset)
-
-    def _built_catalogue(self) -> ItemCatalogue:
-        """The items the model was built with (trained flags from the training split's dataset)."""
-        items = self._built_from[1]
-        if isinstance(items, ItemCatalogue):
-            return items
-        return ItemCatalogue.from_dataset(items, *item_fields(self))
+        self._built_config = config
+        self._built_items: Optional[ItemCatalogue] = None
 
     def save_pretrained(self, save_directory: str | os.PathLike, include_lm: bool = False, overwrite: bool = False,
                         card: Union[None, str, Callable[[Dict[str, Any], List[Dict[str, Any]]], str]] = None) -> Path:
@@ -250,11 +245,11 @@ class Pretrained(FromCatalogue):
         and the catalogue's rows that writes it (``python -m recbole_llmrec.export`` writes a model card).
         The model must be bound to the catalogue it was built with."""
         check_output(Path(save_directory), overwrite)
-        catalogue = self._built_catalogue()
+        catalogue = self._built_items
         if len(catalogue) != self.n_items:
             raise ValueError(f"{type(self).__name__} is bound to {self.n_items - 1} items, not the "
                              f"{len(catalogue) - 1} it was built with: save it before binding another catalogue")
-        contents = folder_contents(self, self._built_from[0], catalogue)
+        contents = folder_contents(self, self._built_config, catalogue)
         contents.card = card(contents.config, contents.catalogue) if callable(card) else card
         copy_dirs: Dict[str, Path] = {}
         if include_lm:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 import torch
 import yaml
@@ -162,8 +162,8 @@ class TitleKNN(Pretrained, SequentialRecommender):
         texts = TextItemEncoder(self.settings.lm_settings(), True, TextOutput(normalize=True))
         texts = texts.eval().to(config["device"])
         self._texts = (texts,)
-        title_field = self.settings.title_field
-        self.attach_catalogue(dataset if is_catalogue else ItemCatalogue.from_dataset(dataset, title_field))
+        self._built_items = dataset if is_catalogue else ItemCatalogue.from_dataset(dataset, self.settings.title_field)
+        self.attach_catalogue(self._built_items)
         self.to(config["device"])
 
     @classmethod
@@ -210,3 +210,8 @@ class TitleKNN(Pretrained, SequentialRecommender):
                                      terms=["title_similarity"])
         scores[:, 0] = float("-inf")
         return scores
+
+    def top_items(self, item_seq: torch.Tensor, item_len: torch.Tensor, k: int, start: int = 1,
+                  stop: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(scores, ids)`` [B, k]: the ``k`` best of ids ``start..stop-1`` by title similarity, over chunks."""
+        return self.scoring.top_k(self, item_seq, item_len, k, start, stop, terms=["title_similarity"])

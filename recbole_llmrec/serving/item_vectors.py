@@ -39,6 +39,7 @@ from recbole_llmrec.serving.recommender import Recommender, catalogue_cache_key
 from recbole_llmrec.utils.atomic import atomic_output
 from recbole_llmrec.utils.cli_errors import run_cli
 from recbole_llmrec.utils.cli_spellings import modernize
+from recbole_llmrec.utils.overwrite import refuse_existing
 from recbole_llmrec.utils.resources import embedded_data_path
 
 logger = logging.getLogger(__name__)
@@ -99,12 +100,6 @@ def encode_titles_to_npy(
 
 
 # ------------------------------------------------------------------------------------- export
-def refuse_existing(path: str, overwrite: bool) -> None:
-    """Raise ``FileExistsError`` when ``path`` exists and ``overwrite`` is not set."""
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-
-
 def items_sidecar(output: str) -> str:
     """``vectors.npy`` -> ``vectors.items.tsv``: the catalogue row of each vector."""
     root, _ = os.path.splitext(output)

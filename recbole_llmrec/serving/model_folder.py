@@ -20,6 +20,7 @@ from recbole_llmrec.model.pretrained import load_pretrained
 from recbole_llmrec.runs.checkpoint import atomic_save
 from recbole_llmrec.serving.catalogue import PAD_TOKEN, Catalogue
 from recbole_llmrec.serving.model_card import model_card
+from recbole_llmrec.utils.overwrite import refuse_existing
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ def to_checkpoint(folder: str | os.PathLike, output: str, overwrite: bool = Fals
     """Write a RecBole checkpoint (``config``, ``state_dict`` with the LM's weights, ``other_parameter``)
     of a model folder, for ``recbole.quick_start.load_data_and_model`` (which reloads the dataset the
     config names). Returns ``output``."""
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    refuse_existing(output, overwrite)
     loaded = load_model_folder(folder)
     config = saved_config(loaded.config, loaded.path)
     model = loaded.model

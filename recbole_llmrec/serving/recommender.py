@@ -32,7 +32,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from recbole_llmrec.config.registry import get_model
-from recbole_llmrec.data.item_counts import item_train_counts
 from recbole_llmrec.data.titles import load_titles
 from recbole_llmrec.model.folder_io import WEIGHTS_FILE
 from recbole_llmrec.model.legacy_state import add_missing_settings
@@ -117,11 +116,6 @@ def load_model(checkpoint: str, device: str = "cpu", data_path: Optional[str] = 
     return built.model, built.dataset
 
 
-def trained_items(built: Pipeline) -> List[bool]:
-    """Whether each item (ids 1..n) has a training interaction in the pipeline's training split."""
-    return (item_train_counts(built.train_data._dataset) > 0).tolist()[1:]
-
-
 def catalogue_cache_key(checkpoint: str, catalogue_hash: str, settings: Dict[str, Any]) -> str:
     """Vector-cache key of a catalogue's vectors under a model file and the settings that change them."""
     return cache_key({"kind": "catalogue_vectors", "checkpoint": file_identity(checkpoint),
@@ -132,7 +126,8 @@ class Recommender:
     """A trained text-based model bound to a catalogue; see :meth:`from_pretrained`, :meth:`from_checkpoint`.
 
     ``vectors`` (the catalogue's saved vectors, e.g. a model folder's) skip encoding; ``bound``: the model
-    is already bound to exactly ``catalogue`` (a folder's model), so it is not bound again.
+    is already bound to exactly ``catalogue`` with ``vectors`` loaded (a folder's model), so neither is
+    done again.
     """
 
     def __init__(self, model: Any, catalogue: Catalogue, dataset: Any = None,
@@ -154,8 +149,9 @@ class Recommender:
         self._by_id = {item_id: index for index, item_id in enumerate(catalogue.item_ids)}
         self._bound: Optional[Tuple[str, ...]] = () if bound else None
         if vectors is not None:
-            self._bind(())
-            self.model.catalogue.load_vectors(vectors)
+            if not bound:  # a bound folder's model has its vectors loaded already (load_pretrained)
+                self._bind(())
+                self.model.catalogue.load_vectors(vectors)
             self.vectors_from_cache = True
             self._vectors = vectors
         else:
@@ -418,7 +414,4 @@ class Recommender:
 
     def _top(self, item_seq: torch.Tensor, item_len: torch.Tensor, k: int, n: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(scores, ids)`` of the ``k`` best catalogue ids 1..n (the model's whole score)."""
-        model = self.model
-        if hasattr(model, "top_items"):
-            return model.top_items(item_seq, item_len, k, start=1, stop=n + 1)
-        return model.scoring.top_k(model, item_seq, item_len, k, start=1, stop=n + 1, terms=["title_similarity"])
+        return self.model.top_items(item_seq, item_len, k, start=1, stop=n + 1)
