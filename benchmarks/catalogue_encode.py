@@ -155,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--recommend_items", type=int, default=0,
                         help="with --checkpoint: time a cold and a cached recommend on this many items")
     parser.add_argument("--report", default=None, help="write the results as JSON here")
-    args = parser.parse_args(modernize(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(modernize(argv))
     if args.recommend_items and not args.checkpoint:
         parser.error("--recommend_items needs --checkpoint")
     logging.basicConfig(level=logging.INFO, format="%(message)s")

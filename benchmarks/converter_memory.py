@@ -15,7 +15,6 @@ the two paths are compared by sha256. Run it on a quiet machine; it runs one pro
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from recbole_llmrec.runs.files import file_sha256
 from recbole_llmrec.utils.atomic import write_json_atomic
 from recbole_llmrec.utils.machine import cpu_flags, cpu_name
 
@@ -107,11 +107,7 @@ def run_converter(args: List[str], log: Path) -> Tuple[float, int, float, int]:
 
 def digest(folder: Path) -> Dict[str, str]:
     """sha256 of every file of a dataset folder."""
-    out = {}
-    for p in sorted(folder.iterdir()):
-        with open(p, "rb") as fh:
-            out[p.name] = hashlib.file_digest(fh, "sha256").hexdigest()
-    return out
+    return {p.name: file_sha256(str(p)) for p in sorted(folder.iterdir())}
 
 
 def measure(case: str, folder: Path, domain: str, lines: int, engines: List[str],

@@ -39,6 +39,7 @@ from recbole_llmrec.runs.harness import RunSpec, peak_rss_mib
 from recbole_llmrec.runs.pipeline import build
 from recbole_llmrec.serving.catalogue import read_catalogue_file
 from recbole_llmrec.utils import tiny_lm
+from recbole_llmrec.utils.machine import cpu_kind
 from recbole_llmrec.utils.plain import plain_result
 
 REPO = common.REPO
@@ -388,7 +389,7 @@ def run_million(args: Any, out: Path, live: bool) -> Dict[str, Any]:
             why = f"estimated {need / 2**30:.1f} GiB, available {(available or 0) / 2**30:.1f} GiB"
             if available is not None and need > 0.9 * available:  # stored like a result: delete it to try again
                 logger.warning("full_catalogue step skipped: %s", why)
-                common.write_json({"skipped": why, "spec": step_spec.content()}, path)
+                common.write_json({"skipped": why, "spec": step_spec.content(), "machine": cpu_kind()}, path)
         runs[f"step_{mode}"] = common.run_cached(out, step_spec, live)
     runs["evaluate"] = common.run_cached(out, spec("evaluate"), live)
     return runs

@@ -7,7 +7,6 @@ import argparse
 import csv
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -47,7 +46,7 @@ def base_parser(question: str, doc: Optional[str]) -> argparse.ArgumentParser:
 def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """``parser``'s options (old spellings warned and accepted: ``--set K=V``, dashed flags) and
     ``args.overrides``: every other ``--key=value``, YAML-typed."""
-    args, rest = parser.parse_known_args(modernize(argv if argv is not None else sys.argv[1:]))
+    args, rest = parser.parse_known_args(modernize(argv))
     args.overrides = parse_config_overrides(rest)
     return args
 

@@ -161,7 +161,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m recbole_llmrec.recommend ...``; returns the exit status."""
-    args = _parser().parse_args(modernize(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_args(modernize(argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _check_args(args)
     started = time.perf_counter()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import List, Optional, Sequence, Tuple
 
 from recbole_llmrec.comparison.manifest import BenchmarkDirError
@@ -37,7 +36,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--output", required=True, help="benchmark folder (results + runs/)")
     parser.add_argument("--overwrite", action="store_true",
                         help="discard results already in --output and start afresh")
-    args, rest = parser.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
+    args, rest = parser.parse_known_args(modernize(argv))
     try:
         seeds = [int(s) for s in _csv(args.seeds)] if args.seeds else []
     except ValueError:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import List, Optional, Sequence
 
 from recbole_llmrec.utils.cli_errors import run_cli
@@ -46,7 +45,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
     parser.add_argument("--max_concurrent", type=int, default=1, help="ray: trials at once")
     parser.add_argument("--ray_dir", default="ray_results", help="ray: experiment folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output_file")
-    args, rest = parser.parse_known_args(modernize(argv if argv is not None else sys.argv[1:],
+    args, rest = parser.parse_known_args(modernize(argv,
                                                    {"--output": "--output_file"}))
     return args, parse_config_overrides(rest)
 

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -263,7 +262,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace
     parser.add_argument("--debug", action="store_true",
                         help="on an error, show the Python traceback instead of one 'error:' line")
     add_distributed_args(parser)
-    args, rest = parser.parse_known_args(modernize(sys.argv[1:] if argv is None else argv))
+    args, rest = parser.parse_known_args(modernize(argv))
     return args, parse_config_overrides(rest)
 
 

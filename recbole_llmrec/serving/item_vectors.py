@@ -254,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m recbole_llmrec.serving.item_vectors export ...``; returns the exit status."""
-    args = _parser().parse_args(modernize(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_args(modernize(argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     start = time.perf_counter()
     if args.command == "encode":

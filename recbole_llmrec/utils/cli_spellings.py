@@ -6,6 +6,7 @@ flags (``--max-users`` is ``--max_users``), ``--set KEY=VALUE`` (is ``--KEY=VALU
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from typing import List, Mapping, Optional, Sequence
 
@@ -19,12 +20,13 @@ def deprecated(old: str, new: str) -> None:
     logger.warning(message)
 
 
-def modernize(argv: Sequence[str], renames: Optional[Mapping[str, str]] = None) -> List[str]:
-    """``argv`` in today's spelling: dashed flags in snake_case, ``--set K=V`` as ``--K=V``,
-    ``renames`` (old flag -> new flag) applied; each old spelling warns (:func:`deprecated`)."""
+def modernize(argv: Optional[Sequence[str]] = None, renames: Optional[Mapping[str, str]] = None) -> List[str]:
+    """``argv`` (None: the command line, ``sys.argv[1:]``) in today's spelling: dashed flags in snake_case,
+    ``--set K=V`` as ``--K=V``, ``renames`` (old flag -> new flag) applied; each old spelling warns
+    (:func:`deprecated`)."""
     renames = dict(renames or {})
     out: List[str] = []
-    words = list(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
     i = 0
     while i < len(words):
         word = words[i]
