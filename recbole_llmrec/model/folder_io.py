@@ -188,7 +188,7 @@ def read_config(folder: str | os.PathLike) -> Dict[str, Any]:
     return config
 
 
-def read_folder(folder: str | os.PathLike, weights: bool = True) -> FolderContents:
+def read_folder(folder: str | os.PathLike) -> FolderContents:
     """Every file of a model folder, each checked against ``config.json`` (row counts, vector shapes)."""
     root = Path(folder)
     config = read_config(root)
@@ -201,7 +201,7 @@ def read_folder(folder: str | os.PathLike, weights: bool = True) -> FolderConten
         if list(vectors[name].shape) != list(shape):
             raise ValueError(f"{root / VECTORS_FILE}: {name} has shape {list(vectors[name].shape)}, expected "
                              f"{list(shape)} ({n_items} catalogue items + padding, config.json's width)")
-    state = read_tensors(root / WEIGHTS_FILE) if weights else {}
+    state = read_tensors(root / WEIGHTS_FILE)
     card = (root / CARD_FILE).read_text(encoding="utf-8") if (root / CARD_FILE).is_file() else None
     return FolderContents(config, state, catalogue, vectors, card, root)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 
 from recbole_llmrec.runs.checkpoint import load_checkpoint
 from recbole_llmrec.config.plugin_config import yaml_entries
-from recbole_llmrec.model.folder_io import WEIGHTS_FILE, load_weights, read_folder, saved_config
+from recbole_llmrec.model.folder_io import WEIGHTS_FILE, load_weights, read_config, read_tensors, saved_config
 from recbole_llmrec.model.legacy_state import add_missing_settings
 from recbole_llmrec.model.llmrec import LLMRec
 from recbole_llmrec.model.pretrained import model_settings
@@ -30,10 +31,10 @@ def read_model_file(model_file: str) -> Tuple[Dict[str, Any], Any]:
     """``(checkpoint, lm_prefix)`` of a checkpoint file or a model folder (its ``config``, ``state_dict``,
     ``other_parameter`` as a checkpoint holds them; ``lm_prefix``: state keys the folder leaves to the LM's
     own files, None for a checkpoint)."""
-    if os.path.isdir(model_file):
-        folder = read_folder(model_file)
-        document = folder.config
-        checkpoint = {"config": saved_config(document, folder.path), "state_dict": folder.weights,
+    if os.path.isdir(model_file):  # its config and weights: the model is bound to the dataset evaluated on
+        document = read_config(model_file)
+        checkpoint = {"config": saved_config(document, Path(model_file)),
+                      "state_dict": read_tensors(Path(model_file) / WEIGHTS_FILE),
                       "other_parameter": document.get("other_parameter") or None}
         return checkpoint, document.get("lm", {}).get("prefix")
     if not os.path.isfile(model_file):
