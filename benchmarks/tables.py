@@ -21,7 +21,7 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from benchmarks.table_specs import TABLES, Table
-from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.utils.atomic import write_text_atomic
 from recbole_llmrec.utils.result_files import read_result
 
 COMMAND = "python -m benchmarks.tables"
@@ -97,9 +97,7 @@ def run(root: str = ROOT, check: bool = False, names: Optional[Sequence[str]] = 
                     lines[first:end] = new
                     changed = True
         if changed:
-            with atomic_output(path, ".md") as tmp:
-                with open(tmp, "w", encoding="utf-8") as handle:
-                    handle.write("\n".join(lines))
+            write_text_atomic("\n".join(lines), str(path))
     return problems
 
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from recbole_llmrec.config.overrides import parse_config_overrides
 from recbole_llmrec.runs import harness
 from recbole_llmrec.runs.harness import RunSpec
-from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.utils.atomic import atomic_output, write_text_atomic
 from recbole_llmrec.utils.cli_spellings import modernize
 from recbole_llmrec.utils.machine import cpu_kind
 from recbole_llmrec.utils.overwrite import refuse_existing
@@ -87,14 +87,8 @@ def run_cached(out: Path, run: RunSpec, live: bool = True) -> Optional[Dict[str,
 
 
 def write_json(obj: Any, path: Path) -> None:
-    """Indented JSON, all or nothing."""
-    write_text(json.dumps(obj, indent=1), path)
-
-
-def write_text(text: str, path: Path) -> None:
-    """A text file, all or nothing."""
-    with atomic_output(str(path), path.suffix) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+    """Indented JSON (keys in their order), all or nothing."""
+    write_text_atomic(json.dumps(obj, indent=1), str(path))
 
 
 def write_csv(rows: List[Dict[str, Any]], path: Path) -> None:
@@ -211,7 +205,7 @@ def write_report(out: Path, title: str, md_body: str, rows: List[Dict[str, Any]]
     built_on, measured = cpu_kind(), run_machines(out)
     payload = dict(payload, machine=built_on, run_machines=measured)
     md = f"# {title}\n\n{md_body}\n\n{machine_line(measured, built_on)}\n"
-    write_text(md, out / "results.md")
+    write_text_atomic(md, str(out / "results.md"))
     write_csv(rows, out / "results.csv")
     write_json(payload, out / "results.json")
     logger.info("wrote %s/results.{md,csv,json}", out)

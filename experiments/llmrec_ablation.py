@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from experiments import common
 from recbole_llmrec.runs.harness import RunSpec
+from recbole_llmrec.utils.atomic import write_text_atomic
 from recbole_llmrec.utils.machine import cpu_kind
 from recbole_llmrec.utils.overwrite import refuse_existing
 
@@ -91,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              "| wall (s) |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['test_ndcg@10_full']:.4f} | {r['test_recall@10_full']:.4f} | "
               f"{r['valid_ndcg@10_full']:.4f} | {r['test_ndcg@10_paper']:.4f} | {r['wall_time_s']:.0f} |" for r in rows]
-    common.write_text("\n".join(lines) + "\n", out / "ablation.md")
+    write_text_atomic("\n".join(lines) + "\n", str(out / "ablation.md"))
     print("\n".join(lines))
     return 0
 

@@ -8,19 +8,12 @@ import logging
 import os
 from typing import Any, Dict, List, Optional
 
-from recbole_llmrec.utils.atomic import atomic_output
+from recbole_llmrec.utils.atomic import write_text_atomic
 from recbole_llmrec.comparison.aggregate import SPLITS
 
 logger = logging.getLogger(__name__)
 
 OVERALL = "overall"
-
-
-def write_text_atomic(text: str, path: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
 
 
 def fmt(stat: Optional[Dict[str, Any]], digits: int = 4) -> str:

@@ -26,6 +26,13 @@ def atomic_output(path: str, suffix: str = "") -> Iterator[str]:
         raise
 
 
+def write_text_atomic(text: str, path: str) -> None:
+    """Write ``text`` (UTF-8, newlines as given) to ``path`` (all or nothing)."""
+    with atomic_output(path, os.path.splitext(path)[1]) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+
+
 def write_json_atomic(obj: Any, path: str) -> None:
     """Write ``obj`` as indented, key-sorted JSON to ``path`` (all or nothing)."""
     with atomic_output(path, ".json") as tmp:
