@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 
 from recbole_llmrec.model.folder_io import saved_config
+from recbole_llmrec.model.item_catalogue import ItemCatalogue
 from recbole_llmrec.model.pretrained import load_pretrained
 from recbole_llmrec.runs.checkpoint import atomic_save
 from recbole_llmrec.serving.catalogue import PAD_TOKEN, Catalogue
@@ -39,15 +40,11 @@ class LoadedFolder:
 # ------------------------------------------------------------------------------------ the model's parts
 def bind_catalogue(model: Any, catalogue: Catalogue, extra_titles: Sequence[str] = ()) -> None:
     """Bind ``catalogue`` (ids 1..n) plus ``extra_titles`` (ids after, no raw id) to the model."""
-    titles = [""] + list(catalogue.titles) + list(extra_titles)
-    tokens = [PAD_TOKEN] + list(catalogue.item_ids) + [""] * len(extra_titles)  # "" matches no trained id
-    if not hasattr(model, "users"):  # TitleKNN: no domains
-        model.attach_titles(titles, tokens)
-        return
-    domains = None
-    if catalogue.domains is not None:
-        domains = [""] + list(catalogue.domains) + [""] * len(extra_titles)
-    model.attach_titles(titles, domains, tokens)
+    extra = [""] * len(extra_titles)
+    model.attach_catalogue(ItemCatalogue(
+        item_ids=[PAD_TOKEN] + list(catalogue.item_ids) + extra,  # "" matches no trained id
+        titles=[""] + list(catalogue.titles) + list(extra_titles),
+        domains=None if catalogue.domains is None else [""] + list(catalogue.domains) + extra))
 
 
 # ------------------------------------------------------------------------------------------ saving
