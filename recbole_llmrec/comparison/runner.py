@@ -17,7 +17,6 @@ from recbole_llmrec.runs import harness
 from recbole_llmrec.runs.harness import RunSpec
 from recbole_llmrec.runs.lock import RunLockedError
 from recbole_llmrec.runs.quick_start import run as train_and_test
-from recbole_llmrec.utils.result_files import read_result
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +41,9 @@ class BenchmarkSpec:
     overrides: Dict[str, Any] = field(default_factory=dict)
 
 
-def run_file_name(model: str, seed: int) -> str:
-    """File name of one run's result under ``DIR/runs/``."""
-    return f"{model}__seed{seed}.json"
+def run_name(model: str, seed: int) -> str:
+    """Name of one run (its result: ``DIR/runs/<name>.json``)."""
+    return f"{model}__seed{seed}"
 
 
 def resolve_seeds(spec: BenchmarkSpec) -> List[int]:
@@ -104,21 +103,23 @@ def _run_or_read(spec: BenchmarkSpec, output_dir: str, pair: Tuple[str, int],
     another live process is running it and ``wait`` is off."""
     model, seed = pair
     tag = f"[{pairs.index(pair) + 1}/{len(pairs)}] {model} seed={seed}"
-    run = RunSpec(os.path.splitext(run_file_name(model, seed))[0], model, spec.dataset, tuple(spec.config_files),
+    run = RunSpec(run_name(model, seed), model, spec.dataset, tuple(spec.config_files),
                   overrides, seed=seed, task="recbole_llmrec.comparison.runner:benchmark_record")
-    path = harness.result_path(run, os.path.join(output_dir, "runs"))
-    if path.exists():
+    runs = os.path.join(output_dir, "runs")
+    path = harness.result_path(run, runs)
+    record = harness.stored(run, runs)
+    if record is not None:
         logger.info("%s: skip, already done (%s)", tag, path)
-        records[pair] = load_run(str(path), model, seed)
+        records[pair] = checked_run(record, str(path), model, seed)
         return True
     logger.info("%s: running", tag)
     in_process = None if run_fn is None else functools.partial(benchmark_record, run_fn=run_fn)
     try:
-        harness.run(run, path.parent, wait=wait, in_process=in_process)
+        record = harness.run(run, runs, wait=wait, in_process=in_process)
     except RunLockedError as err:
         logger.info("%s: %s; left to it", tag, err)
         return False
-    records[pair] = load_run(str(path), model, seed)
+    records[pair] = checked_run(record, str(path), model, seed)
     logger.info("%s: done in %.1f s", tag, records[pair]["result"].get("wall_time_s", float("nan")))
     return True
 
@@ -138,9 +139,8 @@ def benchmark_record(run: RunSpec, run_fn: RunFn = train_and_test) -> Dict[str, 
             "result": result}
 
 
-def load_run(path: str, model: str, seed: int) -> Dict[str, Any]:
-    """A stored run record, checked to be the (model, seed) its name says."""
-    record = read_result(path)
+def checked_run(record: Dict[str, Any], path: str, model: str, seed: int) -> Dict[str, Any]:
+    """A run record read from ``path``, checked to be the (model, seed) its name says."""
     if record.get("model") != model or record.get("seed") != seed or "result" not in record:
         raise ValueError(f"{path} is not the result of {model} seed={seed}; remove it to re-run")
     return record
