@@ -56,8 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.output_file:
-        refuse_existing(args.output_file, args.overwrite)
+    refuse_existing(args.output_file, args.overwrite)
     job = TuningJob(args.model, args.dataset,
                     args.config_files.split() if args.config_files else [], overrides,
                     args.nproc)

@@ -71,7 +71,7 @@ def run(
     ``nproc``/``world_size``/``group_offset`` must be left at their defaults or agree with
     torchrun (else ``ValueError``); the result comes from global rank 0 (None on other ranks).
     """
-    check_result_file(result_file, overwrite)
+    refuse_existing(result_file, overwrite)  # before any work
     torchrun = torchrun_rank_config(nproc, world_size, group_offset)
     if torchrun is not None:  # started by torchrun: this process is one rank, nothing is spawned
         config_dict = {**(config_dict or {}), **torchrun}
@@ -226,12 +226,6 @@ def _run_single(
     return result
 
 
-def check_result_file(path: Optional[str], overwrite: bool) -> None:
-    """Refuse, before any work, to replace an existing result file without ``overwrite``."""
-    if path:
-        refuse_existing(path, overwrite)
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> Tuple[argparse.Namespace, Dict[str, Any]]:
     """Our options, plus every other ``--key=value`` as a RecBole config entry (YAML-typed); old
     spellings (dashed flags, ``--set KEY=VALUE``) are accepted with a deprecation warning."""
@@ -293,7 +287,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if torchrun is not None and torchrun["world_size"] > 1:
             raise SystemExit("--evaluate_checkpoint runs in one process: start it with python, "
                              f"not torchrun (WORLD_SIZE={torchrun['world_size']})")
-        check_result_file(args.result_file, args.overwrite)
+        refuse_existing(args.result_file, args.overwrite)
         result = evaluate_checkpoint(args.evaluate_checkpoint, args.dataset, config_files, overrides)
         if args.result_file:
             write_json_atomic(result, args.result_file)
